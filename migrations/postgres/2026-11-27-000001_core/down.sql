@@ -1,0 +1,14 @@
+DROP TABLE offline_followups;
+DROP TABLE course_usage;
+DROP TABLE platform_year_usage;
+DROP TABLE learner_year_usage;
+DROP TABLE claims;
+DROP TABLE completions;
+DROP TABLE learners;
+DROP TABLE courses;
+DROP TABLE staff_users;
+DROP TABLE platforms;
+DROP TABLE rate_schedules;
+DROP TABLE payers;
+DROP TABLE ledger_locks;
+DROP TABLE gateway_secrets;

@@ -1,0 +1,188 @@
+//! Settings from the environment, parsed once at start. A bad value names its variable.
+
+use crate::store::DatabaseUrl;
+use std::env;
+use std::str::FromStr;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gateway.db";
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    pub db_pool_size: u32,
+    pub jwt: JwtSettings,
+    pub idp: Option<IdpSettings>,
+    /// Key of the ID-number hash; generated and kept in the database when unset.
+    pub id_hash_key: Option<String>,
+    pub limits: RateLimits,
+    pub json_limit_bytes: usize,
+}
+
+#[derive(Clone)]
+pub struct JwtSettings {
+    /// HS256 signing key; generated and kept in the database when unset.
+    pub secret: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub ttl_seconds: u64,
+}
+
+impl std::fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("secret", &self.secret.as_ref().map(|_| "<set>"))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl_seconds", &self.ttl_seconds)
+            .finish()
+    }
+}
+
+/// The real-name identity provider that signs learner tokens (RS256).
+#[derive(Clone, Debug)]
+pub struct IdpSettings {
+    pub public_key_pem: String,
+    pub issuer: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimits {
+    pub per_caller_per_second: u32,
+    pub per_caller_burst: u32,
+    pub token_per_minute_per_address: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("setting {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl Settings {
+    /// Reads every `GATEWAY_*` variable; `database_url` comes from the CLI (or `DATABASE_URL`).
+    pub fn from_env(database_url: &str) -> Result<Settings, ConfigError> {
+        let database_url = database_url.parse().map_err(|e| ConfigError {
+            name: "DATABASE_URL",
+            problem: format!("{e}"),
+        })?;
+        let idp = match (
+            optional("GATEWAY_IDP_PUBLIC_KEY_FILE"),
+            optional("GATEWAY_IDP_ISSUER"),
+        ) {
+            (None, None) => None,
+            (Some(path), Some(issuer)) => Some(IdpSettings {
+                public_key_pem: std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                    name: "GATEWAY_IDP_PUBLIC_KEY_FILE",
+                    problem: format!("cannot read {path}: {e}"),
+                })?,
+                issuer,
+            }),
+            (Some(_), None) => return Err(missing("GATEWAY_IDP_ISSUER")),
+            (None, Some(_)) => return Err(missing("GATEWAY_IDP_PUBLIC_KEY_FILE")),
+        };
+        let secret = optional("GATEWAY_JWT_SECRET");
+        if secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(ConfigError {
+                name: "GATEWAY_JWT_SECRET",
+                problem: "must be at least 32 characters".into(),
+            });
+        }
+        let defaults = Settings::defaults(database_url);
+        Ok(Settings {
+            db_pool_size: parsed("GATEWAY_DB_POOL_SIZE", defaults.db_pool_size, 1..=512)?,
+            jwt: JwtSettings {
+                secret,
+                issuer: optional("GATEWAY_JWT_ISSUER").unwrap_or(defaults.jwt.issuer),
+                audience: optional("GATEWAY_JWT_AUDIENCE").unwrap_or(defaults.jwt.audience),
+                ttl_seconds: parsed(
+                    "GATEWAY_TOKEN_TTL_SECONDS",
+                    defaults.jwt.ttl_seconds,
+                    60..=86_400,
+                )?,
+            },
+            idp,
+            id_hash_key: optional("GATEWAY_ID_HASH_KEY"),
+            limits: RateLimits {
+                per_caller_per_second: parsed(
+                    "GATEWAY_RATE_PER_SECOND",
+                    defaults.limits.per_caller_per_second,
+                    1..=1_000_000,
+                )?,
+                per_caller_burst: parsed(
+                    "GATEWAY_RATE_BURST",
+                    defaults.limits.per_caller_burst,
+                    1..=1_000_000,
+                )?,
+                token_per_minute_per_address: parsed(
+                    "GATEWAY_TOKEN_RATE_PER_MINUTE",
+                    defaults.limits.token_per_minute_per_address,
+                    1..=1_000_000,
+                )?,
+            },
+            json_limit_bytes: parsed(
+                "GATEWAY_JSON_LIMIT_BYTES",
+                defaults.json_limit_bytes,
+                1024..=64 << 20,
+            )?,
+            database_url: defaults.database_url,
+        })
+    }
+
+    /// Defaults for a database, as if no `GATEWAY_*` variable were set (tests build on this).
+    pub fn defaults(database_url: DatabaseUrl) -> Settings {
+        Settings {
+            database_url,
+            db_pool_size: 16,
+            jwt: JwtSettings {
+                secret: None,
+                issuer: "subsidy-gateway".into(),
+                audience: "subsidy-gateway".into(),
+                ttl_seconds: 3600,
+            },
+            idp: None,
+            id_hash_key: None,
+            limits: RateLimits {
+                per_caller_per_second: 200,
+                per_caller_burst: 400,
+                token_per_minute_per_address: 10,
+            },
+            json_limit_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+fn optional(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn missing(name: &'static str) -> ConfigError {
+    ConfigError {
+        name,
+        problem: "must be set as well".into(),
+    }
+}
+
+fn parsed<T>(
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+{
+    let Some(text) = optional(name) else {
+        return Ok(default);
+    };
+    match text.parse::<T>() {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(ConfigError {
+            name,
+            problem: format!(
+                "must be a number from {} to {} (got {text:?})",
+                range.start(),
+                range.end()
+            ),
+        }),
+    }
+}

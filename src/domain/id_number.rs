@@ -1,0 +1,189 @@
+//! Resident ID numbers (GB 11643-1999): 17 digits and an ISO 7064 MOD 11-2 check character.
+
+use chrono::NaiveDate;
+use std::fmt;
+
+/// A checked 18-character resident ID number, upper-case. `Debug` and `Display` show it masked,
+/// so a stray log line never carries the full number.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct IdNumber(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdNumberError {
+    #[error("must be 18 characters: 17 digits and a check digit or X")]
+    Format,
+    #[error("does not carry a real birth date")]
+    BirthDate,
+    #[error("carries a birth date in the future")]
+    FutureBirthDate,
+    #[error("check character does not match (ISO 7064 MOD 11-2)")]
+    Checksum,
+}
+
+const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const CHECK_CHARACTERS: &[u8; 11] = b"10X98765432";
+
+impl IdNumber {
+    /// Parses an ID number as of `today` (birth dates after it are refused).
+    pub fn parse(text: &str, today: NaiveDate) -> Result<IdNumber, IdNumberError> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 18
+            || !bytes[..17].iter().all(u8::is_ascii_digit)
+            || !(bytes[17].is_ascii_digit() || bytes[17] == b'X' || bytes[17] == b'x')
+            || bytes[0] == b'0'
+        {
+            return Err(IdNumberError::Format);
+        }
+        let birth = NaiveDate::parse_from_str(&text[6..14], "%Y%m%d")
+            .ok()
+            .filter(|date| *date >= NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date"))
+            .ok_or(IdNumberError::BirthDate)?;
+        if birth > today {
+            return Err(IdNumberError::FutureBirthDate);
+        }
+        let sum: u32 = bytes[..17]
+            .iter()
+            .zip(WEIGHTS)
+            .map(|(digit, weight)| u32::from(digit - b'0') * weight)
+            .sum();
+        let expected = CHECK_CHARACTERS[(sum % 11) as usize];
+        if bytes[17].to_ascii_uppercase() != expected {
+            return Err(IdNumberError::Checksum);
+        }
+        Ok(IdNumber(text.to_ascii_uppercase()))
+    }
+
+    /// The full number, for keyed hashing only: never log or store it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// First six and last four characters, the rest starred: `110105********002X`.
+    pub fn masked(&self) -> String {
+        format!("{}********{}", &self.0[..6], &self.0[14..])
+    }
+}
+
+impl fmt::Debug for IdNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdNumber({})", self.masked())
+    }
+}
+
+impl fmt::Display for IdNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2022, 12, 15).unwrap()
+    }
+
+    /// Completes 17 digits with their check character: test data that is always valid.
+    pub(crate) fn with_check(first17: &str) -> String {
+        let sum: u32 = first17
+            .bytes()
+            .zip(WEIGHTS)
+            .map(|(d, w)| u32::from(d - b'0') * w)
+            .sum();
+        format!("{first17}{}", CHECK_CHARACTERS[(sum % 11) as usize] as char)
+    }
+
+    #[test]
+    fn accepts_the_standard_example() {
+        let id = IdNumber::parse("11010519491231002X", today()).unwrap();
+        assert_eq!(id.expose(), "11010519491231002X");
+        assert_eq!(id.masked(), "110105********002X");
+    }
+
+    #[test]
+    fn lower_case_x_is_stored_upper_case() {
+        let id = IdNumber::parse("11010519491231002x", today()).unwrap();
+        assert_eq!(id.expose(), "11010519491231002X");
+    }
+
+    #[test]
+    fn refuses_bad_numbers() {
+        assert_eq!(
+            IdNumber::parse("110105194912310021", today()),
+            Err(IdNumberError::Checksum)
+        );
+        assert_eq!(
+            IdNumber::parse("1101051949123100", today()),
+            Err(IdNumberError::Format)
+        );
+        assert_eq!(
+            IdNumber::parse("11010519491231002Y", today()),
+            Err(IdNumberError::Format)
+        );
+        assert_eq!(
+            IdNumber::parse(&with_check("11010519490230002"), today()),
+            Err(IdNumberError::BirthDate)
+        );
+        assert_eq!(
+            IdNumber::parse(&with_check("11010520300101002"), today()),
+            Err(IdNumberError::FutureBirthDate)
+        );
+        assert_eq!(
+            IdNumber::parse("１１０１０５１９４９１２３１００２X", today()),
+            Err(IdNumberError::Format)
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_full_number() {
+        let id = IdNumber::parse("11010519491231002X", today()).unwrap();
+        assert!(!format!("{id:?} {id}").contains("11010519491231002X"));
+    }
+
+    fn valid_id() -> impl Strategy<Value = String> {
+        (
+            11u32..=65,
+            0u32..10_000,
+            1950i32..2005,
+            1u32..=12,
+            1u32..=28,
+            0u32..1000,
+        )
+            .prop_map(|(province, area, year, month, day, seq)| {
+                with_check(&format!(
+                    "{province:02}{area:04}{year:04}{month:02}{day:02}{seq:03}"
+                ))
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,40}") {
+            let _ = IdNumber::parse(&text, today());
+        }
+
+        #[test]
+        fn every_single_digit_change_is_refused(id in valid_id(), pos in 0usize..18, delta in 1u8..10) {
+            prop_assert!(IdNumber::parse(&id, today()).is_ok());
+            let mut bytes = id.clone().into_bytes();
+            let original = bytes[pos];
+            bytes[pos] = if original == b'X' { b'0' + delta } else { b'0' + (original - b'0' + delta) % 10 };
+            if bytes[pos] != original {
+                let changed = String::from_utf8(bytes).unwrap();
+                prop_assert!(IdNumber::parse(&changed, today()).is_err(), "{} accepted", changed);
+            }
+        }
+
+        #[test]
+        fn every_adjacent_swap_is_refused(id in valid_id(), pos in 0usize..17) {
+            let mut bytes = id.clone().into_bytes();
+            if bytes[pos] != bytes[pos + 1] {
+                bytes.swap(pos, pos + 1);
+                let swapped = String::from_utf8(bytes).unwrap();
+                prop_assert!(IdNumber::parse(&swapped, today()).is_err(), "{} accepted", swapped);
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The billing rules as plain values and functions: no HTTP, no database, no clock of its own.
+//! Everything here is exercised against the worked numbers of RULES.md.
+
+pub mod id_number;
+pub mod level;
+pub mod limits;
+pub mod money;
+pub mod offline;
+pub mod schedule;
+pub mod training_year;
+
+pub use id_number::IdNumber;
+pub use level::Level;
+pub use limits::{grant, Grant, Limit, Remaining};
+pub use money::Money;
+pub use offline::{FollowupRatio, Reduction};
+pub use schedule::RateSchedule;
+pub use training_year::TrainingYear;

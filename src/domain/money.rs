@@ -1,0 +1,219 @@
+//! Money: yuan with exactly two decimals, backed by `rust_decimal`; stored as integer fen.
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::iter::Sum;
+use std::ops::{Add, Neg, Sub};
+
+/// An exact amount of yuan. Always carries scale 2, so `Display` prints `"617.28"`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(Decimal);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("must be a decimal amount of yuan such as \"300.00\"")]
+    NotAnAmount,
+    #[error("must have at most two decimals (fen)")]
+    TooPrecise,
+    #[error("must not be negative")]
+    Negative,
+    #[error("is too large")]
+    TooLarge,
+}
+
+/// The largest amount we accept from outside: a trillion yuan, far above any real limit and
+/// far below where fen overflow an `i64`.
+const MAX_INPUT_FEN: i64 = 100_000_000_000_000;
+
+impl Money {
+    pub const ZERO: Money = Money(Decimal::from_parts(0, 0, 0, false, 2));
+
+    pub fn from_fen(fen: i64) -> Money {
+        Money(Decimal::new(fen, 2))
+    }
+
+    /// Whole yuan, for defaults written in the rules.
+    pub fn yuan(yuan: i64) -> Money {
+        Money::from_fen(yuan * 100)
+    }
+
+    pub fn fen(self) -> i64 {
+        // Scale is always 2, so the mantissa is the amount in fen.
+        (self.0 * Decimal::ONE_HUNDRED)
+            .to_i64()
+            .expect("money always fits i64 fen")
+    }
+
+    pub fn as_decimal(self) -> Decimal {
+        self.0
+    }
+
+    /// Parses a non-negative amount with at most two decimals: the only money a caller sends.
+    pub fn parse(text: &str) -> Result<Money, MoneyError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.contains(['e', 'E']) || trimmed != text {
+            return Err(MoneyError::NotAnAmount);
+        }
+        let value: Decimal = trimmed.parse().map_err(|_| MoneyError::NotAnAmount)?;
+        if value.is_sign_negative() && !value.is_zero() {
+            return Err(MoneyError::Negative);
+        }
+        if value.normalize().scale() > 2 {
+            return Err(MoneyError::TooPrecise);
+        }
+        let money = Money(value.round_dp(2));
+        if money.0 > Decimal::new(MAX_INPUT_FEN, 2) {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(Money::from_fen(money.fen()))
+    }
+
+    /// `self × hours`, exact.
+    pub fn times(self, hours: u32) -> Money {
+        Money::from_fen(self.fen() * i64::from(hours))
+    }
+
+    /// `self × factor`, rounded down to the fen: a reduced amount never exceeds its cap.
+    pub fn scaled_down(self, factor: Decimal) -> Money {
+        let exact = self.0 * factor;
+        Money::from_fen(
+            (exact.round_dp_with_strategy(2, RoundingStrategy::ToNegativeInfinity)
+                * Decimal::ONE_HUNDRED)
+                .to_i64()
+                .expect("scaled money fits i64 fen"),
+        )
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// What is left of a limit after `used`; never negative.
+    pub fn remaining_after(self, used: Money) -> Money {
+        (self - used).max(Money::ZERO)
+    }
+}
+
+impl Add for Money {
+    type Output = Money;
+    fn add(self, rhs: Money) -> Money {
+        Money::from_fen(self.fen() + rhs.fen())
+    }
+}
+
+impl Sub for Money {
+    type Output = Money;
+    fn sub(self, rhs: Money) -> Money {
+        Money::from_fen(self.fen() - rhs.fen())
+    }
+}
+
+impl Neg for Money {
+    type Output = Money;
+    fn neg(self) -> Money {
+        Money::from_fen(-self.fen())
+    }
+}
+
+impl Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, Add::add)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.2}", self.0)
+    }
+}
+
+impl fmt::Debug for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Money({self})")
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Money::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn prints_two_decimals() {
+        assert_eq!(Money::from_fen(61728).to_string(), "617.28");
+        assert_eq!(Money::yuan(300).to_string(), "300.00");
+        assert_eq!(Money::ZERO.to_string(), "0.00");
+        assert_eq!((-Money::from_fen(2500)).to_string(), "-25.00");
+    }
+
+    #[test]
+    fn parses_amounts_of_yuan() {
+        assert_eq!(Money::parse("3").unwrap(), Money::yuan(3));
+        assert_eq!(Money::parse("3.5").unwrap(), Money::from_fen(350));
+        assert_eq!(Money::parse("617.28").unwrap().fen(), 61728);
+        assert_eq!(Money::parse("1.230").unwrap().fen(), 123);
+    }
+
+    #[test]
+    fn refuses_what_is_not_money() {
+        assert_eq!(Money::parse("1.234"), Err(MoneyError::TooPrecise));
+        assert_eq!(Money::parse("-1.00"), Err(MoneyError::Negative));
+        assert_eq!(Money::parse("1e3"), Err(MoneyError::NotAnAmount));
+        assert_eq!(Money::parse(" 1"), Err(MoneyError::NotAnAmount));
+        assert_eq!(Money::parse(""), Err(MoneyError::NotAnAmount));
+        assert_eq!(Money::parse("abc"), Err(MoneyError::NotAnAmount));
+        assert_eq!(
+            Money::parse("99999999999999999"),
+            Err(MoneyError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn reductions_round_down_to_the_fen() {
+        // RULES.md §5: granted 1,234.57 with factor 0.50 → payable 617.28.
+        let granted = Money::parse("1234.57").unwrap();
+        assert_eq!(
+            granted.scaled_down(Decimal::new(50, 2)),
+            Money::parse("617.28").unwrap()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn fen_round_trip(fen in -MAX_INPUT_FEN..MAX_INPUT_FEN) {
+            let money = Money::from_fen(fen);
+            prop_assert_eq!(money.fen(), fen);
+            if fen >= 0 {
+                prop_assert_eq!(Money::parse(&money.to_string()).unwrap(), money);
+            }
+        }
+
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,24}") {
+            let _ = Money::parse(&text);
+        }
+
+        #[test]
+        fn scaled_down_never_exceeds_the_exact_product(fen in 0i64..MAX_INPUT_FEN, pct in 0u32..=100) {
+            let factor = Decimal::new(i64::from(pct), 2);
+            let reduced = Money::from_fen(fen).scaled_down(factor);
+            prop_assert!(reduced.as_decimal() <= Money::from_fen(fen).as_decimal() * factor);
+            prop_assert!(Money::from_fen(fen).as_decimal() * factor - reduced.as_decimal() < Decimal::new(1, 2));
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Request bodies as the OpenAPI document describes them. Handlers take the JSON as a value
+//! and the service reads it field by field, so that every bad field is listed in one answer;
+//! these types only give the document its schemas.
+#![allow(dead_code)]
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// `client_credentials` (platforms) or `password` (staff).
+    #[schema(example = "client_credentials")]
+    grant_type: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CodeAndName {
+    #[schema(example = "p1")]
+    code: String,
+    #[schema(example = "Platform One")]
+    name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PlatformStatusChange {
+    /// `active` or `suspended`.
+    #[schema(example = "suspended")]
+    status: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUser {
+    #[schema(example = "fin1")]
+    username: String,
+    /// `finance` or `admin`.
+    #[schema(example = "finance")]
+    role: String,
+    /// At least 12 characters.
+    password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PerLevelAmounts {
+    #[schema(example = "3.00")]
+    junior: String,
+    #[schema(example = "4.00")]
+    intermediate: String,
+    #[schema(example = "5.00")]
+    senior: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewRateSchedule {
+    #[schema(example = "province")]
+    payer: String,
+    #[schema(example = 2023)]
+    effective_year: i32,
+    rates: PerLevelAmounts,
+    saturation_per_class_hour: PerLevelAmounts,
+    #[schema(example = "300.00")]
+    learner_annual_cap: String,
+    #[schema(example = "3000000.00")]
+    platform_annual_ceiling: String,
+    #[schema(example = "0.50")]
+    offline_ratio_threshold: String,
+    #[schema(example = "0.50")]
+    offline_reduction_factor: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CourseBody {
+    #[schema(example = "Welding basics")]
+    title: String,
+    /// `junior`, `intermediate` or `senior`.
+    #[schema(example = "junior")]
+    level: String,
+    #[schema(example = 10)]
+    class_hours: i32,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LearnerBody {
+    /// 18-character resident ID number with a valid MOD 11-2 check character.
+    #[schema(example = "11010519491231002X")]
+    id_number: String,
+    #[schema(example = "张三")]
+    name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CompletionEventBody {
+    /// The platform's own unique id: the idempotency key.
+    #[schema(example = "p1-000123")]
+    event_id: String,
+    #[schema(example = "weld-101")]
+    course_code: String,
+    learner: LearnerBody,
+    #[schema(example = 10)]
+    class_hours: i32,
+    /// Null: uncertified, earns nothing.
+    #[schema(example = "SX2022-000123")]
+    certificate_no: Option<String>,
+    #[schema(example = "2022-06-01T10:00:00+08:00")]
+    certified_at: String,
+    /// Defaults to `province`.
+    #[schema(example = "province")]
+    payer: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CompletionBatchBody {
+    /// 1 to 1,000 events, applied in order.
+    events: Vec<CompletionEventBody>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum CompletionsBody {
+    One(CompletionEventBody),
+    Batch(CompletionBatchBody),
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RevokeBody {
+    #[schema(example = "certificate withdrawn by the assessment body")]
+    reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct FollowupBody {
+    learner: LearnerBody,
+    #[schema(example = "2022-07-01")]
+    attended_on: String,
+    #[schema(example = "Welding workshop, Taiyuan")]
+    program: String,
+}

@@ -1,0 +1,296 @@
+//! The routes: each checks the caller's role, hands the input to one use case, and answers.
+
+use super::bodies::*;
+use super::caller::{Caller, Limiters};
+use super::problem::{ApiError, Problem};
+use crate::auth::Role;
+use crate::domain::TrainingYear;
+use crate::service::admin::{PayerView, PlatformView, RateScheduleView, UserView};
+use crate::service::courses::{CourseView, Upserted};
+use crate::service::ingest::{CompletionResult, FollowupView, MAX_BATCH};
+use crate::service::learners::LearnerSubsidy;
+use crate::service::usage::PlatformUsage;
+use crate::service::access::TokenGrant;
+use crate::service::{Gateway, ServiceError};
+use crate::store::StoreError;
+use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::IntoParams;
+
+type Answer = Result<HttpResponse, ApiError>;
+
+/// Runs a use case on the blocking pool: diesel is synchronous.
+async fn run<T: Send + 'static>(
+    gateway: web::Data<Gateway>,
+    work: impl FnOnce(&Gateway) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let gateway = gateway.into_inner();
+    web::block(move || work(&gateway))
+        .await
+        .map_err(|e| ServiceError::Store(StoreError::Unavailable(e.to_string())))?
+        .map_err(ApiError::from)
+}
+
+const STAFF: &[Role] = &[Role::Admin, Role::Finance];
+
+#[derive(Deserialize, IntoParams)]
+pub struct YearAndPayer {
+    /// Training year; defaults to the current one.
+    year: Option<i32>,
+    /// Payer code; defaults to `province`.
+    payer: Option<String>,
+    /// Staff only: whose figures (platforms see their own).
+    platform: Option<String>,
+}
+
+impl YearAndPayer {
+    fn year(&self, gateway: &Gateway) -> Result<TrainingYear, ApiError> {
+        match self.year {
+            None => Ok(gateway.current_year()),
+            Some(year) => TrainingYear::new(year).map_err(|e| {
+                ApiError::Service(ServiceError::invalid("year", "invalid_year", e.to_string()))
+            }),
+        }
+    }
+
+    fn payer(&self) -> String {
+        self.payer.clone().unwrap_or_else(|| "province".into())
+    }
+
+    /// The platform whose data is asked for: a platform's own, or the one staff name.
+    fn platform(&self, caller: &Caller) -> Result<String, ApiError> {
+        match caller.0.role {
+            Role::Platform => caller.platform().map(str::to_owned),
+            Role::Admin | Role::Finance => self.platform.clone().ok_or_else(|| {
+                ApiError::Service(ServiceError::invalid("platform", "required", "is required for staff"))
+            }),
+            _ => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// Exchanges credentials for a token.
+#[utoipa::path(tag = "auth", request_body = TokenRequest,
+    responses((status = 200, body = TokenGrant), (status = 401, body = Problem), (status = 429, body = Problem)))]
+#[post("/v1/auth/token")]
+async fn issue_token(
+    gateway: web::Data<Gateway>,
+    limiters: web::Data<Limiters>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> Answer {
+    if let Some(address) = req.peer_addr() {
+        limiters.check_token_request(address.ip())?;
+    }
+    let grant = run(gateway, move |g| g.grant_token(&body)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(grant))
+}
+
+#[utoipa::path(tag = "admin", request_body = CodeAndName, security(("bearer" = [])),
+    responses((status = 201, body = PlatformView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[post("/v1/platforms")]
+async fn create_platform(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+    caller.require(&[Role::Admin])?;
+    let view = run(gateway, move |g| g.create_platform(&body)).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<PlatformView>)))]
+#[get("/v1/platforms")]
+async fn list_platforms(gateway: web::Data<Gateway>, caller: Caller) -> Answer {
+    caller.require(STAFF)?;
+    Ok(HttpResponse::Ok().json(run(gateway, |g| g.list_platforms()).await?))
+}
+
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("code" = String, Path)),
+    responses((status = 200, body = PlatformView), (status = 404, body = Problem)))]
+#[get("/v1/platforms/{code}")]
+async fn get_platform(gateway: web::Data<Gateway>, caller: Caller, code: web::Path<String>) -> Answer {
+    caller.require(STAFF)?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.get_platform(&code)).await?))
+}
+
+#[utoipa::path(tag = "admin", request_body = PlatformStatusChange, security(("bearer" = [])),
+    params(("code" = String, Path)), responses((status = 200, body = PlatformView), (status = 404, body = Problem)))]
+#[patch("/v1/platforms/{code}")]
+async fn update_platform(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    code: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    caller.require(&[Role::Admin])?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.update_platform(&code, &body)).await?))
+}
+
+#[utoipa::path(tag = "admin", request_body = NewUser, security(("bearer" = [])),
+    responses((status = 201, body = UserView), (status = 409, body = Problem)))]
+#[post("/v1/users")]
+async fn create_user(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+    caller.require(&[Role::Admin])?;
+    Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_user(&body)).await?))
+}
+
+#[utoipa::path(tag = "admin", request_body = CodeAndName, security(("bearer" = [])),
+    responses((status = 201, body = PayerView), (status = 409, body = Problem)))]
+#[post("/v1/payers")]
+async fn create_payer(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+    caller.require(&[Role::Admin])?;
+    Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_payer(&body)).await?))
+}
+
+#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<PayerView>)))]
+#[get("/v1/payers")]
+async fn list_payers(gateway: web::Data<Gateway>, caller: Caller) -> Answer {
+    caller.require(STAFF)?;
+    Ok(HttpResponse::Ok().json(run(gateway, |g| g.list_payers()).await?))
+}
+
+#[utoipa::path(tag = "admin", request_body = NewRateSchedule, security(("bearer" = [])),
+    responses((status = 201, body = RateScheduleView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[post("/v1/rate-schedules")]
+async fn create_schedule(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+    caller.require(&[Role::Admin])?;
+    Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_schedule(&body)).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PayerFilter {
+    /// Only this payer's versions.
+    payer: Option<String>,
+}
+
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(PayerFilter),
+    responses((status = 200, body = Vec<RateScheduleView>)))]
+#[get("/v1/rate-schedules")]
+async fn list_schedules(gateway: web::Data<Gateway>, caller: Caller, query: web::Query<PayerFilter>) -> Answer {
+    caller.require(STAFF)?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.list_schedules(query.payer.as_deref())).await?))
+}
+
+#[utoipa::path(tag = "platform", request_body = CourseBody, security(("bearer" = [])), params(("code" = String, Path)),
+    responses((status = 201, body = CourseView), (status = 200, body = CourseView), (status = 409, body = Problem)))]
+#[put("/v1/courses/{code}")]
+async fn put_course(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    code: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    let platform = caller.platform()?.to_owned();
+    match run(gateway, move |g| g.put_course(&platform, &code, &body)).await? {
+        Upserted::Created(view) => Ok(HttpResponse::Created().json(view)),
+        Upserted::Updated(view) => Ok(HttpResponse::Ok().json(view)),
+    }
+}
+
+#[utoipa::path(tag = "platform", security(("bearer" = [])), params(YearAndPayer),
+    responses((status = 200, body = Vec<CourseView>)))]
+#[get("/v1/courses")]
+async fn list_courses(gateway: web::Data<Gateway>, caller: Caller, query: web::Query<YearAndPayer>) -> Answer {
+    let platform = query.platform(&caller)?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.list_courses(&platform, &query.payer())).await?))
+}
+
+#[utoipa::path(tag = "platform", security(("bearer" = [])), params(("code" = String, Path), YearAndPayer),
+    responses((status = 200, body = CourseView), (status = 404, body = Problem)))]
+#[get("/v1/courses/{code}")]
+async fn get_course(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    code: web::Path<String>,
+    query: web::Query<YearAndPayer>,
+) -> Answer {
+    let platform = query.platform(&caller)?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.get_course(&platform, &code, &query.payer())).await?))
+}
+
+/// One event (answered with one result) or `{"events": [...]}` (answered with `{"results": [...]}`).
+#[utoipa::path(tag = "platform", request_body = CompletionsBody, security(("bearer" = [])),
+    responses((status = 200, body = CompletionResult), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[post("/v1/completions")]
+async fn post_completions(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+    let platform = caller.platform()?.to_owned();
+    let body = body.into_inner();
+    match body.get("events") {
+        Some(Value::Array(events)) if (1..=MAX_BATCH).contains(&events.len()) => {
+            let events = events.clone();
+            let results = run(gateway, move |g| g.ingest(&platform, &events, true)).await?;
+            Ok(HttpResponse::Ok().json(json!({ "results": results })))
+        }
+        Some(_) => Err(ApiError::Service(ServiceError::invalid(
+            "events",
+            "invalid_batch",
+            format!("must be an array of 1 to {MAX_BATCH} events"),
+        ))),
+        None => {
+            let mut results = run(gateway, move |g| g.ingest(&platform, &[body], false)).await?;
+            Ok(HttpResponse::Ok().json(results.pop().expect("one event, one result")))
+        }
+    }
+}
+
+#[utoipa::path(tag = "platform", request_body = RevokeBody, security(("bearer" = [])), params(("event_id" = String, Path)),
+    responses((status = 200, body = CompletionResult), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[post("/v1/completions/{event_id}/revoke")]
+async fn revoke_completion(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    event_id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    let platform = caller.platform()?.to_owned();
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.revoke(&platform, &event_id, &body)).await?))
+}
+
+#[utoipa::path(tag = "platform", request_body = FollowupBody, security(("bearer" = [])),
+    responses((status = 201, body = FollowupView), (status = 422, body = Problem)))]
+#[post("/v1/offline-followups")]
+async fn post_followup(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+    let platform = caller.platform()?.to_owned();
+    Ok(HttpResponse::Created().json(run(gateway, move |g| g.record_followup(&platform, &body)).await?))
+}
+
+#[utoipa::path(tag = "platform", security(("bearer" = [])), params(YearAndPayer),
+    responses((status = 200, body = PlatformUsage), (status = 404, body = Problem)))]
+#[get("/v1/usage")]
+async fn get_usage(gateway: web::Data<Gateway>, caller: Caller, query: web::Query<YearAndPayer>) -> Answer {
+    let platform = query.platform(&caller)?;
+    let year = query.year(&gateway)?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.platform_usage(&platform, &query.payer(), year)).await?))
+}
+
+#[utoipa::path(tag = "learner", security(("bearer" = [])), params(YearAndPayer),
+    responses((status = 200, body = LearnerSubsidy), (status = 404, body = Problem)))]
+#[get("/v1/me/subsidy")]
+async fn my_subsidy(gateway: web::Data<Gateway>, caller: Caller, query: web::Query<YearAndPayer>) -> Answer {
+    let learner = caller.require(&[Role::Learner])?.subject.clone();
+    let year = query.year(&gateway)?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.learner_subsidy(&learner, year, &query.payer())).await?))
+}
+
+/// The process is up.
+#[utoipa::path(tag = "operations", responses((status = 200)))]
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// The database answers.
+#[utoipa::path(tag = "operations", responses((status = 200), (status = 503, body = Problem)))]
+#[get("/readyz")]
+async fn readyz(gateway: web::Data<Gateway>) -> Answer {
+    let backend = gateway.backend();
+    let ready = run(gateway, |g| Ok(g.ready())).await?;
+    if ready {
+        Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": backend})))
+    } else {
+        Err(ApiError::Service(ServiceError::Store(StoreError::Unavailable(
+            "readiness probe failed".into(),
+        ))))
+    }
+}

@@ -1,0 +1,12 @@
+//! Subsidy billing gateway: meters certified vocational-training completions against the
+//! province's four limits, exactly, on SQLite or PostgreSQL.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod metrics;
+pub mod service;
+pub mod store;
+pub mod http;
+pub mod startup;

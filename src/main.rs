@@ -1,0 +1,101 @@
+//! `gateway`: serve, migrate, mint tokens, print the OpenAPI document.
+
+use clap::{Parser, Subcommand};
+use std::sync::Arc;
+use subsidy_gateway::auth::Role;
+use subsidy_gateway::clock::SystemClock;
+use subsidy_gateway::config::{Settings, DEFAULT_DATABASE_URL};
+use subsidy_gateway::service::Gateway;
+use subsidy_gateway::startup::Application;
+
+#[derive(Parser)]
+#[command(name = "gateway", version, about = "Subsidy billing gateway")]
+struct Cli {
+    /// sqlite://PATH (default, embedded) or postgres://…
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve {
+        #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a signed token, for bootstrap and scripts.
+    Token {
+        /// admin, finance, platform, learner or bureau.
+        #[arg(long)]
+        role: Role,
+        /// Subject: a user name, or the learner's ID number.
+        #[arg(long)]
+        sub: Option<String>,
+        /// The platform code, for platform tokens.
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// Print the OpenAPI document (YAML) built from the routes.
+    Openapi,
+}
+
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("GATEWAY_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logs();
+    let command = cli.command.unwrap_or(Command::Serve {
+        listen: std::env::var("GATEWAY_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into()),
+    });
+    if let Command::Openapi = command {
+        print!("{}", subsidy_gateway::http::api_doc().to_yaml()?);
+        return Ok(());
+    }
+    let settings = Settings::from_env(&cli.database_url)?;
+    match command {
+        Command::Serve { listen } => {
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::build(&settings, Arc::new(SystemClock), &listen)?;
+                app.run_until_stopped().await?;
+                tracing::info!("gateway stopped");
+                Ok(())
+            })
+        }
+        Command::Migrate => {
+            Gateway::open(&settings, Arc::new(SystemClock))?;
+            eprintln!("migrations applied to {:?}", settings.database_url);
+            Ok(())
+        }
+        Command::Token { role, sub, platform } => {
+            let gateway = Gateway::open(&settings, Arc::new(SystemClock))?;
+            let subject = match (role, sub, &platform) {
+                (Role::Platform, sub, Some(code)) => sub.unwrap_or_else(|| format!("cli:{code}")),
+                (Role::Platform, _, None) => anyhow::bail!("--platform is required for platform tokens"),
+                (_, _, Some(_)) => anyhow::bail!("--platform is only for platform tokens"),
+                (_, Some(sub), None) => sub,
+                (_, None, None) => anyhow::bail!("--sub is required"),
+            };
+            let token = gateway.tokens().mint(role, &subject, platform.as_deref(), gateway.now().timestamp());
+            println!("{token}");
+            Ok(())
+        }
+        Command::Openapi => unreachable!("handled above"),
+    }
+}

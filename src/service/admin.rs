@@ -1,0 +1,374 @@
+//! Admin use cases: payers, platforms, staff users and rate schedules.
+
+use super::error::Refusals;
+use super::input::{code, Reader};
+use super::{new_id, schedule_of, utc, Gateway, ServiceError};
+use crate::auth::{hash_secret, random_token, Role};
+use crate::domain::schedule::{parse_fraction, PerLevel};
+use crate::domain::{Level, Money, RateSchedule, TrainingYear};
+use crate::store::models::{PayerRow, PlatformRow, RateScheduleRow, StaffUserRow};
+use crate::store::{catalog, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayerView {
+    pub code: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<PayerRow> for PayerView {
+    fn from(row: PayerRow) -> PayerView {
+        PayerView {
+            code: row.code,
+            name: row.name,
+            created_at: utc(row.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformView {
+    pub code: String,
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    pub client_id: String,
+    /// Shown once, when the platform is created; only its argon2 hash is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<PlatformRow> for PlatformView {
+    fn from(row: PlatformRow) -> PlatformView {
+        PlatformView {
+            code: row.code,
+            name: row.name,
+            status: row.status,
+            client_id: row.client_id,
+            client_secret: None,
+            created_at: utc(row.created_at),
+            updated_at: utc(row.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub username: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateScheduleView {
+    pub id: String,
+    pub payer: String,
+    pub effective_year: i32,
+    #[schema(value_type = Object, example = json!({"junior":"3.00","intermediate":"4.00","senior":"5.00"}))]
+    pub rates: serde_json::Map<String, Value>,
+    #[schema(value_type = Object, example = json!({"junior":"3000.00","intermediate":"4000.00","senior":"5000.00"}))]
+    pub saturation_per_class_hour: serde_json::Map<String, Value>,
+    #[schema(value_type = String, example = "300.00")]
+    pub learner_annual_cap: Money,
+    #[schema(value_type = String, example = "3000000.00")]
+    pub platform_annual_ceiling: Money,
+    #[schema(value_type = String, example = "0.50")]
+    pub offline_ratio_threshold: String,
+    #[schema(value_type = String, example = "0.50")]
+    pub offline_reduction_factor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn per_level_json(values: &PerLevel) -> serde_json::Map<String, Value> {
+    Level::ALL
+        .into_iter()
+        .map(|level| (level.as_str().to_owned(), Value::String(values.get(level).to_string())))
+        .collect()
+}
+
+impl From<RateScheduleRow> for RateScheduleView {
+    fn from(row: RateScheduleRow) -> RateScheduleView {
+        let schedule = schedule_of(&row);
+        RateScheduleView {
+            id: row.id,
+            payer: row.payer_code,
+            effective_year: row.effective_year,
+            rates: per_level_json(&schedule.rates),
+            saturation_per_class_hour: per_level_json(&schedule.saturation_per_class_hour),
+            learner_annual_cap: schedule.learner_annual_cap,
+            platform_annual_ceiling: schedule.platform_annual_ceiling,
+            offline_ratio_threshold: row.offline_ratio_threshold,
+            offline_reduction_factor: row.offline_reduction_factor,
+            created_at: utc(row.created_at),
+        }
+    }
+}
+
+/// A unique violation on insert is the conflict: the first writer won.
+fn unique_or(code: &'static str, detail: String) -> impl FnOnce(StoreError) -> ServiceError {
+    move |e| {
+        if e.is_unique_violation() {
+            ServiceError::conflict(code, detail)
+        } else {
+            ServiceError::Store(e)
+        }
+    }
+}
+
+fn code_and_name(body: &Value) -> Result<(String, String), ServiceError> {
+    let mut refusals = Refusals::default();
+    let reader = Reader::object(body, "", &mut refusals);
+    let code = reader.as_ref().and_then(|r| code(r, "code", &mut refusals));
+    let name = reader.as_ref().and_then(|r| r.text("name", 200, &mut refusals));
+    refusals.into_result()?;
+    Ok((code.expect("checked"), name.expect("checked")))
+}
+
+impl Gateway {
+    pub fn create_payer(&self, body: &Value) -> Result<PayerView, ServiceError> {
+        let (code, name) = code_and_name(body)?;
+        let row = PayerRow {
+            code: code.clone(),
+            name,
+            created_at: self.stamp(),
+        };
+        self.store
+            .read(|conn| catalog::insert_payer(conn, &row))
+            .map_err(unique_or("payer_exists", format!("payer {code} already exists")))?;
+        tracing::info!(payer = %code, "payer created");
+        Ok(row.into())
+    }
+
+    pub fn list_payers(&self) -> Result<Vec<PayerView>, ServiceError> {
+        self.store
+            .read(|conn| Ok(catalog::list_payers(conn)?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Creates a platform with fresh client credentials; the secret is in this answer only.
+    pub fn create_platform(&self, body: &Value) -> Result<PlatformView, ServiceError> {
+        let (code, name) = code_and_name(body)?;
+        let secret = random_token(32);
+        let now = self.stamp();
+        let row = PlatformRow {
+            code: code.clone(),
+            name,
+            status: "active".into(),
+            client_id: format!("cl_{}", random_token(12)),
+            client_secret_hash: hash_secret(&secret),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .read(|conn| catalog::insert_platform(conn, &row))
+            .map_err(unique_or("platform_exists", format!("platform {code} already exists")))?;
+        tracing::info!(platform = %code, "platform created");
+        let mut view = PlatformView::from(row);
+        view.client_secret = Some(secret);
+        Ok(view)
+    }
+
+    pub fn list_platforms(&self) -> Result<Vec<PlatformView>, ServiceError> {
+        self.store
+            .read(|conn| Ok(catalog::list_platforms(conn)?.into_iter().map(Into::into).collect()))
+    }
+
+    pub fn get_platform(&self, code: &str) -> Result<PlatformView, ServiceError> {
+        self.store.read(|conn| {
+            catalog::find_platform(conn, code)?
+                .map(Into::into)
+                .ok_or(ServiceError::NotFound("platform"))
+        })
+    }
+
+    /// Suspends or reactivates a platform. A suspended platform's webhooks are refused.
+    pub fn update_platform(&self, code: &str, body: &Value) -> Result<PlatformView, ServiceError> {
+        let mut refusals = Refusals::default();
+        let status = Reader::object(body, "", &mut refusals)
+            .and_then(|r| r.text("status", 16, &mut refusals))
+            .filter(|status| {
+                let known = matches!(status.as_str(), "active" | "suspended");
+                if !known {
+                    refusals.add("status", "invalid_status", "must be active or suspended");
+                }
+                known
+            });
+        refusals.into_result()?;
+        let status = status.expect("checked");
+        let now = self.stamp();
+        let view = self.store.write(|conn| {
+            catalog::find_platform(conn, code)?.ok_or(ServiceError::NotFound("platform"))?;
+            catalog::set_platform_status(conn, code, &status, now)?;
+            catalog::find_platform(conn, code)?
+                .map(PlatformView::from)
+                .ok_or(ServiceError::NotFound("platform"))
+        })?;
+        tracing::info!(platform = %code, status = %view.status, "platform status changed");
+        Ok(view)
+    }
+
+    pub fn create_user(&self, body: &Value) -> Result<UserView, ServiceError> {
+        let mut refusals = Refusals::default();
+        let reader = Reader::object(body, "", &mut refusals);
+        let username = reader.as_ref().and_then(|r| code(r, "username", &mut refusals));
+        let role = reader
+            .as_ref()
+            .and_then(|r| r.text("role", 16, &mut refusals))
+            .and_then(|role| match role.parse::<Role>() {
+                Ok(role @ (Role::Admin | Role::Finance)) => Some(role),
+                _ => {
+                    refusals.add("role", "invalid_role", "must be finance or admin");
+                    None
+                }
+            });
+        let password = reader
+            .as_ref()
+            .and_then(|r| r.text("password", 256, &mut refusals))
+            .filter(|p| {
+                let long_enough = p.chars().count() >= 12;
+                if !long_enough {
+                    refusals.add("password", "weak_password", "must be at least 12 characters");
+                }
+                long_enough
+            });
+        refusals.into_result()?;
+        let (username, role, password) = (
+            username.expect("checked"),
+            role.expect("checked"),
+            password.expect("checked"),
+        );
+        let row = StaffUserRow {
+            username: username.clone(),
+            role: role.as_str().to_owned(),
+            password_hash: hash_secret(&password),
+            created_at: self.stamp(),
+        };
+        self.store
+            .read(|conn| catalog::insert_staff_user(conn, &row))
+            .map_err(unique_or("user_exists", format!("user {username} already exists")))?;
+        tracing::info!(username = %username, role = role.as_str(), "staff user created");
+        Ok(UserView {
+            username: row.username,
+            role: row.role,
+            created_at: utc(row.created_at),
+        })
+    }
+
+    pub fn list_schedules(&self, payer: Option<&str>) -> Result<Vec<RateScheduleView>, ServiceError> {
+        self.store.read(|conn| {
+            Ok(catalog::list_schedules(conn, payer)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// Adds a schedule version, or replaces the payer's version of that year while it has
+    /// priced nothing. A version may not reach back into a year already priced.
+    pub fn create_schedule(&self, body: &Value) -> Result<RateScheduleView, ServiceError> {
+        let (payer, schedule) = parse_schedule(body)?;
+        let now = self.stamp();
+        let view = self.store.write(|conn| {
+            catalog::find_payer(conn, &payer)?
+                .ok_or_else(|| ServiceError::invalid("payer", "unknown_payer", "is not a known payer"))?;
+            let year = schedule.effective_year.value();
+            if let Some(priced) = catalog::last_priced_year(conn, &payer)? {
+                if priced >= year {
+                    return Err(ServiceError::conflict(
+                        "schedule_in_use",
+                        format!(
+                            "payer {payer} has completions priced in training year {priced}; \
+                             a new version must take effect after it"
+                        ),
+                    ));
+                }
+            }
+            let replaced = catalog::find_schedule_by_year(conn, &payer, year)?;
+            let row = schedule_row(&payer, &schedule, now);
+            catalog::replace_schedule(conn, replaced.as_ref().map(|r| r.id.as_str()), &row)?;
+            Ok(RateScheduleView::from(row))
+        })?;
+        tracing::info!(payer = %view.payer, effective_year = view.effective_year, "rate schedule version stored");
+        Ok(view)
+    }
+}
+
+fn schedule_row(payer: &str, s: &RateSchedule, now: chrono::NaiveDateTime) -> RateScheduleRow {
+    RateScheduleRow {
+        id: new_id(),
+        payer_code: payer.to_owned(),
+        effective_year: s.effective_year.value(),
+        junior_rate_fen: s.rates.junior.fen(),
+        intermediate_rate_fen: s.rates.intermediate.fen(),
+        senior_rate_fen: s.rates.senior.fen(),
+        junior_saturation_fen: s.saturation_per_class_hour.junior.fen(),
+        intermediate_saturation_fen: s.saturation_per_class_hour.intermediate.fen(),
+        senior_saturation_fen: s.saturation_per_class_hour.senior.fen(),
+        learner_annual_cap_fen: s.learner_annual_cap.fen(),
+        platform_annual_ceiling_fen: s.platform_annual_ceiling.fen(),
+        offline_ratio_threshold: s.offline_ratio_threshold.to_string(),
+        offline_reduction_factor: s.offline_reduction_factor.to_string(),
+        created_at: now,
+    }
+}
+
+fn parse_schedule(body: &Value) -> Result<(String, RateSchedule), ServiceError> {
+    let mut refusals = Refusals::default();
+    let Some(reader) = Reader::object(body, "", &mut refusals) else {
+        return Err(ServiceError::Invalid(refusals.into_errors()));
+    };
+    let payer = code(&reader, "payer", &mut refusals);
+    let year = reader
+        .integer("effective_year", 2000..=2100, &mut refusals)
+        .and_then(|y| TrainingYear::new(i32::try_from(y).ok()?).ok());
+    let mut money = |reader: &Reader, key: &str| {
+        reader
+            .text(key, 32, &mut refusals)
+            .and_then(|text| refusals.take(&reader.path(key), "invalid_amount", Money::parse(&text)))
+    };
+    let per_level = |key: &str, refusals: &mut Refusals| -> Option<PerLevel> {
+        let nested = reader.nested(key, refusals)?;
+        let mut amount = |level: Level| {
+            nested.text(level.as_str(), 32, refusals).and_then(|text| {
+                refusals.take(&nested.path(level.as_str()), "invalid_amount", Money::parse(&text))
+            })
+        };
+        Some(PerLevel {
+            junior: amount(Level::Junior)?,
+            intermediate: amount(Level::Intermediate)?,
+            senior: amount(Level::Senior)?,
+        })
+    };
+    let cap = money(&reader, "learner_annual_cap");
+    let ceiling = money(&reader, "platform_annual_ceiling");
+    let rates = per_level("rates", &mut refusals);
+    let saturation = per_level("saturation_per_class_hour", &mut refusals);
+    let mut fraction = |key: &str| {
+        reader
+            .text(key, 16, &mut refusals)
+            .and_then(|text| refusals.take(key, "invalid_fraction", parse_fraction(&text)))
+    };
+    let threshold = fraction("offline_ratio_threshold");
+    let factor = fraction("offline_reduction_factor");
+    refusals.into_result()?;
+    match (payer, year, rates, saturation, cap, ceiling, threshold, factor) {
+        (Some(payer), Some(year), Some(rates), Some(saturation), Some(cap), Some(ceiling), Some(threshold), Some(factor)) => Ok((
+            payer,
+            RateSchedule {
+                effective_year: year,
+                rates,
+                saturation_per_class_hour: saturation,
+                learner_annual_cap: cap,
+                platform_annual_ceiling: ceiling,
+                offline_ratio_threshold: threshold,
+                offline_reduction_factor: factor,
+            },
+        )),
+        _ => Err(ServiceError::invalid("body", "invalid_schedule", "is not a complete rate schedule")),
+    }
+}

@@ -1,0 +1,162 @@
+//! Use cases. Each public method owns its transaction; handlers above only translate HTTP.
+
+pub mod access;
+pub mod admin;
+pub mod courses;
+pub mod error;
+pub mod ingest;
+mod input;
+pub mod learners;
+pub mod usage;
+
+pub use error::{FieldError, ServiceError};
+
+use crate::auth::{random_token, TokenKeys};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::{IdNumber, Money, RateSchedule, TrainingYear};
+use crate::metrics::Metrics;
+use crate::store::models::RateScheduleRow;
+use crate::store::{secrets, DbConn, Store};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use hmac::{Hmac, Mac};
+use rust_decimal::Decimal;
+use sha2::Sha256;
+use std::sync::Arc;
+
+/// Everything a use case needs: storage, the clock, keys and counters.
+pub struct Gateway {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    tokens: TokenKeys,
+    ids: IdHasher,
+    metrics: Metrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Keys(#[from] crate::auth::KeyError),
+}
+
+impl Gateway {
+    /// Opens the database, applies migrations and loads (or first creates) the keys.
+    pub fn open(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Gateway, StartError> {
+        let store = Store::open(&settings.database_url, settings.db_pool_size)?;
+        let (jwt_secret, id_key) = store.read(|conn| {
+            let jwt = match &settings.jwt.secret {
+                Some(secret) => secret.clone(),
+                None => secrets::get_or_create(conn, "jwt_hs256", || random_token(48))?,
+            };
+            let id_key = match &settings.id_hash_key {
+                Some(key) => key.clone(),
+                None => secrets::get_or_create(conn, "id_number_hmac", || random_token(48))?,
+            };
+            Ok::<_, crate::store::StoreError>((jwt, id_key))
+        })?;
+        let tokens = TokenKeys::new(jwt_secret.as_bytes(), &settings.jwt, settings.idp.as_ref())?;
+        Ok(Gateway {
+            store,
+            clock,
+            tokens,
+            ids: IdHasher(id_key.into_bytes()),
+            metrics: Metrics::new(),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn tokens(&self) -> &TokenKeys {
+        &self.tokens
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub fn ready(&self) -> bool {
+        self.store.ping().is_ok()
+    }
+
+    fn today(&self) -> chrono::NaiveDate {
+        self.now()
+            .with_timezone(&crate::domain::training_year::china_standard_time())
+            .date_naive()
+    }
+
+    fn stamp(&self) -> NaiveDateTime {
+        self.now().naive_utc()
+    }
+
+    /// The current training year, for queries that name none.
+    pub fn current_year(&self) -> TrainingYear {
+        TrainingYear::of(self.now())
+    }
+}
+
+/// Keyed hash of ID numbers: finds a learner without storing the number.
+struct IdHasher(Vec<u8>);
+
+impl IdHasher {
+    fn hash(&self, id: &IdNumber) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(id.expose().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// A new time-ordered identifier.
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn utc(naive: NaiveDateTime) -> DateTime<Utc> {
+    naive.and_utc()
+}
+
+fn fraction(text: &str) -> Decimal {
+    text.parse().expect("stored fractions were parsed before storing")
+}
+
+/// The stored schedule as the domain's value.
+fn schedule_of(row: &RateScheduleRow) -> RateSchedule {
+    use crate::domain::schedule::PerLevel;
+    RateSchedule {
+        effective_year: TrainingYear::new(row.effective_year).expect("stored year is in range"),
+        rates: PerLevel {
+            junior: Money::from_fen(row.junior_rate_fen),
+            intermediate: Money::from_fen(row.intermediate_rate_fen),
+            senior: Money::from_fen(row.senior_rate_fen),
+        },
+        saturation_per_class_hour: PerLevel {
+            junior: Money::from_fen(row.junior_saturation_fen),
+            intermediate: Money::from_fen(row.intermediate_saturation_fen),
+            senior: Money::from_fen(row.senior_saturation_fen),
+        },
+        learner_annual_cap: Money::from_fen(row.learner_annual_cap_fen),
+        platform_annual_ceiling: Money::from_fen(row.platform_annual_ceiling_fen),
+        offline_ratio_threshold: fraction(&row.offline_ratio_threshold),
+        offline_reduction_factor: fraction(&row.offline_reduction_factor),
+    }
+}
+
+/// Refuses work for a platform that is unknown or suspended.
+fn active_platform(conn: &mut DbConn, code: &str) -> Result<(), ServiceError> {
+    match crate::store::catalog::find_platform(conn, code)? {
+        None => Err(ServiceError::NotFound("platform")),
+        Some(p) if p.status != "active" => Err(ServiceError::Forbidden {
+            code: "platform_suspended",
+            detail: format!("platform {code} is suspended"),
+        }),
+        Some(_) => Ok(()),
+    }
+}

@@ -1,0 +1,277 @@
+//! Learners, completions, claims, the three limit counters and offline follow-ups.
+//! Functions that change counters are called only inside [`super::Store::write`].
+
+use super::models::*;
+use super::schema::{
+    claims, completions, course_usage, courses, learner_year_usage, learners, offline_followups,
+    platform_year_usage,
+};
+use super::{DbConn, StoreError};
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::{count, exists};
+use diesel::prelude::*;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+pub fn find_learner(conn: &mut DbConn, id_hash: &str) -> Result<Option<LearnerRow>> {
+    Ok(learners::table
+        .filter(learners::id_hash.eq(id_hash))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert_learner(conn: &mut DbConn, row: &LearnerRow) -> Result<()> {
+    diesel::insert_into(learners::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_completion(
+    conn: &mut DbConn,
+    platform: &str,
+    event_id: &str,
+) -> Result<Option<CompletionRow>> {
+    Ok(completions::table
+        .filter(completions::platform_code.eq(platform))
+        .filter(completions::event_id.eq(event_id))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn certificate_taken(conn: &mut DbConn, certificate_no: &str) -> Result<bool> {
+    Ok(diesel::select(exists(
+        completions::table.filter(completions::certificate_no.eq(certificate_no)),
+    ))
+    .get_result(conn)?)
+}
+
+pub fn insert_completion(conn: &mut DbConn, row: &CompletionRow) -> Result<()> {
+    diesel::insert_into(completions::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn mark_revoked(conn: &mut DbConn, id: &str, at: NaiveDateTime, reason: &str) -> Result<()> {
+    diesel::update(completions::table.find(id))
+        .set((
+            completions::revoked_at.eq(Some(at)),
+            completions::revoke_reason.eq(Some(reason)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn claim_exists(conn: &mut DbConn, learner_id: &str, course_id: &str) -> Result<bool> {
+    Ok(diesel::select(exists(claims::table.find((learner_id, course_id)))).get_result(conn)?)
+}
+
+pub fn insert_claim(
+    conn: &mut DbConn,
+    learner_id: &str,
+    course_id: &str,
+    completion_id: &str,
+) -> Result<()> {
+    diesel::insert_into(claims::table)
+        .values((
+            claims::learner_id.eq(learner_id),
+            claims::course_id.eq(course_id),
+            claims::completion_id.eq(completion_id),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn release_claim(conn: &mut DbConn, completion_id: &str) -> Result<()> {
+    diesel::delete(claims::table.filter(claims::completion_id.eq(completion_id))).execute(conn)?;
+    Ok(())
+}
+
+/// The granted total of a learner in a payer's training year, in fen.
+pub fn learner_used(conn: &mut DbConn, payer: &str, learner_id: &str, year: i32) -> Result<i64> {
+    Ok(learner_year_usage::table
+        .find((payer, learner_id, year))
+        .select(learner_year_usage::granted_fen)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+pub fn platform_used(conn: &mut DbConn, payer: &str, platform: &str, year: i32) -> Result<i64> {
+    Ok(platform_year_usage::table
+        .find((payer, platform, year))
+        .select(platform_year_usage::granted_fen)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A course's granted total for a payer and whether it is in the free phase.
+pub fn course_used(conn: &mut DbConn, payer: &str, course_id: &str) -> Result<(i64, bool)> {
+    Ok(course_usage::table
+        .find((payer, course_id))
+        .select((course_usage::granted_fen, course_usage::free_since.is_not_null()))
+        .first(conn)
+        .optional()?
+        .unwrap_or((0, false)))
+}
+
+/// Adds `delta_fen` (negative on revocation) to a learner's year counter.
+pub fn add_learner_used(
+    conn: &mut DbConn,
+    payer: &str,
+    learner_id: &str,
+    year: i32,
+    delta_fen: i64,
+) -> Result<()> {
+    let target = learner_year_usage::table.find((payer, learner_id, year));
+    let updated = diesel::update(target)
+        .set(learner_year_usage::granted_fen.eq(learner_year_usage::granted_fen + delta_fen))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(learner_year_usage::table)
+            .values((
+                learner_year_usage::payer_code.eq(payer),
+                learner_year_usage::learner_id.eq(learner_id),
+                learner_year_usage::training_year.eq(year),
+                learner_year_usage::granted_fen.eq(delta_fen),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn add_platform_used(
+    conn: &mut DbConn,
+    payer: &str,
+    platform: &str,
+    year: i32,
+    delta_fen: i64,
+) -> Result<()> {
+    let target = platform_year_usage::table.find((payer, platform, year));
+    let updated = diesel::update(target)
+        .set(platform_year_usage::granted_fen.eq(platform_year_usage::granted_fen + delta_fen))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(platform_year_usage::table)
+            .values((
+                platform_year_usage::payer_code.eq(payer),
+                platform_year_usage::platform_code.eq(platform),
+                platform_year_usage::training_year.eq(year),
+                platform_year_usage::granted_fen.eq(delta_fen),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Adds to a course's counter; `free_since` is set once and never cleared (the free phase is
+/// for good, RULES.md §2).
+pub fn add_course_used(
+    conn: &mut DbConn,
+    payer: &str,
+    course_id: &str,
+    delta_fen: i64,
+    free_since: Option<NaiveDateTime>,
+) -> Result<()> {
+    let target = course_usage::table.find((payer, course_id));
+    let updated = match free_since {
+        Some(at) => diesel::update(target)
+            .set((
+                course_usage::granted_fen.eq(course_usage::granted_fen + delta_fen),
+                course_usage::free_since.eq(Some(at)),
+            ))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set(course_usage::granted_fen.eq(course_usage::granted_fen + delta_fen))
+            .execute(conn)?,
+    };
+    if updated == 0 {
+        diesel::insert_into(course_usage::table)
+            .values((
+                course_usage::payer_code.eq(payer),
+                course_usage::course_id.eq(course_id),
+                course_usage::granted_fen.eq(delta_fen),
+                course_usage::free_since.eq(free_since),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn insert_followup(conn: &mut DbConn, row: &FollowupRow) -> Result<()> {
+    diesel::insert_into(offline_followups::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Distinct learners with an accepted, unrevoked completion on a platform in a payer's year, and
+/// how many of them the platform reported offline on or after `followup_from`.
+pub fn followup_counts(
+    conn: &mut DbConn,
+    platform: &str,
+    payer: &str,
+    year: i32,
+    followup_from: NaiveDate,
+) -> Result<(i64, i64)> {
+    let accepted = completions::table
+        .filter(completions::platform_code.eq(platform))
+        .filter(completions::payer_code.eq(payer))
+        .filter(completions::training_year.eq(year))
+        .filter(completions::status.eq("accepted"))
+        .filter(completions::revoked_at.is_null());
+    let learners: i64 = accepted
+        .select(count(completions::learner_id).aggregate_distinct())
+        .first(conn)?;
+    let with_followup: i64 = accepted
+        .filter(exists(
+            offline_followups::table
+                .filter(offline_followups::platform_code.eq(completions::platform_code))
+                .filter(offline_followups::learner_id.eq(completions::learner_id))
+                .filter(offline_followups::attended_on.ge(followup_from)),
+        ))
+        .select(count(completions::learner_id).aggregate_distinct())
+        .first(conn)?;
+    Ok((learners, with_followup))
+}
+
+/// A learner's completions in a payer's training year, with the course code.
+pub fn learner_completions(
+    conn: &mut DbConn,
+    learner_id: &str,
+    payer: &str,
+    year: i32,
+) -> Result<Vec<(CompletionRow, String)>> {
+    Ok(completions::table
+        .inner_join(courses::table)
+        .filter(completions::learner_id.eq(learner_id))
+        .filter(completions::payer_code.eq(payer))
+        .filter(completions::training_year.eq(year))
+        .order(completions::received_at)
+        .select((CompletionRow::as_select(), courses::code))
+        .load(conn)?)
+}
+
+/// A learner's unrevoked grants per platform in a payer's training year, in fen. Summed here
+/// rather than in SQL: PostgreSQL sums BIGINT as NUMERIC, SQLite as INTEGER.
+pub fn learner_granted_by_platform(
+    conn: &mut DbConn,
+    learner_id: &str,
+    payer: &str,
+    year: i32,
+) -> Result<Vec<(String, i64)>> {
+    let rows: Vec<(String, i64)> = completions::table
+        .filter(completions::learner_id.eq(learner_id))
+        .filter(completions::payer_code.eq(payer))
+        .filter(completions::training_year.eq(year))
+        .filter(completions::revoked_at.is_null())
+        .select((completions::platform_code, completions::granted_fen))
+        .load(conn)?;
+    let mut totals = std::collections::BTreeMap::<String, i64>::new();
+    for (platform, fen) in rows {
+        *totals.entry(platform).or_default() += fen;
+    }
+    Ok(totals.into_iter().collect())
+}

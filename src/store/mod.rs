@@ -1,0 +1,269 @@
+//! Storage: one diesel code base over SQLite (embedded default) and PostgreSQL (replicas).
+//!
+//! Every transaction that moves money goes through [`Store::write`], which serialises writers
+//! twice: a mutex inside this process (so waiting costs nothing), and the `ledger` row of
+//! `ledger_locks`, updated first thing in the transaction, across processes. On PostgreSQL that
+//! update takes a row lock held to commit; on SQLite it takes the database's write lock. Either
+//! way each money transaction sees every earlier one committed, so limits hold exactly.
+
+pub mod catalog;
+pub mod ledger;
+pub mod models;
+pub mod schema;
+pub mod secrets;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH`, relative (`sqlite://data/gateway.db`) or absolute (`sqlite:///var/x.db`).
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`, handed to libpq as is.
+    Postgres(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("DATABASE_URL must start with sqlite:// or postgres:// (got scheme {0:?})")]
+pub struct UnsupportedDatabaseUrl(String);
+
+impl FromStr for DatabaseUrl {
+    type Err = UnsupportedDatabaseUrl;
+    fn from_str(url: &str) -> Result<DatabaseUrl, UnsupportedDatabaseUrl> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if !path.is_empty() {
+                return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+            }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        let scheme = url.split("://").next().unwrap_or(url);
+        Err(UnsupportedDatabaseUrl(scheme.to_owned()))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    /// Never prints a PostgreSQL password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => {
+                let host = url.rsplit('@').next().unwrap_or_default();
+                let host = host.split("://").last().unwrap_or(host);
+                write!(f, "postgres://…@{host}")
+            }
+        }
+    }
+}
+
+impl DatabaseUrl {
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(#[from] DieselError),
+}
+
+impl StoreError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Opens connections of the backend the URL names (never guessing from a failed attempt).
+#[derive(Debug)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL with synchronous=FULL: an acknowledged commit survives power loss.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConn::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+pub type Conn = PooledConnection<ConnectionManager>;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager>,
+    writer: Arc<Mutex<()>>,
+    backend: &'static str,
+}
+
+impl Store {
+    /// Opens the database (creating a SQLite file and its folder if needed) and applies the
+    /// pending migrations of its dialect.
+    pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Store, StoreError> {
+        if let DatabaseUrl::Sqlite(path) = url {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(10))
+            .build(ConnectionManager { url: url.clone() })
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let store = Store {
+            pool,
+            writer: Arc::new(Mutex::new(())),
+            backend: url.backend(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    fn conn(&self) -> Result<Conn, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let outcome = match &mut *conn {
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+            DbConn::Postgres(c) => {
+                // Replicas starting together take turns, so each migration runs once.
+                c.batch_execute("SELECT pg_advisory_lock(7207001)")?;
+                let outcome = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+                c.batch_execute("SELECT pg_advisory_unlock(7207001)")?;
+                outcome
+            }
+        };
+        outcome.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    /// A connection for reads. `E` is the caller's error type.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn()?;
+        work(&mut conn)
+    }
+
+    /// A money transaction: one writer at a time across all gateway processes, all or nothing.
+    pub fn write<T, E>(&self, work: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError> + From<DieselError>,
+    {
+        let _one_writer_here = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            diesel::update(schema::ledger_locks::table.find("ledger"))
+                .set(schema::ledger_locks::generation.eq(schema::ledger_locks::generation + 1))
+                .execute(conn)?;
+            work(conn)
+        })
+    }
+
+    /// Whether the database answers now (for `/readyz`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self
+            .pool
+            .get_timeout(Duration::from_secs(2))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        conn.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_database_urls() {
+        assert_eq!(
+            "sqlite://data/gateway.db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("data/gateway.db"))
+        );
+        assert_eq!(
+            "sqlite:///var/lib/gateway/gateway.db"
+                .parse::<DatabaseUrl>()
+                .unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("/var/lib/gateway/gateway.db"))
+        );
+        assert!(matches!(
+            "postgres://u:p@localhost/db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        let err = "mysql://localhost/db".parse::<DatabaseUrl>().unwrap_err();
+        assert!(err.to_string().contains("mysql"));
+        assert!("sqlite://".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let url: DatabaseUrl = "postgres://user:secret@db.local/gw".parse().unwrap();
+        assert!(!format!("{url:?}").contains("secret"));
+    }
+}

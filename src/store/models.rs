@@ -1,0 +1,112 @@
+//! Rows as diesel reads and writes them. Conversions to domain values live with their queries.
+
+use super::schema::*;
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = payers)]
+pub struct PayerRow {
+    pub code: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = rate_schedules)]
+pub struct RateScheduleRow {
+    pub id: String,
+    pub payer_code: String,
+    pub effective_year: i32,
+    pub junior_rate_fen: i64,
+    pub intermediate_rate_fen: i64,
+    pub senior_rate_fen: i64,
+    pub junior_saturation_fen: i64,
+    pub intermediate_saturation_fen: i64,
+    pub senior_saturation_fen: i64,
+    pub learner_annual_cap_fen: i64,
+    pub platform_annual_ceiling_fen: i64,
+    pub offline_ratio_threshold: String,
+    pub offline_reduction_factor: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = platforms)]
+pub struct PlatformRow {
+    pub code: String,
+    pub name: String,
+    pub status: String,
+    pub client_id: String,
+    pub client_secret_hash: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = staff_users)]
+pub struct StaffUserRow {
+    pub username: String,
+    pub role: String,
+    pub password_hash: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = courses)]
+pub struct CourseRow {
+    pub id: String,
+    pub platform_code: String,
+    pub code: String,
+    pub title: String,
+    pub level: String,
+    pub class_hours: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = learners)]
+pub struct LearnerRow {
+    pub id: String,
+    pub id_hash: String,
+    pub id_masked: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = completions)]
+pub struct CompletionRow {
+    pub id: String,
+    pub platform_code: String,
+    pub event_id: String,
+    pub content_hash: String,
+    pub course_id: String,
+    pub learner_id: String,
+    pub payer_code: String,
+    pub class_hours: i32,
+    pub level: String,
+    pub certificate_no: Option<String>,
+    pub certified_at: Option<NaiveDateTime>,
+    pub training_year: Option<i32>,
+    pub status: String,
+    pub gross_fen: i64,
+    pub granted_fen: i64,
+    pub limited_by: Option<String>,
+    pub schedule_id: Option<String>,
+    pub received_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoke_reason: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = offline_followups)]
+pub struct FollowupRow {
+    pub id: String,
+    pub platform_code: String,
+    pub learner_id: String,
+    pub attended_on: NaiveDate,
+    pub program: String,
+    pub created_at: NaiveDateTime,
+}

@@ -1,0 +1,179 @@
+// Written to match migrations/{sqlite,postgres}; the tests apply both and use every table.
+
+diesel::table! {
+    gateway_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ledger_locks (name) {
+        name -> Text,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    payers (code) {
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rate_schedules (id) {
+        id -> Text,
+        payer_code -> Text,
+        effective_year -> Integer,
+        junior_rate_fen -> BigInt,
+        intermediate_rate_fen -> BigInt,
+        senior_rate_fen -> BigInt,
+        junior_saturation_fen -> BigInt,
+        intermediate_saturation_fen -> BigInt,
+        senior_saturation_fen -> BigInt,
+        learner_annual_cap_fen -> BigInt,
+        platform_annual_ceiling_fen -> BigInt,
+        offline_ratio_threshold -> Text,
+        offline_reduction_factor -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    platforms (code) {
+        code -> Text,
+        name -> Text,
+        status -> Text,
+        client_id -> Text,
+        client_secret_hash -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    staff_users (username) {
+        username -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    courses (id) {
+        id -> Text,
+        platform_code -> Text,
+        code -> Text,
+        title -> Text,
+        level -> Text,
+        class_hours -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    learners (id) {
+        id -> Text,
+        id_hash -> Text,
+        id_masked -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    completions (id) {
+        id -> Text,
+        platform_code -> Text,
+        event_id -> Text,
+        content_hash -> Text,
+        course_id -> Text,
+        learner_id -> Text,
+        payer_code -> Text,
+        class_hours -> Integer,
+        level -> Text,
+        certificate_no -> Nullable<Text>,
+        certified_at -> Nullable<Timestamp>,
+        training_year -> Nullable<Integer>,
+        status -> Text,
+        gross_fen -> BigInt,
+        granted_fen -> BigInt,
+        limited_by -> Nullable<Text>,
+        schedule_id -> Nullable<Text>,
+        received_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoke_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    claims (learner_id, course_id) {
+        learner_id -> Text,
+        course_id -> Text,
+        completion_id -> Text,
+    }
+}
+
+diesel::table! {
+    learner_year_usage (payer_code, learner_id, training_year) {
+        payer_code -> Text,
+        learner_id -> Text,
+        training_year -> Integer,
+        granted_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    platform_year_usage (payer_code, platform_code, training_year) {
+        payer_code -> Text,
+        platform_code -> Text,
+        training_year -> Integer,
+        granted_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    course_usage (payer_code, course_id) {
+        payer_code -> Text,
+        course_id -> Text,
+        granted_fen -> BigInt,
+        free_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    offline_followups (id) {
+        id -> Text,
+        platform_code -> Text,
+        learner_id -> Text,
+        attended_on -> Date,
+        program -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(completions -> courses (course_id));
+diesel::joinable!(completions -> learners (learner_id));
+diesel::joinable!(courses -> platforms (platform_code));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    gateway_secrets,
+    ledger_locks,
+    payers,
+    rate_schedules,
+    platforms,
+    staff_users,
+    courses,
+    learners,
+    completions,
+    claims,
+    learner_year_usage,
+    platform_year_usage,
+    course_usage,
+    offline_followups,
+);
