@@ -1,0 +1,221 @@
+//! Test harness: the real server on port 0 against a fresh database per test: a SQLite file in
+//! a temporary folder, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set.
+#![allow(dead_code)] // each test binary uses part of the harness
+
+use chrono::{DateTime, Utc};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use subsidy_gateway::clock::{Clock, ManualClock, SystemClock};
+use subsidy_gateway::config::Settings;
+use subsidy_gateway::startup::Application;
+
+/// A database that exists for one test and is dropped after it.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub fn fresh() -> TestDatabase {
+        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            Some(admin_url) => {
+                let name = format!("gw_test_{}", uuid::Uuid::now_v7().simple());
+                let mut conn = PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL reachable");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+                TestDatabase {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    postgres: Some((admin_url.clone(), name)),
+                }
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("gateway.db").display());
+                TestDatabase {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(mut conn) = PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub clock: Arc<ManualClock>,
+    pub db: TestDatabase,
+    pub settings: Settings,
+    admin: String,
+}
+
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+impl TestApp {
+    /// A server whose clock stands at `now`.
+    pub async fn at(now: &str) -> TestApp {
+        Self::with(now, |_| {}).await
+    }
+
+    pub async fn with(now: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let db = TestDatabase::fresh();
+        let mut settings = Settings::defaults(db.url.parse().unwrap());
+        settings.db_pool_size = 8;
+        settings.limits.token_per_minute_per_address = 1000;
+        settings.limits.per_caller_per_second = 10_000;
+        settings.limits.per_caller_burst = 10_000;
+        adjust(&mut settings);
+        let clock = Arc::new(ManualClock::at(at(now)));
+        let app = Application::build(&settings, clock.clone(), "127.0.0.1:0").expect("server builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let admin = Self::mint_with(&settings, "admin", "ops", None);
+        TestApp {
+            address,
+            client: Client::new(),
+            clock,
+            db,
+            settings,
+            admin,
+        }
+    }
+
+    /// A token as `gateway token` would print it (same database, same key).
+    fn mint_with(settings: &Settings, role: &str, sub: &str, platform: Option<&str>) -> String {
+        let gateway = subsidy_gateway::service::Gateway::open(settings, Arc::new(SystemClock)).unwrap();
+        gateway
+            .tokens()
+            .mint(role.parse().unwrap(), sub, platform, SystemClock.now().timestamp())
+    }
+
+    pub fn token(&self, role: &str, sub: &str, platform: Option<&str>) -> String {
+        Self::mint_with(&self.settings, role, sub, platform)
+    }
+
+    pub fn admin(&self) -> &str {
+        &self.admin
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Calls and returns the status and the JSON body.
+    pub async fn json(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let response = self.call(method, path, token, body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.json(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.json(Method::GET, path, Some(token), None).await
+    }
+
+    /// Creates a platform and returns a token for it.
+    pub async fn platform(&self, code: &str) -> String {
+        let (status, body) = self
+            .post("/v1/platforms", &self.admin, json!({"code": code, "name": format!("Platform {code}")}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.token("platform", &format!("test:{code}"), Some(code))
+    }
+
+    pub async fn course(&self, platform: &str, code: &str, level: &str, hours: u32) {
+        let (status, body) = self
+            .json(
+                Method::PUT,
+                &format!("/v1/courses/{code}"),
+                Some(platform),
+                Some(json!({"title": format!("Course {code}"), "level": level, "class_hours": hours})),
+            )
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+    }
+
+    /// Adds a payer with a schedule of the defaults changed by `overrides`, effective `year`.
+    pub async fn payer_with(&self, code: &str, year: i32, overrides: Value) {
+        let (status, body) = self
+            .post("/v1/payers", &self.admin, json!({"code": code, "name": format!("Payer {code}")}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let mut schedule = default_schedule(code, year);
+        for (key, value) in overrides.as_object().unwrap() {
+            schedule[key] = value.clone();
+        }
+        let (status, body) = self.post("/v1/rate-schedules", &self.admin, schedule).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    pub async fn usage(&self, platform: &str, query: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/usage?{query}"), platform).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+pub fn default_schedule(payer: &str, year: i32) -> Value {
+    json!({
+        "payer": payer, "effective_year": year,
+        "rates": {"junior": "3.00", "intermediate": "4.00", "senior": "5.00"},
+        "saturation_per_class_hour": {"junior": "3000.00", "intermediate": "4000.00", "senior": "5000.00"},
+        "learner_annual_cap": "300.00", "platform_annual_ceiling": "3000000.00",
+        "offline_ratio_threshold": "0.50", "offline_reduction_factor": "0.50"
+    })
+}
+
+/// A valid ID number for test learner `n` (distinct for n below 50,000).
+pub fn id_number(n: u32) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let first17 = format!("140105{:04}0101{:03}", 1950 + (n / 1000) % 50, n % 1000);
+    let sum: u32 = first17.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+/// A completion event with the defaults most tests want.
+pub fn event(event_id: &str, course: &str, learner: u32, hours: u32, certified_at: &str) -> Value {
+    json!({
+        "event_id": event_id,
+        "course_code": course,
+        "learner": {"id_number": id_number(learner), "name": format!("学员{learner}")},
+        "class_hours": hours,
+        "certificate_no": format!("CERT-{event_id}"),
+        "certified_at": certified_at,
+    })
+}
