@@ -85,9 +85,14 @@ impl Gateway {
         };
         tracing::info!(role = role.as_str(), subject = %subject, "token granted");
         Ok(TokenGrant {
-            access_token: self
-                .tokens
-                .mint(role, &subject, platform.as_deref(), self.now().timestamp()),
+            // Token lifetimes follow the wall clock, as their verification does, never the
+            // business clock that places completions in training years.
+            access_token: self.tokens.mint(
+                role,
+                &subject,
+                platform.as_deref(),
+                chrono::Utc::now().timestamp(),
+            ),
             token_type: "Bearer",
             expires_in: self.tokens.ttl_seconds(),
         })

@@ -219,3 +219,110 @@ pub fn event(event_id: &str, course: &str, learner: u32, hours: u32, certified_a
         "certified_at": certified_at,
     })
 }
+
+/// Posts `events` all at once, spread over `addresses`, and returns each answer's status and body.
+pub async fn post_concurrently(client: &Client, addresses: &[String], token: &str, events: Vec<Value>) -> Vec<(StatusCode, Value)> {
+    let requests = events.into_iter().enumerate().map(|(i, event)| {
+        let url = format!("{}/v1/completions", addresses[i % addresses.len()]);
+        let request = client.post(url).bearer_auth(token).json(&event);
+        async move {
+            let response = request.send().await.expect("request sent");
+            let status = response.status();
+            (status, response.json::<Value>().await.expect("JSON answer"))
+        }
+    });
+    futures_util::future::join_all(requests).await
+}
+
+pub fn fen(amount: &Value) -> i64 {
+    let text = amount.as_str().expect("money is a string");
+    let (yuan, fen) = text.split_once('.').expect("two decimals");
+    yuan.parse::<i64>().unwrap() * 100 + fen.parse::<i64>().unwrap()
+}
+
+/// The three concurrency scenarios of the limits, against one or several gateway processes on
+/// one database: 64 requests at once for one learner, for a nearly saturated course, and for a
+/// platform near its ceiling. Whatever the interleaving, the totals are exactly the limits.
+pub async fn limits_hold_under_concurrency(
+    client: &Client,
+    addresses: &[String],
+    admin: &str,
+    platform_token: &dyn Fn(&str) -> String,
+    certified_at: &str,
+    year: i32,
+) {
+    let call = |method: Method, path: &str, token: &str, body: Value| {
+        client
+            .request(method, format!("{}{path}", addresses[0]))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    for (payer, overrides) in [
+        ("cap", json!({})),
+        ("saturation", json!({"saturation_per_class_hour": {"junior": "100.00", "intermediate": "4000.00", "senior": "5000.00"}})),
+        ("ceiling", json!({"platform_annual_ceiling": "50.00"})),
+    ] {
+        let response = call(Method::POST, "/v1/payers", admin, json!({"code": payer, "name": payer})).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let mut schedule = default_schedule(payer, year);
+        for (key, value) in overrides.as_object().unwrap() {
+            schedule[key] = value.clone();
+        }
+        let response = call(Method::POST, "/v1/rate-schedules", admin, schedule).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "{:?}", response.text().await);
+    }
+    let create_platform = |code: &'static str| call(Method::POST, "/v1/platforms", admin, json!({"code": code, "name": code}));
+    assert!(create_platform("conc").await.unwrap().status().is_success());
+    let p = platform_token("conc");
+    let course = |code: String, hours: u32| call(Method::PUT, &format!("/v1/courses/{code}"), &p, json!({"title": code, "level": "junior", "class_hours": hours}));
+    for i in 0..64 {
+        assert!(course(format!("cap-{i}"), 10).await.unwrap().status().is_success());
+    }
+    assert!(course("sat".into(), 1).await.unwrap().status().is_success());
+    assert!(course("ceil".into(), 10).await.unwrap().status().is_success());
+    let with_payer = |mut event: Value, payer: &str| {
+        event["payer"] = json!(payer);
+        event
+    };
+
+    // One learner, 64 courses at once: 300.00 in all, never more.
+    let events = (0..64).map(|i| with_payer(event(&format!("cap-{i}"), &format!("cap-{i}"), 1, 10, certified_at), "cap")).collect();
+    let answers = post_concurrently(client, addresses, &p, events).await;
+    assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK), "{answers:?}");
+    assert_eq!(answers.iter().map(|(_, r)| fen(&r["granted"])).sum::<i64>(), 30_000);
+
+    // A course 90.00 into its 100.00 saturation, 64 learners at once: 10.00 more, exactly.
+    let prefill = json!({"events": (0..30).map(|i| with_payer(event(&format!("sat-pre-{i}"), "sat", 2000 + i, 1, certified_at), "saturation")).collect::<Vec<_>>()});
+    let response = call(Method::POST, "/v1/completions", &p, prefill).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let events = (0..64).map(|i| with_payer(event(&format!("sat-{i}"), "sat", 3000 + i, 1, certified_at), "saturation")).collect();
+    let answers = post_concurrently(client, addresses, &p, events).await;
+    assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK));
+    assert_eq!(answers.iter().map(|(_, r)| fen(&r["granted"])).sum::<i64>(), 1_000);
+    assert_eq!(answers.iter().filter(|(_, r)| r["limited_by"] == "course_saturated").count(), 61);
+
+    // A platform with a 50.00 ceiling, 64 learners at once: 50.00.
+    let events = (0..64).map(|i| with_payer(event(&format!("ceil-{i}"), "ceil", 4000 + i, 10, certified_at), "ceiling")).collect();
+    let answers = post_concurrently(client, addresses, &p, events).await;
+    assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK));
+    assert_eq!(answers.iter().map(|(_, r)| fen(&r["granted"])).sum::<i64>(), 5_000);
+
+    // The counters agree with the answers.
+    for (payer, expected) in [("cap", "300.00"), ("saturation", "100.00"), ("ceiling", "50.00")] {
+        let usage: Value = call(Method::GET, &format!("/v1/usage?year={year}&payer={payer}"), &p, Value::Null)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(usage["granted"], expected, "{payer}");
+    }
+
+    // The same event 32 times at once: one grant, every answer the same result.
+    let same = event("once", "ceil", 9000, 10, certified_at);
+    let answers = post_concurrently(client, addresses, &p, vec![same; 32]).await;
+    assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK));
+    assert_eq!(answers.iter().filter(|(_, r)| r["replayed"] == false).count(), 1);
+    assert!(answers.iter().all(|(_, r)| r["granted"] == "30.00" && r["status"] == "accepted"));
+}
