@@ -153,7 +153,9 @@ impl TokenKeys {
         let invalid = |e: jsonwebtoken::errors::Error| TokenError::Invalid(e.to_string());
         let header = decode_header(token).map_err(invalid)?;
         let data: TokenData<Claims> = match (header.alg, &self.idp) {
-            (Algorithm::HS256, _) => decode(token, &self.own, &self.own_validation).map_err(invalid)?,
+            (Algorithm::HS256, _) => {
+                decode(token, &self.own, &self.own_validation).map_err(invalid)?
+            }
             (Algorithm::RS256, Some((key, validation))) => {
                 let data: TokenData<Claims> = decode(token, key, validation).map_err(invalid)?;
                 if data.claims.role != Role::Learner {
@@ -177,7 +179,9 @@ impl TokenKeys {
         }
         match (claims.role, &claims.platform) {
             (Role::Platform, None) => {
-                return Err(TokenError::Invalid("platform token without platform".into()))
+                return Err(TokenError::Invalid(
+                    "platform token without platform".into(),
+                ))
             }
             (Role::Platform, Some(_)) | (_, None) => {}
             (_, Some(_)) => {

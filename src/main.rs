@@ -70,29 +70,38 @@ fn main() -> anyhow::Result<()> {
     }
     let settings = Settings::from_env(&cli.database_url)?;
     match command {
-        Command::Serve { listen } => {
-            actix_web::rt::System::new().block_on(async move {
-                let app = Application::build(&settings, Arc::new(SystemClock), &listen)?;
-                app.run_until_stopped().await?;
-                tracing::info!("gateway stopped");
-                Ok(())
-            })
-        }
+        Command::Serve { listen } => actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(&settings, Arc::new(SystemClock), &listen)?;
+            app.run_until_stopped().await?;
+            tracing::info!("gateway stopped");
+            Ok(())
+        }),
         Command::Migrate => {
             Gateway::open(&settings, Arc::new(SystemClock))?;
             eprintln!("migrations applied to {:?}", settings.database_url);
             Ok(())
         }
-        Command::Token { role, sub, platform } => {
+        Command::Token {
+            role,
+            sub,
+            platform,
+        } => {
             let gateway = Gateway::open(&settings, Arc::new(SystemClock))?;
             let subject = match (role, sub, &platform) {
                 (Role::Platform, sub, Some(code)) => sub.unwrap_or_else(|| format!("cli:{code}")),
-                (Role::Platform, _, None) => anyhow::bail!("--platform is required for platform tokens"),
+                (Role::Platform, _, None) => {
+                    anyhow::bail!("--platform is required for platform tokens")
+                }
                 (_, _, Some(_)) => anyhow::bail!("--platform is only for platform tokens"),
                 (_, Some(sub), None) => sub,
                 (_, None, None) => anyhow::bail!("--sub is required"),
             };
-            let token = gateway.tokens().mint(role, &subject, platform.as_deref(), gateway.now().timestamp());
+            let token = gateway.tokens().mint(
+                role,
+                &subject,
+                platform.as_deref(),
+                gateway.now().timestamp(),
+            );
             println!("{token}");
             Ok(())
         }

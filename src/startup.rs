@@ -19,7 +19,11 @@ pub struct Application {
 
 impl Application {
     /// Opens the database (migrating it), binds `listen` and prepares the server.
-    pub fn build(settings: &Settings, clock: Arc<dyn Clock>, listen: &str) -> anyhow::Result<Application> {
+    pub fn build(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        listen: &str,
+    ) -> anyhow::Result<Application> {
         let gateway = web::Data::new(Gateway::open(settings, clock)?);
         let listener = TcpListener::bind(listen)?;
         let port = listener.local_addr()?.port();

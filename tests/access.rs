@@ -15,7 +15,11 @@ const JUNE_2022: &str = "2022-06-01T10:00:00+08:00";
 async fn platforms_and_staff_sign_in_with_their_credentials() {
     let app = TestApp::at(DEC_2022).await;
     let (code, platform) = app
-        .post("/v1/platforms", app.admin(), json!({"code": "p1", "name": "One"}))
+        .post(
+            "/v1/platforms",
+            app.admin(),
+            json!({"code": "p1", "name": "One"}),
+        )
         .await;
     assert_eq!(code, StatusCode::CREATED);
     let secret = platform["client_secret"].as_str().unwrap().to_owned();
@@ -25,7 +29,9 @@ async fn platforms_and_staff_sign_in_with_their_credentials() {
     assert!(again.get("client_secret").is_none());
 
     let grant = json!({"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret});
-    let (code, token) = app.json(Method::POST, "/v1/auth/token", None, Some(grant.clone())).await;
+    let (code, token) = app
+        .json(Method::POST, "/v1/auth/token", None, Some(grant.clone()))
+        .await;
     assert_eq!(code, StatusCode::OK, "{token}");
     assert_eq!(token["token_type"], "Bearer");
     assert_eq!(token["expires_in"], 3600);
@@ -33,44 +39,113 @@ async fn platforms_and_staff_sign_in_with_their_credentials() {
     app.course(platform_token, "C", "junior", 10).await;
 
     let wrong = json!({"grant_type": "client_credentials", "client_id": client_id, "client_secret": "nope"});
-    let (code, problem) = app.json(Method::POST, "/v1/auth/token", None, Some(wrong)).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (code, problem) = app
+        .json(Method::POST, "/v1/auth/token", None, Some(wrong))
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
 
     let (code, _) = app
-        .post("/v1/users", app.admin(), json!({"username": "fin1", "role": "finance", "password": "correct horse battery"}))
+        .post(
+            "/v1/users",
+            app.admin(),
+            json!({"username": "fin1", "role": "finance", "password": "correct horse battery"}),
+        )
         .await;
     assert_eq!(code, StatusCode::CREATED);
     let (code, problem) = app
-        .post("/v1/users", app.admin(), json!({"username": "fin2", "role": "platform", "password": "short"}))
+        .post(
+            "/v1/users",
+            app.admin(),
+            json!({"username": "fin2", "role": "platform", "password": "short"}),
+        )
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2, "{problem}");
-    let login = json!({"grant_type": "password", "username": "fin1", "password": "correct horse battery"});
-    let (code, token) = app.json(Method::POST, "/v1/auth/token", None, Some(login)).await;
+    let login =
+        json!({"grant_type": "password", "username": "fin1", "password": "correct horse battery"});
+    let (code, token) = app
+        .json(Method::POST, "/v1/auth/token", None, Some(login))
+        .await;
     assert_eq!(code, StatusCode::OK);
     let finance = token["access_token"].as_str().unwrap();
     let (code, _) = app.get("/v1/platforms", finance).await;
     assert_eq!(code, StatusCode::OK);
-    let (code, problem) = app.post("/v1/payers", finance, json!({"code": "x", "name": "x"})).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+    let (code, problem) = app
+        .post("/v1/payers", finance, json!({"code": "x", "name": "x"}))
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
     let (code, _) = app
-        .json(Method::POST, "/v1/auth/token", None, Some(json!({"grant_type": "password", "username": "fin1", "password": "wrong password"})))
+        .json(
+            Method::POST,
+            "/v1/auth/token",
+            None,
+            Some(
+                json!({"grant_type": "password", "username": "fin1", "password": "wrong password"}),
+            ),
+        )
         .await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
 
     // Suspension: webhooks 403, and no new tokens.
-    let (code, _) = app.json(Method::PATCH, "/v1/platforms/p1", Some(app.admin()), Some(json!({"status": "suspended"}))).await;
+    let (code, _) = app
+        .json(
+            Method::PATCH,
+            "/v1/platforms/p1",
+            Some(app.admin()),
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
     assert_eq!(code, StatusCode::OK);
-    let (code, problem) = app.post("/v1/completions", platform_token, event("e1", "C", 1, 10, JUNE_2022)).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("platform_suspended")));
-    let (code, _) = app.json(Method::POST, "/v1/auth/token", None, Some(grant)).await;
+    let (code, problem) = app
+        .post(
+            "/v1/completions",
+            platform_token,
+            event("e1", "C", 1, 10, JUNE_2022),
+        )
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("platform_suspended"))
+    );
+    let (code, _) = app
+        .json(Method::POST, "/v1/auth/token", None, Some(grant))
+        .await;
     assert_eq!(code, StatusCode::FORBIDDEN);
-    let (code, _) = app.json(Method::PATCH, "/v1/platforms/p1", Some(app.admin()), Some(json!({"status": "active"}))).await;
+    let (code, _) = app
+        .json(
+            Method::PATCH,
+            "/v1/platforms/p1",
+            Some(app.admin()),
+            Some(json!({"status": "active"})),
+        )
+        .await;
     assert_eq!(code, StatusCode::OK);
-    let (code, _) = app.post("/v1/completions", platform_token, event("e1", "C", 1, 10, JUNE_2022)).await;
+    let (code, _) = app
+        .post(
+            "/v1/completions",
+            platform_token,
+            event("e1", "C", 1, 10, JUNE_2022),
+        )
+        .await;
     assert_eq!(code, StatusCode::OK);
-    let (code, problem) = app.json(Method::PATCH, "/v1/platforms/p1", Some(app.admin()), Some(json!({"status": "closed"}))).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_status")));
+    let (code, problem) = app
+        .json(
+            Method::PATCH,
+            "/v1/platforms/p1",
+            Some(app.admin()),
+            Some(json!({"status": "closed"})),
+        )
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_status"))
+    );
 }
 
 #[tokio::test]
@@ -88,7 +163,12 @@ async fn every_route_checks_the_role() {
         (Method::POST, "/v1/payers"),
         (Method::POST, "/v1/rate-schedules"),
     ];
-    let staff = [(Method::GET, "/v1/platforms"), (Method::GET, "/v1/platforms/p1"), (Method::GET, "/v1/payers"), (Method::GET, "/v1/rate-schedules")];
+    let staff = [
+        (Method::GET, "/v1/platforms"),
+        (Method::GET, "/v1/platforms/p1"),
+        (Method::GET, "/v1/payers"),
+        (Method::GET, "/v1/rate-schedules"),
+    ];
     let platform_only = [
         (Method::PUT, "/v1/courses/C"),
         (Method::POST, "/v1/completions"),
@@ -97,12 +177,18 @@ async fn every_route_checks_the_role() {
     ];
     for (method, path) in admin_only.iter().chain(&staff).chain(&platform_only) {
         let (code, problem) = app.json(method.clone(), path, None, body.clone()).await;
-        assert_eq!(code, StatusCode::UNAUTHORIZED, "{method} {path} without token: {problem}");
+        assert_eq!(
+            code,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without token: {problem}"
+        );
         assert_eq!(problem["code"], "unauthorized");
     }
     for (method, path) in &admin_only {
         for token in [&p, &learner, &finance, &bureau] {
-            let (code, _) = app.json(method.clone(), path, Some(token), body.clone()).await;
+            let (code, _) = app
+                .json(method.clone(), path, Some(token), body.clone())
+                .await;
             assert_eq!(code, StatusCode::FORBIDDEN, "{method} {path}");
         }
     }
@@ -114,7 +200,9 @@ async fn every_route_checks_the_role() {
     }
     for (method, path) in &platform_only {
         for token in [app.admin(), &learner, &finance, &bureau] {
-            let (code, _) = app.json(method.clone(), path, Some(token), body.clone()).await;
+            let (code, _) = app
+                .json(method.clone(), path, Some(token), body.clone())
+                .await;
             assert_eq!(code, StatusCode::FORBIDDEN, "{method} {path}");
         }
     }
@@ -134,27 +222,49 @@ async fn a_caller_never_sees_another_tenants_objects() {
     let p1 = app.platform("p1").await;
     let p2 = app.platform("p2").await;
     app.course(&p1, "C", "junior", 10).await;
-    app.post("/v1/completions", &p1, event("e1", "C", 1, 10, JUNE_2022)).await;
+    app.post("/v1/completions", &p1, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
     let (code, _) = app.get("/v1/courses/C", &p2).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     let (_, courses) = app.get("/v1/courses", &p2).await;
     assert_eq!(courses, json!([]));
     // p2 naming p1 in the query still sees its own figures.
     let usage = app.usage(&p2, "year=2022&platform=p1").await;
-    assert_eq!((usage["platform"].as_str(), usage["granted"].as_str()), (Some("p2"), Some("0.00")));
-    let (code, _) = app.post("/v1/completions", &p2, event("e9", "C", 1, 10, JUNE_2022)).await;
-    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "p1's course code is unknown to p2");
+    assert_eq!(
+        (usage["platform"].as_str(), usage["granted"].as_str()),
+        (Some("p2"), Some("0.00"))
+    );
+    let (code, _) = app
+        .post("/v1/completions", &p2, event("e9", "C", 1, 10, JUNE_2022))
+        .await;
+    assert_eq!(
+        code,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "p1's course code is unknown to p2"
+    );
     // Staff see a platform's figures by naming it.
     let usage = app.usage(app.admin(), "year=2022&platform=p1").await;
     assert_eq!(usage["granted"], "30.00");
     let (code, problem) = app.get("/v1/usage?year=2022", app.admin()).await;
-    assert_eq!((code, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("platform")));
+    assert_eq!(
+        (code, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("platform"))
+    );
     let (code, course) = app.get("/v1/courses/C?platform=p1", app.admin()).await;
-    assert_eq!((code, course["granted_total"].as_str()), (StatusCode::OK, Some("30.00")));
+    assert_eq!(
+        (code, course["granted_total"].as_str()),
+        (StatusCode::OK, Some("30.00"))
+    );
     // A learner sees only their own subsidy.
     let other = app.token("learner", &id_number(2), None);
     let (_, subsidy) = app.get("/v1/me/subsidy?year=2022", &other).await;
-    assert_eq!((subsidy["used"].as_str(), subsidy["completions"].as_array().map(Vec::len)), (Some("0.00"), Some(0)));
+    assert_eq!(
+        (
+            subsidy["used"].as_str(),
+            subsidy["completions"].as_array().map(Vec::len)
+        ),
+        (Some("0.00"), Some(0))
+    );
 }
 
 #[tokio::test]
@@ -174,18 +284,34 @@ async fn bad_tokens_are_refused() {
     let unsigned = {
         use base64::Engine;
         let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(claims(json!({}))))
+        format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "typ": "JWT"})),
+            b64(claims(json!({})))
+        )
     };
     let mut tampered = good.clone();
     tampered.replace_range(tampered.len() - 4.., "AAAA");
-    for token in [unsigned, hs(claims(json!({}))), tampered, "garbage".to_owned()] {
+    for token in [
+        unsigned,
+        hs(claims(json!({}))),
+        tampered,
+        "garbage".to_owned(),
+    ] {
         let (code, _) = app.get("/v1/platforms", &token).await;
         assert_eq!(code, StatusCode::UNAUTHORIZED, "{token}");
     }
     let (code, _) = app.get("/v1/platforms", &good).await;
     assert_eq!(code, StatusCode::OK);
     // A token in the URL is not a token.
-    let (code, _) = app.json(Method::GET, &format!("/v1/platforms?access_token={good}"), None, None).await;
+    let (code, _) = app
+        .json(
+            Method::GET,
+            &format!("/v1/platforms?access_token={good}"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
 }
 
@@ -201,13 +327,27 @@ async fn learner_tokens_come_from_the_identity_provider_when_configured() {
     let now = chrono::Utc::now().timestamp();
     let sign = |pem: &str, iss: &str, role: &str| {
         let claims = json!({"sub": id_number(1), "role": role, "iss": iss, "aud": "subsidy-gateway", "exp": now + 600, "iat": now});
-        encode(&Header::new(Algorithm::RS256), &claims, &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()).unwrap()
+        encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
     };
     let idp = include_str!("fixtures/idp-test-private.pem");
-    let (code, body) = app.get("/v1/me/subsidy?year=2022", &sign(idp, "shanxi-idp", "learner")).await;
+    let (code, body) = app
+        .get(
+            "/v1/me/subsidy?year=2022",
+            &sign(idp, "shanxi-idp", "learner"),
+        )
+        .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     for token in [
-        sign(include_str!("fixtures/other-private.pem"), "shanxi-idp", "learner"),
+        sign(
+            include_str!("fixtures/other-private.pem"),
+            "shanxi-idp",
+            "learner",
+        ),
         sign(idp, "someone-else", "learner"),
         sign(idp, "shanxi-idp", "admin"),
         app.token("learner", &id_number(1), None),
@@ -227,23 +367,46 @@ async fn rate_limits_answer_429_with_retry_after() {
     .await;
     let mut codes = vec![];
     for _ in 0..5 {
-        codes.push(app.call(Method::GET, "/v1/payers", Some(app.admin()), None).await.status());
+        codes.push(
+            app.call(Method::GET, "/v1/payers", Some(app.admin()), None)
+                .await
+                .status(),
+        );
     }
-    assert_eq!(codes.iter().filter(|c| **c == StatusCode::OK).count(), 3, "{codes:?}");
-    let limited = app.call(Method::GET, "/v1/payers", Some(app.admin()), None).await;
+    assert_eq!(
+        codes.iter().filter(|c| **c == StatusCode::OK).count(),
+        3,
+        "{codes:?}"
+    );
+    let limited = app
+        .call(Method::GET, "/v1/payers", Some(app.admin()), None)
+        .await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().get("retry-after").is_some());
     // Another caller has its own allowance.
     let other = app.token("admin", "someone-else", None);
-    assert_eq!(app.call(Method::GET, "/v1/payers", Some(&other), None).await.status(), StatusCode::OK);
-    let attempt = json!({"grant_type": "password", "username": "nobody", "password": "whatever-long"});
+    assert_eq!(
+        app.call(Method::GET, "/v1/payers", Some(&other), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let attempt =
+        json!({"grant_type": "password", "username": "nobody", "password": "whatever-long"});
     let mut codes = vec![];
     for _ in 0..3 {
-        codes.push(app.call(Method::POST, "/v1/auth/token", None, Some(attempt.clone())).await);
+        codes.push(
+            app.call(Method::POST, "/v1/auth/token", None, Some(attempt.clone()))
+                .await,
+        );
     }
     assert_eq!(codes[0].status(), StatusCode::UNAUTHORIZED);
     assert_eq!(codes[2].status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = codes[2].headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = codes[2].headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
 }
 
@@ -253,7 +416,10 @@ async fn oversized_and_malformed_bodies_are_refused() {
     let p = app.platform("p1").await;
     let big = json!({"events": (0..100).map(|i| event(&format!("e{i}"), "C", i, 1, JUNE_2022)).collect::<Vec<_>>()});
     let (code, problem) = app.post("/v1/completions", &p, big).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
     let response = app
         .client
         .post(format!("{}/v1/completions", app.address))
@@ -264,7 +430,10 @@ async fn oversized_and_malformed_bodies_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let nested = format!("{}{}", "[".repeat(200), "]".repeat(200));
     let response = app
         .client
@@ -277,7 +446,10 @@ async fn oversized_and_malformed_bodies_are_refused() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let (code, problem) = app.get("/v1/nowhere", &p).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
 }
 
 #[tokio::test]
@@ -285,38 +457,89 @@ async fn rate_schedules_are_versioned_and_frozen_once_used() {
     let app = TestApp::at(DEC_2022).await;
     let (_, schedules) = app.get("/v1/rate-schedules", app.admin()).await;
     let seed = &schedules[0];
-    assert_eq!((seed["payer"].as_str(), seed["effective_year"].as_i64()), (Some("province"), Some(2022)));
-    assert_eq!(seed["rates"], json!({"junior": "3.00", "intermediate": "4.00", "senior": "5.00"}));
+    assert_eq!(
+        (seed["payer"].as_str(), seed["effective_year"].as_i64()),
+        (Some("province"), Some(2022))
+    );
+    assert_eq!(
+        seed["rates"],
+        json!({"junior": "3.00", "intermediate": "4.00", "senior": "5.00"})
+    );
     assert_eq!(seed["learner_annual_cap"], "300.00");
     assert_eq!(seed["platform_annual_ceiling"], "3000000.00");
     // Until it prices a completion, the version of a year can be replaced.
     let mut cheaper = default_schedule("province", 2022);
     cheaper["rates"]["junior"] = json!("2.50");
-    let (code, body) = app.post("/v1/rate-schedules", app.admin(), cheaper.clone()).await;
+    let (code, body) = app
+        .post("/v1/rate-schedules", app.admin(), cheaper.clone())
+        .await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
     let p = app.platform("p1").await;
     app.course(&p, "C", "junior", 10).await;
-    let (_, r) = app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022)).await;
+    let (_, r) = app
+        .post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
     assert_eq!(r["gross"], "25.00");
-    let (code, problem) = app.post("/v1/rate-schedules", app.admin(), default_schedule("province", 2022)).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::CONFLICT, Some("schedule_in_use")));
+    let (code, problem) = app
+        .post(
+            "/v1/rate-schedules",
+            app.admin(),
+            default_schedule("province", 2022),
+        )
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("schedule_in_use"))
+    );
     // A later year takes a new version, which prices that year from then on.
     let mut next = default_schedule("province", 2023);
     next["rates"]["junior"] = json!("3.50");
     let (code, _) = app.post("/v1/rate-schedules", app.admin(), next).await;
     assert_eq!(code, StatusCode::CREATED);
-    let (_, r) = app.post("/v1/completions", &p, event("e2", "C", 2, 10, "2022-12-02T10:00:00+08:00")).await;
-    assert_eq!((r["training_year"].as_i64(), r["gross"].as_str()), (Some(2023), Some("35.00")));
+    let (_, r) = app
+        .post(
+            "/v1/completions",
+            &p,
+            event("e2", "C", 2, 10, "2022-12-02T10:00:00+08:00"),
+        )
+        .await;
+    assert_eq!(
+        (r["training_year"].as_i64(), r["gross"].as_str()),
+        (Some(2023), Some("35.00"))
+    );
     let mut bad = default_schedule("nobody", 1999);
     bad["rates"]["junior"] = json!("1.234");
     bad["offline_ratio_threshold"] = json!("1.5");
     let (code, problem) = app.post("/v1/rate-schedules", app.admin(), bad).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<_> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, vec!["effective_year", "rates.junior", "offline_ratio_threshold"]);
-    let (code, problem) = app.post("/v1/rate-schedules", app.admin(), default_schedule("nobody", 2024)).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_payer")));
-    let (code, _) = app.post("/v1/payers", app.admin(), json!({"code": "province", "name": "again"})).await;
+    let fields: Vec<_> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        vec!["effective_year", "rates.junior", "offline_ratio_threshold"]
+    );
+    let (code, problem) = app
+        .post(
+            "/v1/rate-schedules",
+            app.admin(),
+            default_schedule("nobody", 2024),
+        )
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_payer"))
+    );
+    let (code, _) = app
+        .post(
+            "/v1/payers",
+            app.admin(),
+            json!({"code": "province", "name": "again"}),
+        )
+        .await;
     assert_eq!(code, StatusCode::CONFLICT);
     let (_, payers) = app.get("/v1/payers", app.admin()).await;
     assert_eq!(payers[0]["code"], "province");

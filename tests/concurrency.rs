@@ -9,5 +9,13 @@ async fn limits_hold_exactly_under_64_concurrent_requests() {
     let app = TestApp::at("2022-12-15T10:00:00+08:00").await;
     let addresses = vec![app.address.clone()];
     let mint = |code: &str| app.token("platform", &format!("test:{code}"), Some(code));
-    limits_hold_under_concurrency(&app.client, &addresses, app.admin(), &mint, "2022-06-01T10:00:00+08:00", 2022).await;
+    limits_hold_under_concurrency(
+        &app.client,
+        &addresses,
+        app.admin(),
+        &mint,
+        "2022-06-01T10:00:00+08:00",
+        2022,
+    )
+    .await;
 }

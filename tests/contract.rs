@@ -23,17 +23,33 @@ fn the_openapi_file_is_what_the_routes_say() {
         "openapi/openapi.yaml is stale: run `cargo run -- openapi > openapi/openapi.yaml`"
     );
     for route in [
-        "/v1/auth/token", "/v1/platforms", "/v1/platforms/{code}", "/v1/users", "/v1/payers",
-        "/v1/rate-schedules", "/v1/courses", "/v1/courses/{code}", "/v1/completions",
-        "/v1/completions/{event_id}/revoke", "/v1/offline-followups", "/v1/usage", "/v1/me/subsidy",
-        "/healthz", "/readyz",
+        "/v1/auth/token",
+        "/v1/platforms",
+        "/v1/platforms/{code}",
+        "/v1/users",
+        "/v1/payers",
+        "/v1/rate-schedules",
+        "/v1/courses",
+        "/v1/courses/{code}",
+        "/v1/completions",
+        "/v1/completions/{event_id}/revoke",
+        "/v1/offline-followups",
+        "/v1/usage",
+        "/v1/me/subsidy",
+        "/healthz",
+        "/readyz",
     ] {
-        assert!(generated.contains(&format!("  {route}:\n")), "{route} missing from the document");
+        assert!(
+            generated.contains(&format!("  {route}:\n")),
+            "{route} missing from the document"
+        );
     }
 }
 
 fn migration_names(dialect: &str) -> BTreeSet<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dialect);
     std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
@@ -48,7 +64,11 @@ fn both_dialects_have_the_same_migrations() {
     for name in &sqlite {
         for dialect in ["sqlite", "postgres"] {
             for file in ["up.sql", "down.sql"] {
-                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect).join(name).join(file);
+                let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("migrations")
+                    .join(dialect)
+                    .join(name)
+                    .join(file);
                 assert!(path.exists(), "{} missing", path.display());
             }
         }
@@ -63,15 +83,38 @@ async fn operations_endpoints_answer() {
     assert!(health.headers().contains_key("x-request-id"));
     let (code, ready) = app.json(Method::GET, "/readyz", None, None).await;
     assert_eq!(code, StatusCode::OK);
-    assert_eq!(ready["database"], if app.db.is_postgres() { "postgres" } else { "sqlite" });
+    assert_eq!(
+        ready["database"],
+        if app.db.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
     let (code, spec) = app.json(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(code, StatusCode::OK);
-    assert_eq!(spec, serde_json::to_value(subsidy_gateway::http::api_doc()).unwrap());
+    assert_eq!(
+        spec,
+        serde_json::to_value(subsidy_gateway::http::api_doc()).unwrap()
+    );
     let p = app.platform("p1").await;
     app.course(&p, "C", "junior", 10).await;
-    app.post("/v1/completions", &p, event("e1", "C", 1, 10, "2022-06-01T10:00:00+08:00")).await;
-    let metrics = app.call(Method::GET, "/metrics", None, None).await.text().await.unwrap();
-    assert!(metrics.contains("gateway_completions_total{status=\"accepted\"} 1"), "{metrics}");
+    app.post(
+        "/v1/completions",
+        &p,
+        event("e1", "C", 1, 10, "2022-06-01T10:00:00+08:00"),
+    )
+    .await;
+    let metrics = app
+        .call(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gateway_completions_total{status=\"accepted\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("gateway_granted_fen_total 3000"));
     assert!(metrics.contains("gateway_http_requests_total"));
 }

@@ -19,10 +19,38 @@ async fn worked_example_of_the_rules() {
     app.course(&q, "S", "senior", 50).await;
 
     let steps = [
-        (&p, event("a1", "C", 1, 10, JUNE_2022), "accepted", "30.00", "30.00", json!(null)),
-        (&q, event("a2", "S", 1, 50, JUNE_2022), "accepted", "250.00", "250.00", json!(null)),
-        (&p, event("a3", "I", 1, 10, JUNE_2022), "accepted", "40.00", "20.00", json!("learner_annual_cap")),
-        (&p, event("a4", "C", 1, 10, JUNE_2022), "duplicate_claim", "30.00", "0.00", json!(null)),
+        (
+            &p,
+            event("a1", "C", 1, 10, JUNE_2022),
+            "accepted",
+            "30.00",
+            "30.00",
+            json!(null),
+        ),
+        (
+            &q,
+            event("a2", "S", 1, 50, JUNE_2022),
+            "accepted",
+            "250.00",
+            "250.00",
+            json!(null),
+        ),
+        (
+            &p,
+            event("a3", "I", 1, 10, JUNE_2022),
+            "accepted",
+            "40.00",
+            "20.00",
+            json!("learner_annual_cap"),
+        ),
+        (
+            &p,
+            event("a4", "C", 1, 10, JUNE_2022),
+            "duplicate_claim",
+            "30.00",
+            "0.00",
+            json!(null),
+        ),
     ];
     for (token, event, status, gross, granted, limited_by) in steps {
         let (code, result) = app.post("/v1/completions", token, event).await;
@@ -65,9 +93,15 @@ async fn worked_example_of_the_rules() {
     assert_eq!(subsidy["cap"], "300.00");
     assert_eq!(subsidy["used"], "300.00");
     assert_eq!(subsidy["remaining"], "0.00");
-    assert_eq!(subsidy["by_platform"], json!([{"platform": "P", "granted": "50.00"}, {"platform": "Q", "granted": "250.00"}]));
+    assert_eq!(
+        subsidy["by_platform"],
+        json!([{"platform": "P", "granted": "50.00"}, {"platform": "Q", "granted": "250.00"}])
+    );
     assert_eq!(subsidy["completions"].as_array().unwrap().len(), 4);
-    assert_eq!(subsidy["learner"], format!("{}********{}", &id_number(1)[..6], &id_number(1)[14..]));
+    assert_eq!(
+        subsidy["learner"],
+        format!("{}********{}", &id_number(1)[..6], &id_number(1)[14..])
+    );
 }
 
 #[tokio::test]
@@ -78,12 +112,33 @@ async fn a_partial_grant_stops_at_the_learner_cap() {
     app.course(&p, "senior-58", "senior", 58).await;
     app.course(&p, "junior-2", "junior", 2).await;
     app.course(&p, "inter-2", "intermediate", 2).await;
-    let (_, r) = app.post("/v1/completions", &p, event("e1", "senior-58", 7, 58, JUNE_2022)).await;
+    let (_, r) = app
+        .post(
+            "/v1/completions",
+            &p,
+            event("e1", "senior-58", 7, 58, JUNE_2022),
+        )
+        .await;
     assert_eq!(r["granted"], "290.00");
-    let (_, r) = app.post("/v1/completions", &p, event("e2", "junior-2", 7, 2, JUNE_2022)).await;
+    let (_, r) = app
+        .post(
+            "/v1/completions",
+            &p,
+            event("e2", "junior-2", 7, 2, JUNE_2022),
+        )
+        .await;
     assert_eq!(r["granted"], "6.00");
-    let (_, r) = app.post("/v1/completions", &p, event("e3", "inter-2", 7, 2, JUNE_2022)).await;
-    assert_eq!((r["gross"].as_str(), r["granted"].as_str()), (Some("8.00"), Some("4.00")));
+    let (_, r) = app
+        .post(
+            "/v1/completions",
+            &p,
+            event("e3", "inter-2", 7, 2, JUNE_2022),
+        )
+        .await;
+    assert_eq!(
+        (r["gross"].as_str(), r["granted"].as_str()),
+        (Some("8.00"), Some("4.00"))
+    );
     assert_eq!(r["limited_by"], "learner_annual_cap");
 }
 
@@ -92,10 +147,22 @@ async fn december_belongs_to_the_next_training_year() {
     let app = TestApp::at("2022-12-20T10:00:00+08:00").await;
     let p = app.platform("P").await;
     app.course(&p, "C", "junior", 10).await;
-    let (code, r) = app.post("/v1/completions", &p, event("e1", "C", 1, 10, "2022-11-30T17:30:00Z")).await;
+    let (code, r) = app
+        .post(
+            "/v1/completions",
+            &p,
+            event("e1", "C", 1, 10, "2022-11-30T17:30:00Z"),
+        )
+        .await;
     assert_eq!(code, StatusCode::OK, "{r}");
     assert_eq!(r["training_year"], 2023);
-    let (_, r) = app.post("/v1/completions", &p, event("e2", "C", 2, 10, "2022-11-30T15:59:59Z")).await;
+    let (_, r) = app
+        .post(
+            "/v1/completions",
+            &p,
+            event("e2", "C", 2, 10, "2022-11-30T15:59:59Z"),
+        )
+        .await;
     assert_eq!(r["training_year"], 2022);
     assert_eq!(app.usage(&p, "year=2023").await["granted"], "30.00");
     assert_eq!(app.usage(&p, "year=2022").await["granted"], "30.00");
@@ -106,20 +173,32 @@ async fn claims_close_after_31_december_and_future_certificates_are_refused() {
     let app = TestApp::at("2022-12-31T23:59:00+08:00").await;
     let p = app.platform("P").await;
     app.course(&p, "C", "junior", 10).await;
-    let (code, _) = app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022)).await;
+    let (code, _) = app
+        .post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
     assert_eq!(code, StatusCode::OK);
     app.clock.set(at("2023-01-01T00:00:00+08:00"));
-    let (code, problem) = app.post("/v1/completions", &p, event("e2", "C", 2, 10, JUNE_2022)).await;
+    let (code, problem) = app
+        .post("/v1/completions", &p, event("e2", "C", 2, 10, JUNE_2022))
+        .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["code"], "claim_window_closed");
     assert_eq!(problem["errors"][0]["field"], "certified_at");
     let (code, problem) = app
-        .post("/v1/completions", &p, event("e3", "C", 3, 10, "2023-01-01T00:06:00+08:00"))
+        .post(
+            "/v1/completions",
+            &p,
+            event("e3", "C", 3, 10, "2023-01-01T00:06:00+08:00"),
+        )
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["code"], "certified_in_future");
     let (code, _) = app
-        .post("/v1/completions", &p, event("e4", "C", 4, 10, "2023-01-01T00:04:00+08:00"))
+        .post(
+            "/v1/completions",
+            &p,
+            event("e4", "C", 4, 10, "2023-01-01T00:04:00+08:00"),
+        )
         .await;
     assert_eq!(code, StatusCode::OK, "within five minutes of skew");
 }
@@ -133,15 +212,27 @@ async fn uncertified_and_duplicate_claims_earn_nothing() {
     let mut uncertified = event("u1", "C", 1, 10, JUNE_2022);
     uncertified["certificate_no"] = json!(null);
     let (_, r) = app.post("/v1/completions", &p, uncertified).await;
-    assert_eq!((r["status"].as_str(), r["gross"].as_str(), r["granted"].as_str()), (Some("uncertified"), Some("30.00"), Some("0.00")));
+    assert_eq!(
+        (
+            r["status"].as_str(),
+            r["gross"].as_str(),
+            r["granted"].as_str()
+        ),
+        (Some("uncertified"), Some("30.00"), Some("0.00"))
+    );
     assert_eq!(r["limited_by"], json!(null));
-    let (_, r) = app.post("/v1/completions", &p, event("c1", "C", 1, 10, JUNE_2022)).await;
+    let (_, r) = app
+        .post("/v1/completions", &p, event("c1", "C", 1, 10, JUNE_2022))
+        .await;
     assert_eq!(r["status"], "accepted");
     // The same learner and course billed to another payer is still a duplicate claim.
     let mut other_payer = event("c2", "C", 1, 10, JUNE_2022);
     other_payer["payer"] = json!("city-a");
     let (_, r) = app.post("/v1/completions", &p, other_payer).await;
-    assert_eq!((r["status"].as_str(), r["granted"].as_str()), (Some("duplicate_claim"), Some("0.00")));
+    assert_eq!(
+        (r["status"].as_str(), r["granted"].as_str()),
+        (Some("duplicate_claim"), Some("0.00"))
+    );
     // A certificate number is used once.
     let mut reused = event("c3", "C", 2, 10, JUNE_2022);
     reused["certificate_no"] = json!("CERT-c1");
@@ -162,7 +253,10 @@ async fn a_saturated_course_enters_the_free_phase_for_good() {
         let mut e = event(&format!("e{learner}"), "C", learner, 1, JUNE_2022);
         e["payer"] = json!("city-a");
         let (_, r) = app.post("/v1/completions", &p, e).await;
-        granted.push((r["granted"].as_str().unwrap().to_owned(), r["limited_by"].clone()));
+        granted.push((
+            r["granted"].as_str().unwrap().to_owned(),
+            r["limited_by"].clone(),
+        ));
     }
     assert_eq!(
         granted,
@@ -175,26 +269,45 @@ async fn a_saturated_course_enters_the_free_phase_for_good() {
         ]
     );
     let (_, course) = app.get("/v1/courses/C?payer=city-a", &p).await;
-    assert_eq!((course["granted_total"].as_str(), course["phase"].as_str()), (Some("10.00"), Some("free")));
+    assert_eq!(
+        (course["granted_total"].as_str(), course["phase"].as_str()),
+        (Some("10.00"), Some("free"))
+    );
     assert_eq!(course["saturation_limit"], "10.00");
     // Revoking releases the counter, but the free phase stays.
-    let (code, _) = app.post("/v1/completions/e1/revoke", &p, json!({"reason": "withdrawn"})).await;
+    let (code, _) = app
+        .post(
+            "/v1/completions/e1/revoke",
+            &p,
+            json!({"reason": "withdrawn"}),
+        )
+        .await;
     assert_eq!(code, StatusCode::OK);
     let (_, course) = app.get("/v1/courses/C?payer=city-a", &p).await;
-    assert_eq!((course["granted_total"].as_str(), course["phase"].as_str()), (Some("7.00"), Some("free")));
+    assert_eq!(
+        (course["granted_total"].as_str(), course["phase"].as_str()),
+        (Some("7.00"), Some("free"))
+    );
     let mut late = event("e9", "C", 9, 1, JUNE_2022);
     late["payer"] = json!("city-a");
     let (_, r) = app.post("/v1/completions", &p, late).await;
-    assert_eq!((r["granted"].as_str(), r["limited_by"].as_str()), (Some("0.00"), Some("course_saturated")));
+    assert_eq!(
+        (r["granted"].as_str(), r["limited_by"].as_str()),
+        (Some("0.00"), Some("course_saturated"))
+    );
     // The province's counter of the same course is its own.
     let (_, course) = app.get("/v1/courses/C", &p).await;
-    assert_eq!((course["granted_total"].as_str(), course["phase"].as_str()), (Some("0.00"), Some("subsidised")));
+    assert_eq!(
+        (course["granted_total"].as_str(), course["phase"].as_str()),
+        (Some("0.00"), Some("subsidised"))
+    );
 }
 
 #[tokio::test]
 async fn the_platform_ceiling_binds_last_in_rule_order() {
     let app = TestApp::at(DEC_2022).await;
-    app.payer_with("city-a", 2022, json!({"platform_annual_ceiling": "35.00"})).await;
+    app.payer_with("city-a", 2022, json!({"platform_annual_ceiling": "35.00"}))
+        .await;
     let p = app.platform("P").await;
     app.course(&p, "C", "junior", 10).await;
     app.course(&p, "D", "junior", 10).await;
@@ -204,9 +317,15 @@ async fn the_platform_ceiling_binds_last_in_rule_order() {
     let mut second = event("e2", "D", 2, 10, JUNE_2022);
     second["payer"] = json!("city-a");
     let (_, r) = app.post("/v1/completions", &p, second).await;
-    assert_eq!((r["granted"].as_str(), r["limited_by"].as_str()), (Some("5.00"), Some("platform_annual_ceiling")));
+    assert_eq!(
+        (r["granted"].as_str(), r["limited_by"].as_str()),
+        (Some("5.00"), Some("platform_annual_ceiling"))
+    );
     let usage = app.usage(&p, "year=2022&payer=city-a").await;
-    assert_eq!((usage["granted"].as_str(), usage["remaining"].as_str()), (Some("35.00"), Some("0.00")));
+    assert_eq!(
+        (usage["granted"].as_str(), usage["remaining"].as_str()),
+        (Some("35.00"), Some("0.00"))
+    );
     // The province's ceiling is untouched.
     assert_eq!(app.usage(&p, "year=2022").await["granted"], "0.00");
 }
@@ -246,11 +365,22 @@ async fn batches_answer_per_event_in_order() {
     let results = body["results"].as_array().unwrap();
     let summary: Vec<_> = results
         .iter()
-        .map(|r| (r["event_id"].as_str().unwrap(), r["status"].as_str().unwrap(), r["replayed"].as_bool().unwrap()))
+        .map(|r| {
+            (
+                r["event_id"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+                r["replayed"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
-        vec![("b1", "accepted", false), ("b2", "duplicate_claim", false), ("b1", "accepted", true), ("b3", "accepted", false)]
+        vec![
+            ("b1", "accepted", false),
+            ("b2", "duplicate_claim", false),
+            ("b1", "accepted", true),
+            ("b3", "accepted", false)
+        ]
     );
     let too_many = json!({"events": (0..1001).map(|i| event(&format!("x{i}"), "C", i, 10, JUNE_2022)).collect::<Vec<_>>()});
     let (code, problem) = app.post("/v1/completions", &p, too_many).await;
@@ -275,22 +405,59 @@ async fn a_bad_batch_lists_every_bad_field_and_stores_nothing() {
     let (code, problem) = app.post("/v1/completions", &p, batch).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["code"], "validation_failed");
-    let fields: Vec<_> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(fields, vec!["events[1].learner.id_number", "events[2].class_hours"]);
+    let fields: Vec<_> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        fields,
+        vec!["events[1].learner.id_number", "events[2].class_hours"]
+    );
     // Parsing passed on the second try; the stored state decides the rest.
     let mut fixed = event("b2", "C", 2, 10, JUNE_2022);
     fixed["course_code"] = json!("nope");
     let batch = json!({"events": [event("b1", "C", 1, 10, JUNE_2022), fixed, event("b4", "C", 4, 11, JUNE_2022)]});
     let (code, problem) = app.post("/v1/completions", &p, batch).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    let errors: Vec<_> = problem["errors"].as_array().unwrap().iter().map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned())).collect();
-    assert_eq!(errors, vec![
-        ("events[1].course_code".to_owned(), "unknown_course".to_owned()),
-        ("events[2].class_hours".to_owned(), "class_hours_exceed_course".to_owned()),
-    ]);
+    let errors: Vec<_> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (
+                "events[1].course_code".to_owned(),
+                "unknown_course".to_owned()
+            ),
+            (
+                "events[2].class_hours".to_owned(),
+                "class_hours_exceed_course".to_owned()
+            ),
+        ]
+    );
     let usage = app.usage(&p, "year=2022").await;
-    assert_eq!((usage["granted"].as_str(), usage["learners"].as_i64()), (Some("0.00"), Some(0)));
-    let (code, problem) = app.json(Method::POST, "/v1/completions", Some(&p), Some(json!("text"))).await;
+    assert_eq!(
+        (usage["granted"].as_str(), usage["learners"].as_i64()),
+        (Some("0.00"), Some(0))
+    );
+    let (code, problem) = app
+        .json(
+            Method::POST,
+            "/v1/completions",
+            Some(&p),
+            Some(json!("text")),
+        )
+        .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"][0]["field"], "body");
 }
@@ -301,7 +468,8 @@ async fn a_learner_keeps_the_name_first_seen() {
     let p = app.platform("P").await;
     app.course(&p, "C", "junior", 10).await;
     app.course(&p, "D", "junior", 10).await;
-    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022)).await;
+    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
     let mut renamed = event("e2", "D", 1, 10, JUNE_2022);
     renamed["learner"]["name"] = json!("李四");
     let (code, problem) = app.post("/v1/completions", &p, renamed).await;
@@ -325,27 +493,56 @@ async fn revocation_releases_all_three_counters() {
     let p = app.platform("P").await;
     let q = app.platform("Q").await;
     app.course(&p, "C", "junior", 10).await;
-    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022)).await;
-    let (code, r) = app.post("/v1/completions/e1/revoke", &p, json!({"reason": "certificate withdrawn"})).await;
+    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
+    let (code, r) = app
+        .post(
+            "/v1/completions/e1/revoke",
+            &p,
+            json!({"reason": "certificate withdrawn"}),
+        )
+        .await;
     assert_eq!(code, StatusCode::OK, "{r}");
     assert!(r["revoked_at"].is_string());
     let usage = app.usage(&p, "year=2022").await;
-    assert_eq!((usage["granted"].as_str(), usage["learners"].as_i64()), (Some("0.00"), Some(0)));
+    assert_eq!(
+        (usage["granted"].as_str(), usage["learners"].as_i64()),
+        (Some("0.00"), Some(0))
+    );
     let (_, course) = app.get("/v1/courses/C", &p).await;
     assert_eq!(course["granted_total"], "0.00");
     let learner = app.token("learner", &id_number(1), None);
     let (_, subsidy) = app.get("/v1/me/subsidy?year=2022", &learner).await;
     assert_eq!(subsidy["used"], "0.00");
     // Twice is a conflict; another platform's event is not found; a reason is required.
-    let (code, problem) = app.post("/v1/completions/e1/revoke", &p, json!({"reason": "again"})).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::CONFLICT, Some("already_revoked")));
-    let (code, _) = app.post("/v1/completions/e1/revoke", &q, json!({"reason": "not mine"})).await;
+    let (code, problem) = app
+        .post("/v1/completions/e1/revoke", &p, json!({"reason": "again"}))
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_revoked"))
+    );
+    let (code, _) = app
+        .post(
+            "/v1/completions/e1/revoke",
+            &q,
+            json!({"reason": "not mine"}),
+        )
+        .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     let (code, problem) = app.post("/v1/completions/e1/revoke", &p, json!({})).await;
-    assert_eq!((code, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")));
+    assert_eq!(
+        (code, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("reason"))
+    );
     // The learner may claim the course again with a new certificate.
-    let (_, r) = app.post("/v1/completions", &p, event("e2", "C", 1, 10, JUNE_2022)).await;
-    assert_eq!((r["status"].as_str(), r["granted"].as_str()), (Some("accepted"), Some("30.00")));
+    let (_, r) = app
+        .post("/v1/completions", &p, event("e2", "C", 1, 10, JUNE_2022))
+        .await;
+    assert_eq!(
+        (r["status"].as_str(), r["granted"].as_str()),
+        (Some("accepted"), Some("30.00"))
+    );
 }
 
 #[tokio::test]
@@ -353,14 +550,28 @@ async fn course_level_and_hours_freeze_once_completed() {
     let app = TestApp::at(DEC_2022).await;
     let p = app.platform("P").await;
     app.course(&p, "C", "junior", 10).await;
-    let put = |body: serde_json::Value| app.json(Method::PUT, "/v1/courses/C", Some(&p), Some(body));
+    let put =
+        |body: serde_json::Value| app.json(Method::PUT, "/v1/courses/C", Some(&p), Some(body));
     let (code, _) = put(json!({"title": "Renamed", "level": "senior", "class_hours": 12})).await;
-    assert_eq!(code, StatusCode::OK, "free to reshape before any completion");
-    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022)).await;
-    let (code, problem) = put(json!({"title": "Renamed", "level": "junior", "class_hours": 12})).await;
-    assert_eq!((code, problem["code"].as_str()), (StatusCode::CONFLICT, Some("course_frozen")));
-    let (code, course) = put(json!({"title": "New title", "level": "senior", "class_hours": 12})).await;
-    assert_eq!((code, course["title"].as_str()), (StatusCode::OK, Some("New title")));
+    assert_eq!(
+        code,
+        StatusCode::OK,
+        "free to reshape before any completion"
+    );
+    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
+    let (code, problem) =
+        put(json!({"title": "Renamed", "level": "junior", "class_hours": 12})).await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("course_frozen"))
+    );
+    let (code, course) =
+        put(json!({"title": "New title", "level": "senior", "class_hours": 12})).await;
+    assert_eq!(
+        (code, course["title"].as_str()),
+        (StatusCode::OK, Some("New title"))
+    );
     let (code, problem) = put(json!({"title": "", "level": "expert", "class_hours": "ten"})).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"].as_array().unwrap().len(), 3);

@@ -44,14 +44,22 @@ fn spawn_gateway(database_url: &str) -> Process {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("gateway listening") {
-                let port: String = line.split("port=").nth(1).unwrap_or("").chars().take_while(char::is_ascii_digit).collect();
+                let port: String = line
+                    .split("port=")
+                    .nth(1)
+                    .unwrap_or("")
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
                 let _ = port_tx.send(port);
             }
             sink.lock().unwrap().push_str(&line);
             sink.lock().unwrap().push('\n');
         }
     });
-    let port = port_rx.recv_timeout(Duration::from_secs(60)).expect("gateway reports its port");
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("gateway reports its port");
     Process {
         child,
         address: format!("http://127.0.0.1:{port}"),
@@ -66,7 +74,11 @@ fn cli_token(database_url: &str, args: &[&str]) -> String {
         .env("DATABASE_URL", database_url)
         .output()
         .expect("gateway token runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
@@ -93,10 +105,17 @@ async fn two_processes_on_one_database_keep_limits_exact() {
     limits_hold_under_concurrency(&client, &addresses, &admin, &mint, &certified_at, year).await;
 
     // No full ID number in either process's logs, at debug level.
-    let logs = format!("{}{}", first.log.lock().unwrap(), second.log.lock().unwrap());
+    let logs = format!(
+        "{}{}",
+        first.log.lock().unwrap(),
+        second.log.lock().unwrap()
+    );
     assert!(logs.contains("gateway listening"));
     for learner in [1, 2000, 3000, 4000, 9000] {
-        assert!(!logs.contains(&id_number(learner)), "ID number of learner {learner} in the logs");
+        assert!(
+            !logs.contains(&id_number(learner)),
+            "ID number of learner {learner} in the logs"
+        );
     }
 }
 
@@ -112,7 +131,10 @@ fn bad_settings_fail_at_start_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(BINARY)
         .args(["migrate"])
-        .env("DATABASE_URL", format!("sqlite://{}/g.db", dir.path().display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/g.db", dir.path().display()),
+        )
         .env("GATEWAY_RATE_PER_SECOND", "lots")
         .output()
         .unwrap();

@@ -67,7 +67,11 @@ pub fn grant(gross: Money, remaining: Remaining) -> Grant {
         .map(|(_, left)| (*left).max(Money::ZERO))
         .fold(gross, Money::min);
     let limited_by = (granted < gross)
-        .then(|| limits.iter().find(|(_, left)| (*left).max(Money::ZERO) == granted))
+        .then(|| {
+            limits
+                .iter()
+                .find(|(_, left)| (*left).max(Money::ZERO) == granted)
+        })
         .flatten()
         .map(|(limit, _)| *limit);
     Grant {
@@ -141,7 +145,10 @@ mod tests {
         // RULES.md worked example, steps 1-3 for learner A.
         let step1 = grant(yuan("30.00"), remaining("300.00", "30000.00", "3000000.00"));
         assert_eq!((step1.granted, step1.limited_by), (yuan("30.00"), None));
-        let step2 = grant(yuan("250.00"), remaining("270.00", "250000.00", "3000000.00"));
+        let step2 = grant(
+            yuan("250.00"),
+            remaining("270.00", "250000.00", "3000000.00"),
+        );
         assert_eq!((step2.granted, step2.limited_by), (yuan("250.00"), None));
         let step3 = grant(yuan("40.00"), remaining("20.00", "40000.00", "2999970.00"));
         assert_eq!(

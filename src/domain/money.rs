@@ -177,10 +177,7 @@ mod tests {
         assert_eq!(Money::parse(" 1"), Err(MoneyError::NotAnAmount));
         assert_eq!(Money::parse(""), Err(MoneyError::NotAnAmount));
         assert_eq!(Money::parse("abc"), Err(MoneyError::NotAnAmount));
-        assert_eq!(
-            Money::parse("99999999999999999"),
-            Err(MoneyError::TooLarge)
-        );
+        assert_eq!(Money::parse("99999999999999999"), Err(MoneyError::TooLarge));
     }
 
     #[test]

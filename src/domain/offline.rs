@@ -54,15 +54,24 @@ mod tests {
     fn worked_example_withholds_then_releases() {
         // RULES.md worked example step 5: granted 50.00; ratio 0/1 → 25.00; then 1/1 → 50.00.
         let granted = Money::yuan(50);
-        let before = FollowupRatio { learners: 1, with_followup: 0 };
-        let after = FollowupRatio { learners: 1, with_followup: 1 };
+        let before = FollowupRatio {
+            learners: 1,
+            with_followup: 0,
+        };
+        let after = FollowupRatio {
+            learners: 1,
+            with_followup: 1,
+        };
         assert_eq!(HALF.payable(granted, before), Money::yuan(25));
         assert_eq!(HALF.payable(granted, after), Money::yuan(50));
     }
 
     #[test]
     fn reduction_rounds_down_to_the_fen() {
-        let ratio = FollowupRatio { learners: 5, with_followup: 2 };
+        let ratio = FollowupRatio {
+            learners: 5,
+            with_followup: 2,
+        };
         assert_eq!(ratio.ratio(), Some(Decimal::new(40, 2)));
         assert_eq!(
             HALF.payable(Money::parse("1234.57").unwrap(), ratio),
@@ -72,9 +81,15 @@ mod tests {
 
     #[test]
     fn exactly_half_is_not_reduced() {
-        let ratio = FollowupRatio { learners: 4, with_followup: 2 };
+        let ratio = FollowupRatio {
+            learners: 4,
+            with_followup: 2,
+        };
         assert!(!HALF.applies(ratio));
-        let none = FollowupRatio { learners: 0, with_followup: 0 };
+        let none = FollowupRatio {
+            learners: 0,
+            with_followup: 0,
+        };
         assert_eq!(none.ratio(), None);
         assert!(!HALF.applies(none));
     }

@@ -74,9 +74,7 @@ impl RateSchedule {
 
     /// A course's saturation: its class-hours × the level's saturation per class-hour.
     pub fn saturation_limit(&self, level: Level, class_hours: u32) -> Money {
-        self.saturation_per_class_hour
-            .get(level)
-            .times(class_hours)
+        self.saturation_per_class_hour.get(level).times(class_hours)
     }
 }
 

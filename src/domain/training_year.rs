@@ -75,7 +75,9 @@ mod tests {
     use super::*;
 
     fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -84,7 +86,10 @@ mod tests {
         assert_eq!(TrainingYear::of(utc("2022-11-30T17:30:00Z")).value(), 2023);
         assert_eq!(TrainingYear::of(utc("2022-11-30T15:59:59Z")).value(), 2022);
         assert_eq!(TrainingYear::of(utc("2022-11-30T16:00:00Z")).value(), 2023);
-        assert_eq!(TrainingYear::of(utc("2022-06-01T10:00:00+08:00")).value(), 2022);
+        assert_eq!(
+            TrainingYear::of(utc("2022-06-01T10:00:00+08:00")).value(),
+            2022
+        );
         assert_eq!(TrainingYear::of(utc("2021-11-30T16:00:00Z")).value(), 2022);
     }
 
@@ -93,7 +98,10 @@ mod tests {
         let year = TrainingYear::new(2022).unwrap();
         assert!(year.claims_open_at(utc("2022-12-31T15:59:59Z")));
         assert!(!year.claims_open_at(utc("2022-12-31T16:00:00Z")));
-        assert_eq!(year.first_day(), NaiveDate::from_ymd_opt(2021, 12, 1).unwrap());
+        assert_eq!(
+            year.first_day(),
+            NaiveDate::from_ymd_opt(2021, 12, 1).unwrap()
+        );
     }
 
     #[test]

@@ -41,7 +41,9 @@ impl Limiters {
         self.token_per_address
             .check_key(&address)
             .map_err(|not_until| ApiError::RateLimited {
-                retry_after_secs: retry_after(not_until.wait_time_from(DefaultClock::default().now())),
+                retry_after_secs: retry_after(
+                    not_until.wait_time_from(DefaultClock::default().now()),
+                ),
             })
     }
 }
@@ -62,7 +64,11 @@ impl Caller {
     /// The platform a platform token speaks for.
     pub fn platform(&self) -> Result<&str, ApiError> {
         self.require(&[Role::Platform])?;
-        Ok(self.0.platform.as_deref().expect("platform tokens carry a platform"))
+        Ok(self
+            .0
+            .platform
+            .as_deref()
+            .expect("platform tokens carry a platform"))
     }
 }
 

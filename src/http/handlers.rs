@@ -5,12 +5,12 @@ use super::caller::{Caller, Limiters};
 use super::problem::{ApiError, Problem};
 use crate::auth::Role;
 use crate::domain::TrainingYear;
+use crate::service::access::TokenGrant;
 use crate::service::admin::{PayerView, PlatformView, RateScheduleView, UserView};
 use crate::service::courses::{CourseView, Upserted};
 use crate::service::ingest::{CompletionResult, FollowupView, MAX_BATCH};
 use crate::service::learners::LearnerSubsidy;
 use crate::service::usage::PlatformUsage;
-use crate::service::access::TokenGrant;
 use crate::service::{Gateway, ServiceError};
 use crate::store::StoreError;
 use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
@@ -63,7 +63,11 @@ impl YearAndPayer {
         match caller.0.role {
             Role::Platform => caller.platform().map(str::to_owned),
             Role::Admin | Role::Finance => self.platform.clone().ok_or_else(|| {
-                ApiError::Service(ServiceError::invalid("platform", "required", "is required for staff"))
+                ApiError::Service(ServiceError::invalid(
+                    "platform",
+                    "required",
+                    "is required for staff",
+                ))
             }),
             _ => Err(ApiError::Forbidden),
         }
@@ -92,7 +96,11 @@ async fn issue_token(
 #[utoipa::path(tag = "admin", request_body = CodeAndName, security(("bearer" = [])),
     responses((status = 201, body = PlatformView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/v1/platforms")]
-async fn create_platform(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+async fn create_platform(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Answer {
     caller.require(&[Role::Admin])?;
     let view = run(gateway, move |g| g.create_platform(&body)).await?;
     Ok(HttpResponse::Created().json(view))
@@ -108,7 +116,11 @@ async fn list_platforms(gateway: web::Data<Gateway>, caller: Caller) -> Answer {
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("code" = String, Path)),
     responses((status = 200, body = PlatformView), (status = 404, body = Problem)))]
 #[get("/v1/platforms/{code}")]
-async fn get_platform(gateway: web::Data<Gateway>, caller: Caller, code: web::Path<String>) -> Answer {
+async fn get_platform(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    code: web::Path<String>,
+) -> Answer {
     caller.require(STAFF)?;
     Ok(HttpResponse::Ok().json(run(gateway, move |g| g.get_platform(&code)).await?))
 }
@@ -129,7 +141,11 @@ async fn update_platform(
 #[utoipa::path(tag = "admin", request_body = NewUser, security(("bearer" = [])),
     responses((status = 201, body = UserView), (status = 409, body = Problem)))]
 #[post("/v1/users")]
-async fn create_user(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+async fn create_user(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Answer {
     caller.require(&[Role::Admin])?;
     Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_user(&body)).await?))
 }
@@ -137,7 +153,11 @@ async fn create_user(gateway: web::Data<Gateway>, caller: Caller, body: web::Jso
 #[utoipa::path(tag = "admin", request_body = CodeAndName, security(("bearer" = [])),
     responses((status = 201, body = PayerView), (status = 409, body = Problem)))]
 #[post("/v1/payers")]
-async fn create_payer(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+async fn create_payer(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Answer {
     caller.require(&[Role::Admin])?;
     Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_payer(&body)).await?))
 }
@@ -152,7 +172,11 @@ async fn list_payers(gateway: web::Data<Gateway>, caller: Caller) -> Answer {
 #[utoipa::path(tag = "admin", request_body = NewRateSchedule, security(("bearer" = [])),
     responses((status = 201, body = RateScheduleView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/v1/rate-schedules")]
-async fn create_schedule(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+async fn create_schedule(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Answer {
     caller.require(&[Role::Admin])?;
     Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_schedule(&body)).await?))
 }
@@ -166,9 +190,14 @@ pub struct PayerFilter {
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(PayerFilter),
     responses((status = 200, body = Vec<RateScheduleView>)))]
 #[get("/v1/rate-schedules")]
-async fn list_schedules(gateway: web::Data<Gateway>, caller: Caller, query: web::Query<PayerFilter>) -> Answer {
+async fn list_schedules(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<PayerFilter>,
+) -> Answer {
     caller.require(STAFF)?;
-    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.list_schedules(query.payer.as_deref())).await?))
+    Ok(HttpResponse::Ok()
+        .json(run(gateway, move |g| g.list_schedules(query.payer.as_deref())).await?))
 }
 
 #[utoipa::path(tag = "platform", request_body = CourseBody, security(("bearer" = [])), params(("code" = String, Path)),
@@ -190,9 +219,14 @@ async fn put_course(
 #[utoipa::path(tag = "platform", security(("bearer" = [])), params(YearAndPayer),
     responses((status = 200, body = Vec<CourseView>)))]
 #[get("/v1/courses")]
-async fn list_courses(gateway: web::Data<Gateway>, caller: Caller, query: web::Query<YearAndPayer>) -> Answer {
+async fn list_courses(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<YearAndPayer>,
+) -> Answer {
     let platform = query.platform(&caller)?;
-    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.list_courses(&platform, &query.payer())).await?))
+    Ok(HttpResponse::Ok()
+        .json(run(gateway, move |g| g.list_courses(&platform, &query.payer())).await?))
 }
 
 #[utoipa::path(tag = "platform", security(("bearer" = [])), params(("code" = String, Path), YearAndPayer),
@@ -205,7 +239,12 @@ async fn get_course(
     query: web::Query<YearAndPayer>,
 ) -> Answer {
     let platform = query.platform(&caller)?;
-    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.get_course(&platform, &code, &query.payer())).await?))
+    Ok(HttpResponse::Ok().json(
+        run(gateway, move |g| {
+            g.get_course(&platform, &code, &query.payer())
+        })
+        .await?,
+    ))
 }
 
 /// One event (answered with one result) or `{"events": [...]}` (answered with `{"results": [...]}`).
@@ -213,7 +252,11 @@ async fn get_course(
     responses((status = 200, body = CompletionResult), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/v1/completions")]
-async fn post_completions(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+async fn post_completions(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Answer {
     let platform = caller.platform()?.to_owned();
     let body = body.into_inner();
     match body.get("events") {
@@ -244,33 +287,59 @@ async fn revoke_completion(
     body: web::Json<Value>,
 ) -> Answer {
     let platform = caller.platform()?.to_owned();
-    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.revoke(&platform, &event_id, &body)).await?))
+    Ok(
+        HttpResponse::Ok()
+            .json(run(gateway, move |g| g.revoke(&platform, &event_id, &body)).await?),
+    )
 }
 
 #[utoipa::path(tag = "platform", request_body = FollowupBody, security(("bearer" = [])),
     responses((status = 201, body = FollowupView), (status = 422, body = Problem)))]
 #[post("/v1/offline-followups")]
-async fn post_followup(gateway: web::Data<Gateway>, caller: Caller, body: web::Json<Value>) -> Answer {
+async fn post_followup(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Answer {
     let platform = caller.platform()?.to_owned();
-    Ok(HttpResponse::Created().json(run(gateway, move |g| g.record_followup(&platform, &body)).await?))
+    Ok(HttpResponse::Created()
+        .json(run(gateway, move |g| g.record_followup(&platform, &body)).await?))
 }
 
 #[utoipa::path(tag = "platform", security(("bearer" = [])), params(YearAndPayer),
     responses((status = 200, body = PlatformUsage), (status = 404, body = Problem)))]
 #[get("/v1/usage")]
-async fn get_usage(gateway: web::Data<Gateway>, caller: Caller, query: web::Query<YearAndPayer>) -> Answer {
+async fn get_usage(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<YearAndPayer>,
+) -> Answer {
     let platform = query.platform(&caller)?;
     let year = query.year(&gateway)?;
-    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.platform_usage(&platform, &query.payer(), year)).await?))
+    Ok(HttpResponse::Ok().json(
+        run(gateway, move |g| {
+            g.platform_usage(&platform, &query.payer(), year)
+        })
+        .await?,
+    ))
 }
 
 #[utoipa::path(tag = "learner", security(("bearer" = [])), params(YearAndPayer),
     responses((status = 200, body = LearnerSubsidy), (status = 404, body = Problem)))]
 #[get("/v1/me/subsidy")]
-async fn my_subsidy(gateway: web::Data<Gateway>, caller: Caller, query: web::Query<YearAndPayer>) -> Answer {
+async fn my_subsidy(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<YearAndPayer>,
+) -> Answer {
     let learner = caller.require(&[Role::Learner])?.subject.clone();
     let year = query.year(&gateway)?;
-    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.learner_subsidy(&learner, year, &query.payer())).await?))
+    Ok(HttpResponse::Ok().json(
+        run(gateway, move |g| {
+            g.learner_subsidy(&learner, year, &query.payer())
+        })
+        .await?,
+    ))
 }
 
 /// The process is up.
@@ -289,8 +358,8 @@ async fn readyz(gateway: web::Data<Gateway>) -> Answer {
     if ready {
         Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": backend})))
     } else {
-        Err(ApiError::Service(ServiceError::Store(StoreError::Unavailable(
-            "readiness probe failed".into(),
-        ))))
+        Err(ApiError::Service(ServiceError::Store(
+            StoreError::Unavailable("readiness probe failed".into()),
+        )))
     }
 }

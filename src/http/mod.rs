@@ -80,8 +80,15 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
 /// The gateway's routes; the caller adds state and middleware.
 pub fn app(
     json_limit: usize,
-) -> App<impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse, Error = Error, InitError = ()>>
-{
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = Error,
+        InitError = (),
+    >,
+> {
     let (app, api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
@@ -103,5 +110,7 @@ pub fn app(
     )
     // Answered by the Prometheus middleware; the route only keeps the request out of the 404s.
     .route("/metrics", web::get().to(HttpResponse::Ok))
-    .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::RouteNotFound) }))
+    .default_service(web::to(|| async {
+        Err::<HttpResponse, _>(ApiError::RouteNotFound)
+    }))
 }

@@ -63,16 +63,20 @@ impl ApiError {
                 };
                 (status, code, detail, errors.clone())
             }
-            ApiError::Service(ServiceError::NotFound(what)) => {
-                (StatusCode::NOT_FOUND, "not_found", format!("no such {what}"), vec![])
-            }
+            ApiError::Service(ServiceError::NotFound(what)) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such {what}"),
+                vec![],
+            ),
             ApiError::Service(ServiceError::Conflict { code, detail }) => {
                 (StatusCode::CONFLICT, code, detail.clone(), vec![])
             }
             ApiError::Service(ServiceError::Forbidden { code, detail }) => {
                 (StatusCode::FORBIDDEN, code, detail.clone(), vec![])
             }
-            ApiError::Service(ServiceError::Unauthenticated(detail)) | ApiError::Unauthenticated(detail) => (
+            ApiError::Service(ServiceError::Unauthenticated(detail))
+            | ApiError::Unauthenticated(detail) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 detail.clone(),
@@ -165,7 +169,10 @@ impl ResponseError for ApiError {
 }
 
 /// Maps actix's JSON extractor failures: 413 over the limit, 415 without JSON, 400 otherwise.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as E;
     let api = match &err {
         E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
@@ -177,16 +184,31 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRe
 }
 
 /// Query strings that do not parse are refused like bodies.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError::Service(ServiceError::invalid("query", "invalid_query", err.to_string())).into()
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::Service(ServiceError::invalid(
+        "query",
+        "invalid_query",
+        err.to_string(),
+    ))
+    .into()
 }
 
 /// Path segments that do not parse.
-pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError::Service(ServiceError::invalid("path", "invalid_path", err.to_string())).into()
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::Service(ServiceError::invalid(
+        "path",
+        "invalid_path",
+        err.to_string(),
+    ))
+    .into()
 }
 
 pub fn retry_after(wait: std::time::Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
-

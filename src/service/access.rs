@@ -28,7 +28,9 @@ impl Gateway {
     pub fn grant_token(&self, body: &Value) -> Result<TokenGrant, ServiceError> {
         let mut refusals = Refusals::default();
         let reader = Reader::object(body, "", &mut refusals);
-        let grant_type = reader.as_ref().and_then(|r| r.text("grant_type", 32, &mut refusals));
+        let grant_type = reader
+            .as_ref()
+            .and_then(|r| r.text("grant_type", 32, &mut refusals));
         let (user_key, secret_key) = match grant_type.as_deref() {
             Some("client_credentials") => ("client_id", "client_secret"),
             Some("password") => ("username", "password"),
@@ -53,8 +55,12 @@ impl Gateway {
         let (user, secret) = (user.expect("checked"), secret.expect("checked"));
         let refused = || ServiceError::Unauthenticated("invalid credentials".into());
         let (role, subject, platform) = if user_key == "client_id" {
-            let platform = self.store.read(|conn| catalog::find_platform_by_client(conn, &user))?;
-            let hash = platform.as_ref().map_or(dummy_hash(), |p| p.client_secret_hash.as_str());
+            let platform = self
+                .store
+                .read(|conn| catalog::find_platform_by_client(conn, &user))?;
+            let hash = platform
+                .as_ref()
+                .map_or(dummy_hash(), |p| p.client_secret_hash.as_str());
             match platform {
                 Some(p) if verify_secret(&secret, hash) => {
                     if p.status != "active" {
@@ -71,8 +77,12 @@ impl Gateway {
                 }
             }
         } else {
-            let staff = self.store.read(|conn| catalog::find_staff_user(conn, &user))?;
-            let hash = staff.as_ref().map_or(dummy_hash(), |u| u.password_hash.as_str());
+            let staff = self
+                .store
+                .read(|conn| catalog::find_staff_user(conn, &user))?;
+            let hash = staff
+                .as_ref()
+                .map_or(dummy_hash(), |u| u.password_hash.as_str());
             match staff {
                 Some(u) if verify_secret(&secret, hash) => {
                     (u.role.parse::<Role>().map_err(|_| refused())?, user, None)

@@ -88,7 +88,12 @@ pub struct RateScheduleView {
 fn per_level_json(values: &PerLevel) -> serde_json::Map<String, Value> {
     Level::ALL
         .into_iter()
-        .map(|level| (level.as_str().to_owned(), Value::String(values.get(level).to_string())))
+        .map(|level| {
+            (
+                level.as_str().to_owned(),
+                Value::String(values.get(level).to_string()),
+            )
+        })
         .collect()
 }
 
@@ -125,7 +130,9 @@ fn code_and_name(body: &Value) -> Result<(String, String), ServiceError> {
     let mut refusals = Refusals::default();
     let reader = Reader::object(body, "", &mut refusals);
     let code = reader.as_ref().and_then(|r| code(r, "code", &mut refusals));
-    let name = reader.as_ref().and_then(|r| r.text("name", 200, &mut refusals));
+    let name = reader
+        .as_ref()
+        .and_then(|r| r.text("name", 200, &mut refusals));
     refusals.into_result()?;
     Ok((code.expect("checked"), name.expect("checked")))
 }
@@ -140,14 +147,21 @@ impl Gateway {
         };
         self.store
             .read(|conn| catalog::insert_payer(conn, &row))
-            .map_err(unique_or("payer_exists", format!("payer {code} already exists")))?;
+            .map_err(unique_or(
+                "payer_exists",
+                format!("payer {code} already exists"),
+            ))?;
         tracing::info!(payer = %code, "payer created");
         Ok(row.into())
     }
 
     pub fn list_payers(&self) -> Result<Vec<PayerView>, ServiceError> {
-        self.store
-            .read(|conn| Ok(catalog::list_payers(conn)?.into_iter().map(Into::into).collect()))
+        self.store.read(|conn| {
+            Ok(catalog::list_payers(conn)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
     }
 
     /// Creates a platform with fresh client credentials; the secret is in this answer only.
@@ -166,7 +180,10 @@ impl Gateway {
         };
         self.store
             .read(|conn| catalog::insert_platform(conn, &row))
-            .map_err(unique_or("platform_exists", format!("platform {code} already exists")))?;
+            .map_err(unique_or(
+                "platform_exists",
+                format!("platform {code} already exists"),
+            ))?;
         tracing::info!(platform = %code, "platform created");
         let mut view = PlatformView::from(row);
         view.client_secret = Some(secret);
@@ -174,8 +191,12 @@ impl Gateway {
     }
 
     pub fn list_platforms(&self) -> Result<Vec<PlatformView>, ServiceError> {
-        self.store
-            .read(|conn| Ok(catalog::list_platforms(conn)?.into_iter().map(Into::into).collect()))
+        self.store.read(|conn| {
+            Ok(catalog::list_platforms(conn)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
     }
 
     pub fn get_platform(&self, code: &str) -> Result<PlatformView, ServiceError> {
@@ -215,7 +236,9 @@ impl Gateway {
     pub fn create_user(&self, body: &Value) -> Result<UserView, ServiceError> {
         let mut refusals = Refusals::default();
         let reader = Reader::object(body, "", &mut refusals);
-        let username = reader.as_ref().and_then(|r| code(r, "username", &mut refusals));
+        let username = reader
+            .as_ref()
+            .and_then(|r| code(r, "username", &mut refusals));
         let role = reader
             .as_ref()
             .and_then(|r| r.text("role", 16, &mut refusals))
@@ -232,7 +255,11 @@ impl Gateway {
             .filter(|p| {
                 let long_enough = p.chars().count() >= 12;
                 if !long_enough {
-                    refusals.add("password", "weak_password", "must be at least 12 characters");
+                    refusals.add(
+                        "password",
+                        "weak_password",
+                        "must be at least 12 characters",
+                    );
                 }
                 long_enough
             });
@@ -250,7 +277,10 @@ impl Gateway {
         };
         self.store
             .read(|conn| catalog::insert_staff_user(conn, &row))
-            .map_err(unique_or("user_exists", format!("user {username} already exists")))?;
+            .map_err(unique_or(
+                "user_exists",
+                format!("user {username} already exists"),
+            ))?;
         tracing::info!(username = %username, role = role.as_str(), "staff user created");
         Ok(UserView {
             username: row.username,
@@ -259,7 +289,10 @@ impl Gateway {
         })
     }
 
-    pub fn list_schedules(&self, payer: Option<&str>) -> Result<Vec<RateScheduleView>, ServiceError> {
+    pub fn list_schedules(
+        &self,
+        payer: Option<&str>,
+    ) -> Result<Vec<RateScheduleView>, ServiceError> {
         self.store.read(|conn| {
             Ok(catalog::list_schedules(conn, payer)?
                 .into_iter()
@@ -274,8 +307,9 @@ impl Gateway {
         let (payer, schedule) = parse_schedule(body)?;
         let now = self.stamp();
         let view = self.store.write(|conn| {
-            catalog::find_payer(conn, &payer)?
-                .ok_or_else(|| ServiceError::invalid("payer", "unknown_payer", "is not a known payer"))?;
+            catalog::find_payer(conn, &payer)?.ok_or_else(|| {
+                ServiceError::invalid("payer", "unknown_payer", "is not a known payer")
+            })?;
             let year = schedule.effective_year.value();
             if let Some(priced) = catalog::last_priced_year(conn, &payer)? {
                 if priced >= year {
@@ -327,15 +361,19 @@ fn parse_schedule(body: &Value) -> Result<(String, RateSchedule), ServiceError> 
         .integer("effective_year", 2000..=2100, &mut refusals)
         .and_then(|y| TrainingYear::new(i32::try_from(y).ok()?).ok());
     let mut money = |reader: &Reader, key: &str| {
-        reader
-            .text(key, 32, &mut refusals)
-            .and_then(|text| refusals.take(&reader.path(key), "invalid_amount", Money::parse(&text)))
+        reader.text(key, 32, &mut refusals).and_then(|text| {
+            refusals.take(&reader.path(key), "invalid_amount", Money::parse(&text))
+        })
     };
     let per_level = |key: &str, refusals: &mut Refusals| -> Option<PerLevel> {
         let nested = reader.nested(key, refusals)?;
         let mut amount = |level: Level| {
             nested.text(level.as_str(), 32, refusals).and_then(|text| {
-                refusals.take(&nested.path(level.as_str()), "invalid_amount", Money::parse(&text))
+                refusals.take(
+                    &nested.path(level.as_str()),
+                    "invalid_amount",
+                    Money::parse(&text),
+                )
             })
         };
         Some(PerLevel {
@@ -356,8 +394,19 @@ fn parse_schedule(body: &Value) -> Result<(String, RateSchedule), ServiceError> 
     let threshold = fraction("offline_ratio_threshold");
     let factor = fraction("offline_reduction_factor");
     refusals.into_result()?;
-    match (payer, year, rates, saturation, cap, ceiling, threshold, factor) {
-        (Some(payer), Some(year), Some(rates), Some(saturation), Some(cap), Some(ceiling), Some(threshold), Some(factor)) => Ok((
+    match (
+        payer, year, rates, saturation, cap, ceiling, threshold, factor,
+    ) {
+        (
+            Some(payer),
+            Some(year),
+            Some(rates),
+            Some(saturation),
+            Some(cap),
+            Some(ceiling),
+            Some(threshold),
+            Some(factor),
+        ) => Ok((
             payer,
             RateSchedule {
                 effective_year: year,
@@ -369,6 +418,10 @@ fn parse_schedule(body: &Value) -> Result<(String, RateSchedule), ServiceError> 
                 offline_reduction_factor: factor,
             },
         )),
-        _ => Err(ServiceError::invalid("body", "invalid_schedule", "is not a complete rate schedule")),
+        _ => Err(ServiceError::invalid(
+            "body",
+            "invalid_schedule",
+            "is not a complete rate schedule",
+        )),
     }
 }

@@ -40,10 +40,17 @@ pub enum Upserted {
 
 impl Gateway {
     /// Creates or updates a course. Level and class-hours are frozen once a completion exists.
-    pub fn put_course(&self, platform: &str, code: &str, body: &Value) -> Result<Upserted, ServiceError> {
+    pub fn put_course(
+        &self,
+        platform: &str,
+        code: &str,
+        body: &Value,
+    ) -> Result<Upserted, ServiceError> {
         let mut refusals = Refusals::default();
         let reader = Reader::object(body, "", &mut refusals);
-        let title = reader.as_ref().and_then(|r| r.text("title", 200, &mut refusals));
+        let title = reader
+            .as_ref()
+            .and_then(|r| r.text("title", 200, &mut refusals));
         let level = reader
             .as_ref()
             .and_then(|r| r.text("level", 16, &mut refusals))
@@ -53,12 +60,22 @@ impl Gateway {
             .and_then(|r| r.integer("class_hours", 1..=10_000, &mut refusals));
         if code.is_empty()
             || code.len() > 64
-            || !code.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || !code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         {
-            refusals.add("code", "invalid_code", "may hold only letters, digits, '-', '_' and '.'");
+            refusals.add(
+                "code",
+                "invalid_code",
+                "may hold only letters, digits, '-', '_' and '.'",
+            );
         }
         refusals.into_result()?;
-        let (title, level, hours) = (title.expect("checked"), level.expect("checked"), hours.expect("checked"));
+        let (title, level, hours) = (
+            title.expect("checked"),
+            level.expect("checked"),
+            hours.expect("checked"),
+        );
         let class_hours = i32::try_from(hours).expect("range checked");
         let now = self.stamp();
         let (row, created) = self.store.write(|conn| {
@@ -95,11 +112,21 @@ impl Gateway {
                 }
             }
         })?;
-        let view = self.store.read(|conn| self.course_view(conn, row, "province"))?;
-        Ok(if created { Upserted::Created(view) } else { Upserted::Updated(view) })
+        let view = self
+            .store
+            .read(|conn| self.course_view(conn, row, "province"))?;
+        Ok(if created {
+            Upserted::Created(view)
+        } else {
+            Upserted::Updated(view)
+        })
     }
 
-    pub fn list_courses(&self, platform: &str, payer: &str) -> Result<Vec<CourseView>, ServiceError> {
+    pub fn list_courses(
+        &self,
+        platform: &str,
+        payer: &str,
+    ) -> Result<Vec<CourseView>, ServiceError> {
         self.store.read(|conn| {
             catalog::find_payer(conn, payer)?.ok_or(ServiceError::NotFound("payer"))?;
             catalog::list_courses(conn, platform)?
@@ -109,19 +136,32 @@ impl Gateway {
         })
     }
 
-    pub fn get_course(&self, platform: &str, code: &str, payer: &str) -> Result<CourseView, ServiceError> {
+    pub fn get_course(
+        &self,
+        platform: &str,
+        code: &str,
+        payer: &str,
+    ) -> Result<CourseView, ServiceError> {
         self.store.read(|conn| {
             catalog::find_payer(conn, payer)?.ok_or(ServiceError::NotFound("payer"))?;
-            let row = catalog::find_course(conn, platform, code)?.ok_or(ServiceError::NotFound("course"))?;
+            let row = catalog::find_course(conn, platform, code)?
+                .ok_or(ServiceError::NotFound("course"))?;
             self.course_view(conn, row, payer)
         })
     }
 
-    fn course_view(&self, conn: &mut DbConn, row: CourseRow, payer: &str) -> Result<CourseView, ServiceError> {
+    fn course_view(
+        &self,
+        conn: &mut DbConn,
+        row: CourseRow,
+        payer: &str,
+    ) -> Result<CourseView, ServiceError> {
         let (granted, free) = ledger::course_used(conn, payer, &row.id)?;
         let level: Level = row.level.parse().expect("stored level is valid");
         let saturation_limit = catalog::schedule_for(conn, payer, self.current_year().value())?
-            .map(|s| schedule_of(&s).saturation_limit(level, u32::try_from(row.class_hours).unwrap_or(0)));
+            .map(|s| {
+                schedule_of(&s).saturation_limit(level, u32::try_from(row.class_hours).unwrap_or(0))
+            });
         Ok(CourseView {
             code: row.code,
             platform: row.platform_code,

@@ -94,7 +94,11 @@ struct CompletionEvent {
 }
 
 impl CompletionEvent {
-    fn parse(value: &Value, prefix: &str, today: NaiveDate) -> Result<CompletionEvent, Vec<FieldError>> {
+    fn parse(
+        value: &Value,
+        prefix: &str,
+        today: NaiveDate,
+    ) -> Result<CompletionEvent, Vec<FieldError>> {
         let mut refusals = Refusals::default();
         let Some(event) = Reader::object(value, prefix, &mut refusals) else {
             return Err(refusals.into_errors());
@@ -112,7 +116,8 @@ impl CompletionEvent {
                 refusals.take(
                     &event.path("certified_at"),
                     "invalid_timestamp",
-                    DateTime::parse_from_rfc3339(&text).map_err(|_| "must be RFC 3339 with an offset"),
+                    DateTime::parse_from_rfc3339(&text)
+                        .map_err(|_| "must be RFC 3339 with an offset"),
                 )
             });
         let payer = match event.optional_text("payer", 64, &mut refusals) {
@@ -120,20 +125,32 @@ impl CompletionEvent {
             Some(Some(_)) => code(&event, "payer", &mut refusals),
             None => None,
         };
-        match (event_id, course_code, learner, class_hours, certificate_no, certified_at, payer) {
-            (Some(event_id), Some(course_code), Some(learner), Some(hours), Some(certificate_no), Some(at), Some(payer))
-                if refusals.is_empty() =>
-            {
-                Ok(CompletionEvent {
-                    event_id,
-                    course_code,
-                    learner,
-                    class_hours: u32::try_from(hours).expect("range checked"),
-                    certificate_no,
-                    certified_at: at.with_timezone(&Utc),
-                    payer,
-                })
-            }
+        match (
+            event_id,
+            course_code,
+            learner,
+            class_hours,
+            certificate_no,
+            certified_at,
+            payer,
+        ) {
+            (
+                Some(event_id),
+                Some(course_code),
+                Some(learner),
+                Some(hours),
+                Some(certificate_no),
+                Some(at),
+                Some(payer),
+            ) if refusals.is_empty() => Ok(CompletionEvent {
+                event_id,
+                course_code,
+                learner,
+                class_hours: u32::try_from(hours).expect("range checked"),
+                certificate_no,
+                certified_at: at.with_timezone(&Utc),
+                payer,
+            }),
             _ => Err(refusals.into_errors()),
         }
     }
@@ -170,7 +187,13 @@ impl Gateway {
         events: &[Value],
         batch: bool,
     ) -> Result<Vec<CompletionResult>, ServiceError> {
-        let prefix = |i: usize| if batch { format!("events[{i}]") } else { String::new() };
+        let prefix = |i: usize| {
+            if batch {
+                format!("events[{i}]")
+            } else {
+                String::new()
+            }
+        };
         let today = self.today();
         let mut refusals = Refusals::default();
         let parsed: Vec<Option<CompletionEvent>> = events
@@ -192,8 +215,9 @@ impl Gateway {
             for (i, event) in parsed.iter().flatten().enumerate() {
                 match self.apply(conn, &mut lookups, platform, event, now) {
                     Ok(result) => results.push(result),
-                    Err(ServiceError::Invalid(errors)) => refusals
-                        .extend(errors.into_iter().map(|e| e.within(&prefix(i))).collect()),
+                    Err(ServiceError::Invalid(errors)) => {
+                        refusals.extend(errors.into_iter().map(|e| e.within(&prefix(i))).collect())
+                    }
                     Err(other) => return Err(other),
                 }
             }
@@ -245,12 +269,18 @@ impl Gateway {
             }
         };
         match &course {
-            None => refusals.add("course_code", "unknown_course", "is not a course of this platform"),
-            Some(course) if i64::from(event.class_hours) > i64::from(course.class_hours) => refusals.add(
-                "class_hours",
-                "class_hours_exceed_course",
-                format!("exceeds the course's {} class-hours", course.class_hours),
+            None => refusals.add(
+                "course_code",
+                "unknown_course",
+                "is not a course of this platform",
             ),
+            Some(course) if i64::from(event.class_hours) > i64::from(course.class_hours) => {
+                refusals.add(
+                    "class_hours",
+                    "class_hours_exceed_course",
+                    format!("exceeds the course's {} class-hours", course.class_hours),
+                )
+            }
             Some(_) => {}
         }
         let payer_known = match lookups.payers.get(&event.payer) {
@@ -336,7 +366,10 @@ impl Gateway {
                     course_free,
                 },
             );
-            (CompletionStatus::Accepted, Some((granted, saturation, course_used, course_free)))
+            (
+                CompletionStatus::Accepted,
+                Some((granted, saturation, course_used, course_free)),
+            )
         };
         let granted = outcome.map(|(g, ..)| g.granted).unwrap_or(Money::ZERO);
         let row = CompletionRow {
@@ -371,7 +404,13 @@ impl Gateway {
             ledger::add_learner_used(conn, payer, &learner.id, year.value(), fen)?;
             ledger::add_platform_used(conn, payer, platform, year.value(), fen)?;
             let now_free = !course_free && Money::from_fen(course_used + fen) >= saturation;
-            ledger::add_course_used(conn, payer, &course.id, fen, now_free.then(|| now.naive_utc()))?;
+            ledger::add_course_used(
+                conn,
+                payer,
+                &course.id,
+                fen,
+                now_free.then(|| now.naive_utc()),
+            )?;
         }
         Ok(CompletionResult::of(&row, false))
     }
@@ -421,7 +460,11 @@ impl Gateway {
     }
 
     /// Records that a learner attended offline follow-up training with this platform.
-    pub fn record_followup(&self, platform: &str, body: &Value) -> Result<FollowupView, ServiceError> {
+    pub fn record_followup(
+        &self,
+        platform: &str,
+        body: &Value,
+    ) -> Result<FollowupView, ServiceError> {
         let today = self.today();
         let mut refusals = Refusals::default();
         let reader = Reader::object(body, "", &mut refusals);
@@ -435,14 +478,21 @@ impl Gateway {
             .and_then(|text| {
                 let parsed = NaiveDate::parse_from_str(&text, "%Y-%m-%d")
                     .map_err(|_| "must be a date such as 2022-07-01")
-                    .and_then(|d| if d > today { Err("lies in the future") } else { Ok(d) });
+                    .and_then(|d| {
+                        if d > today {
+                            Err("lies in the future")
+                        } else {
+                            Ok(d)
+                        }
+                    });
                 refusals.take("attended_on", "invalid_date", parsed)
             });
         let program = reader
             .as_ref()
             .and_then(|r| r.text("program", 200, &mut refusals));
         refusals.into_result()?;
-        let (Some(learner), Some(attended_on), Some(program)) = (learner, attended_on, program) else {
+        let (Some(learner), Some(attended_on), Some(program)) = (learner, attended_on, program)
+        else {
             unreachable!("every missing part was refused above");
         };
         let now = self.stamp();

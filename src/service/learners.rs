@@ -18,7 +18,11 @@ pub struct LearnerInput {
 }
 
 impl LearnerInput {
-    pub fn parse(reader: &Reader, today: NaiveDate, refusals: &mut Refusals) -> Option<LearnerInput> {
+    pub fn parse(
+        reader: &Reader,
+        today: NaiveDate,
+        refusals: &mut Refusals,
+    ) -> Option<LearnerInput> {
         let id_number = reader.text("id_number", 18, refusals).and_then(|text| {
             refusals.take(
                 &reader.path("id_number"),
@@ -109,8 +113,9 @@ impl Gateway {
         year: TrainingYear,
         payer: &str,
     ) -> Result<LearnerSubsidy, ServiceError> {
-        let id_number = IdNumber::parse(id_number, self.today())
-            .map_err(|_| ServiceError::Unauthenticated("token subject is not an ID number".into()))?;
+        let id_number = IdNumber::parse(id_number, self.today()).map_err(|_| {
+            ServiceError::Unauthenticated("token subject is not an ID number".into())
+        })?;
         let id_hash = self.ids.hash(&id_number);
         self.store.read(|conn| {
             catalog::find_payer(conn, payer)?.ok_or(ServiceError::NotFound("payer"))?;
@@ -121,7 +126,12 @@ impl Gateway {
             let (used, by_platform, completions) = match &learner {
                 None => (Money::ZERO, vec![], vec![]),
                 Some(learner) => (
-                    Money::from_fen(ledger::learner_used(conn, payer, &learner.id, year.value())?),
+                    Money::from_fen(ledger::learner_used(
+                        conn,
+                        payer,
+                        &learner.id,
+                        year.value(),
+                    )?),
                     ledger::learner_granted_by_platform(conn, &learner.id, payer, year.value())?
                         .into_iter()
                         .map(|(platform, fen)| PlatformGrant {

@@ -124,7 +124,8 @@ fn utc(naive: NaiveDateTime) -> DateTime<Utc> {
 }
 
 fn fraction(text: &str) -> Decimal {
-    text.parse().expect("stored fractions were parsed before storing")
+    text.parse()
+        .expect("stored fractions were parsed before storing")
 }
 
 /// The stored schedule as the domain's value.

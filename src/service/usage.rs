@@ -44,7 +44,8 @@ impl Gateway {
             let schedule = catalog::schedule_for(conn, payer, year.value())?
                 .map(|row| schedule_of(&row))
                 .ok_or(ServiceError::NotFound("rate schedule"))?;
-            let granted = Money::from_fen(ledger::platform_used(conn, payer, platform, year.value())?);
+            let granted =
+                Money::from_fen(ledger::platform_used(conn, payer, platform, year.value())?);
             let (learners, with_followup) =
                 ledger::followup_counts(conn, platform, payer, year.value(), year.first_day())?;
             let ratio = FollowupRatio {

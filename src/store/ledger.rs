@@ -111,7 +111,10 @@ pub fn platform_used(conn: &mut DbConn, payer: &str, platform: &str, year: i32) 
 pub fn course_used(conn: &mut DbConn, payer: &str, course_id: &str) -> Result<(i64, bool)> {
     Ok(course_usage::table
         .find((payer, course_id))
-        .select((course_usage::granted_fen, course_usage::free_since.is_not_null()))
+        .select((
+            course_usage::granted_fen,
+            course_usage::free_since.is_not_null(),
+        ))
         .first(conn)
         .optional()?
         .unwrap_or((0, false)))

@@ -20,14 +20,20 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub fn fresh() -> TestDatabase {
-        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
             Some(admin_url) => {
                 let name = format!("gw_test_{}", uuid::Uuid::now_v7().simple());
-                let mut conn = PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL reachable");
+                let mut conn =
+                    PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL reachable");
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .expect("create test database");
-                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
                 TestDatabase {
                     url: format!("{base}/{name}"),
                     _dir: None,
@@ -72,7 +78,9 @@ pub struct TestApp {
 }
 
 pub fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 impl TestApp {
@@ -90,7 +98,8 @@ impl TestApp {
         settings.limits.per_caller_burst = 10_000;
         adjust(&mut settings);
         let clock = Arc::new(ManualClock::at(at(now)));
-        let app = Application::build(&settings, clock.clone(), "127.0.0.1:0").expect("server builds");
+        let app =
+            Application::build(&settings, clock.clone(), "127.0.0.1:0").expect("server builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let admin = Self::mint_with(&settings, "admin", "ops", None);
@@ -106,10 +115,14 @@ impl TestApp {
 
     /// A token as `gateway token` would print it (same database, same key).
     fn mint_with(settings: &Settings, role: &str, sub: &str, platform: Option<&str>) -> String {
-        let gateway = subsidy_gateway::service::Gateway::open(settings, Arc::new(SystemClock)).unwrap();
-        gateway
-            .tokens()
-            .mint(role.parse().unwrap(), sub, platform, SystemClock.now().timestamp())
+        let gateway =
+            subsidy_gateway::service::Gateway::open(settings, Arc::new(SystemClock)).unwrap();
+        gateway.tokens().mint(
+            role.parse().unwrap(),
+            sub,
+            platform,
+            SystemClock.now().timestamp(),
+        )
     }
 
     pub fn token(&self, role: &str, sub: &str, platform: Option<&str>) -> String {
@@ -120,8 +133,16 @@ impl TestApp {
         &self.admin
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
-        let mut request = self.client.request(method, format!("{}{path}", self.address));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -132,7 +153,13 @@ impl TestApp {
     }
 
     /// Calls and returns the status and the JSON body.
-    pub async fn json(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let response = self.call(method, path, token, body).await;
         let status = response.status();
         let text = response.text().await.unwrap();
@@ -151,7 +178,11 @@ impl TestApp {
     /// Creates a platform and returns a token for it.
     pub async fn platform(&self, code: &str) -> String {
         let (status, body) = self
-            .post("/v1/platforms", &self.admin, json!({"code": code, "name": format!("Platform {code}")}))
+            .post(
+                "/v1/platforms",
+                &self.admin,
+                json!({"code": code, "name": format!("Platform {code}")}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         self.token("platform", &format!("test:{code}"), Some(code))
@@ -172,7 +203,11 @@ impl TestApp {
     /// Adds a payer with a schedule of the defaults changed by `overrides`, effective `year`.
     pub async fn payer_with(&self, code: &str, year: i32, overrides: Value) {
         let (status, body) = self
-            .post("/v1/payers", &self.admin, json!({"code": code, "name": format!("Payer {code}")}))
+            .post(
+                "/v1/payers",
+                &self.admin,
+                json!({"code": code, "name": format!("Payer {code}")}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let mut schedule = default_schedule(code, year);
@@ -204,7 +239,11 @@ pub fn default_schedule(payer: &str, year: i32) -> Value {
 pub fn id_number(n: u32) -> String {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     let first17 = format!("140105{:04}0101{:03}", 1950 + (n / 1000) % 50, n % 1000);
-    let sum: u32 = first17.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let sum: u32 = first17
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
@@ -221,7 +260,12 @@ pub fn event(event_id: &str, course: &str, learner: u32, hours: u32, certified_a
 }
 
 /// Posts `events` all at once, spread over `addresses`, and returns each answer's status and body.
-pub async fn post_concurrently(client: &Client, addresses: &[String], token: &str, events: Vec<Value>) -> Vec<(StatusCode, Value)> {
+pub async fn post_concurrently(
+    client: &Client,
+    addresses: &[String],
+    token: &str,
+    events: Vec<Value>,
+) -> Vec<(StatusCode, Value)> {
     let requests = events.into_iter().enumerate().map(|(i, event)| {
         let url = format!("{}/v1/completions", addresses[i % addresses.len()]);
         let request = client.post(url).bearer_auth(token).json(&event);
@@ -260,62 +304,157 @@ pub async fn limits_hold_under_concurrency(
     };
     for (payer, overrides) in [
         ("cap", json!({})),
-        ("saturation", json!({"saturation_per_class_hour": {"junior": "100.00", "intermediate": "4000.00", "senior": "5000.00"}})),
+        (
+            "saturation",
+            json!({"saturation_per_class_hour": {"junior": "100.00", "intermediate": "4000.00", "senior": "5000.00"}}),
+        ),
         ("ceiling", json!({"platform_annual_ceiling": "50.00"})),
     ] {
-        let response = call(Method::POST, "/v1/payers", admin, json!({"code": payer, "name": payer})).await.unwrap();
+        let response = call(
+            Method::POST,
+            "/v1/payers",
+            admin,
+            json!({"code": payer, "name": payer}),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         let mut schedule = default_schedule(payer, year);
         for (key, value) in overrides.as_object().unwrap() {
             schedule[key] = value.clone();
         }
-        let response = call(Method::POST, "/v1/rate-schedules", admin, schedule).await.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED, "{:?}", response.text().await);
+        let response = call(Method::POST, "/v1/rate-schedules", admin, schedule)
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{:?}",
+            response.text().await
+        );
     }
-    let create_platform = |code: &'static str| call(Method::POST, "/v1/platforms", admin, json!({"code": code, "name": code}));
+    let create_platform = |code: &'static str| {
+        call(
+            Method::POST,
+            "/v1/platforms",
+            admin,
+            json!({"code": code, "name": code}),
+        )
+    };
     assert!(create_platform("conc").await.unwrap().status().is_success());
     let p = platform_token("conc");
-    let course = |code: String, hours: u32| call(Method::PUT, &format!("/v1/courses/{code}"), &p, json!({"title": code, "level": "junior", "class_hours": hours}));
+    let course = |code: String, hours: u32| {
+        call(
+            Method::PUT,
+            &format!("/v1/courses/{code}"),
+            &p,
+            json!({"title": code, "level": "junior", "class_hours": hours}),
+        )
+    };
     for i in 0..64 {
-        assert!(course(format!("cap-{i}"), 10).await.unwrap().status().is_success());
+        assert!(course(format!("cap-{i}"), 10)
+            .await
+            .unwrap()
+            .status()
+            .is_success());
     }
     assert!(course("sat".into(), 1).await.unwrap().status().is_success());
-    assert!(course("ceil".into(), 10).await.unwrap().status().is_success());
+    assert!(course("ceil".into(), 10)
+        .await
+        .unwrap()
+        .status()
+        .is_success());
     let with_payer = |mut event: Value, payer: &str| {
         event["payer"] = json!(payer);
         event
     };
 
     // One learner, 64 courses at once: 300.00 in all, never more.
-    let events = (0..64).map(|i| with_payer(event(&format!("cap-{i}"), &format!("cap-{i}"), 1, 10, certified_at), "cap")).collect();
+    let events = (0..64)
+        .map(|i| {
+            with_payer(
+                event(
+                    &format!("cap-{i}"),
+                    &format!("cap-{i}"),
+                    1,
+                    10,
+                    certified_at,
+                ),
+                "cap",
+            )
+        })
+        .collect();
     let answers = post_concurrently(client, addresses, &p, events).await;
-    assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK), "{answers:?}");
-    assert_eq!(answers.iter().map(|(_, r)| fen(&r["granted"])).sum::<i64>(), 30_000);
+    assert!(
+        answers.iter().all(|(status, _)| *status == StatusCode::OK),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().map(|(_, r)| fen(&r["granted"])).sum::<i64>(),
+        30_000
+    );
 
     // A course 90.00 into its 100.00 saturation, 64 learners at once: 10.00 more, exactly.
     let prefill = json!({"events": (0..30).map(|i| with_payer(event(&format!("sat-pre-{i}"), "sat", 2000 + i, 1, certified_at), "saturation")).collect::<Vec<_>>()});
-    let response = call(Method::POST, "/v1/completions", &p, prefill).await.unwrap();
+    let response = call(Method::POST, "/v1/completions", &p, prefill)
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let events = (0..64).map(|i| with_payer(event(&format!("sat-{i}"), "sat", 3000 + i, 1, certified_at), "saturation")).collect();
+    let events = (0..64)
+        .map(|i| {
+            with_payer(
+                event(&format!("sat-{i}"), "sat", 3000 + i, 1, certified_at),
+                "saturation",
+            )
+        })
+        .collect();
     let answers = post_concurrently(client, addresses, &p, events).await;
     assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK));
-    assert_eq!(answers.iter().map(|(_, r)| fen(&r["granted"])).sum::<i64>(), 1_000);
-    assert_eq!(answers.iter().filter(|(_, r)| r["limited_by"] == "course_saturated").count(), 61);
+    assert_eq!(
+        answers.iter().map(|(_, r)| fen(&r["granted"])).sum::<i64>(),
+        1_000
+    );
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(_, r)| r["limited_by"] == "course_saturated")
+            .count(),
+        61
+    );
 
     // A platform with a 50.00 ceiling, 64 learners at once: 50.00.
-    let events = (0..64).map(|i| with_payer(event(&format!("ceil-{i}"), "ceil", 4000 + i, 10, certified_at), "ceiling")).collect();
+    let events = (0..64)
+        .map(|i| {
+            with_payer(
+                event(&format!("ceil-{i}"), "ceil", 4000 + i, 10, certified_at),
+                "ceiling",
+            )
+        })
+        .collect();
     let answers = post_concurrently(client, addresses, &p, events).await;
     assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK));
-    assert_eq!(answers.iter().map(|(_, r)| fen(&r["granted"])).sum::<i64>(), 5_000);
+    assert_eq!(
+        answers.iter().map(|(_, r)| fen(&r["granted"])).sum::<i64>(),
+        5_000
+    );
 
     // The counters agree with the answers.
-    for (payer, expected) in [("cap", "300.00"), ("saturation", "100.00"), ("ceiling", "50.00")] {
-        let usage: Value = call(Method::GET, &format!("/v1/usage?year={year}&payer={payer}"), &p, Value::Null)
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    for (payer, expected) in [
+        ("cap", "300.00"),
+        ("saturation", "100.00"),
+        ("ceiling", "50.00"),
+    ] {
+        let usage: Value = call(
+            Method::GET,
+            &format!("/v1/usage?year={year}&payer={payer}"),
+            &p,
+            Value::Null,
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
         assert_eq!(usage["granted"], expected, "{payer}");
     }
 
@@ -323,6 +462,14 @@ pub async fn limits_hold_under_concurrency(
     let same = event("once", "ceil", 9000, 10, certified_at);
     let answers = post_concurrently(client, addresses, &p, vec![same; 32]).await;
     assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK));
-    assert_eq!(answers.iter().filter(|(_, r)| r["replayed"] == false).count(), 1);
-    assert!(answers.iter().all(|(_, r)| r["granted"] == "30.00" && r["status"] == "accepted"));
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(_, r)| r["replayed"] == false)
+            .count(),
+        1
+    );
+    assert!(answers
+        .iter()
+        .all(|(_, r)| r["granted"] == "30.00" && r["status"] == "accepted"));
 }
