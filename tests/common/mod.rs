@@ -237,14 +237,7 @@ pub fn default_schedule(payer: &str, year: i32) -> Value {
 
 /// A valid ID number for test learner `n` (distinct for n below 50,000).
 pub fn id_number(n: u32) -> String {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let first17 = format!("140105{:04}0101{:03}", 1950 + (n / 1000) % 50, n % 1000);
-    let sum: u32 = first17
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
+    subsidy_gateway::domain::IdNumber::complete(&format!("140105{:04}0101{:03}", 1950 + (n / 1000) % 50, n % 1000))
 }
 
 /// A completion event with the defaults most tests want.
