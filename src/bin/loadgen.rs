@@ -47,7 +47,9 @@ impl Drop for Gateway {
 }
 
 fn sibling(name: &str) -> std::path::PathBuf {
-    std::env::current_exe().expect("own path").with_file_name(name)
+    std::env::current_exe()
+        .expect("own path")
+        .with_file_name(name)
 }
 
 fn start(database_url: &str) -> anyhow::Result<Gateway> {
@@ -62,9 +64,14 @@ fn start(database_url: &str) -> anyhow::Result<Gateway> {
     let stderr = child.stderr.take().expect("piped");
     let mut lines = BufReader::new(stderr).lines();
     let port = loop {
-        let line = lines.next().ok_or_else(|| anyhow::anyhow!("gateway exited"))??;
+        let line = lines
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("gateway exited"))??;
         if let Some(rest) = line.split("port=").nth(1) {
-            break rest.chars().take_while(char::is_ascii_digit).collect::<String>();
+            break rest
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>();
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
@@ -137,8 +144,16 @@ impl Figures {
 }
 
 /// Posts `bodies` from `clients` concurrent clients; every answer must be 200.
-async fn drive(address: &str, token: &str, clients: usize, bodies: Vec<Value>, events_each: usize) -> anyhow::Result<Figures> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+async fn drive(
+    address: &str,
+    token: &str,
+    clients: usize,
+    bodies: Vec<Value>,
+    events_each: usize,
+) -> anyhow::Result<Figures> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -153,8 +168,18 @@ async fn drive(address: &str, token: &str, clients: usize, bodies: Vec<Value>, e
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { break };
                     let sent = Instant::now();
-                    let response = client.post(&url).bearer_auth(&token).json(body).send().await?;
-                    anyhow::ensure!(response.status().is_success(), "status {}: {}", response.status(), response.text().await?);
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(body)
+                        .send()
+                        .await?;
+                    anyhow::ensure!(
+                        response.status().is_success(),
+                        "status {}: {}",
+                        response.status(),
+                        response.text().await?
+                    );
                     response.bytes().await?;
                     latencies.push(sent.elapsed());
                 }
@@ -184,14 +209,21 @@ async fn main() -> anyhow::Result<()> {
             let mut conn = PgConnection::establish(admin)?;
             diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
             cleanup = Some((admin.clone(), name.clone()));
-            format!("{}/{name}", admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b))
+            format!(
+                "{}/{name}",
+                admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b)
+            )
         }
         None => {
             _dir = tempfile_dir()?;
             format!("sqlite://{}/load.db", _dir.display())
         }
     };
-    let backend = if args.postgres.is_some() { "postgres" } else { "sqlite" };
+    let backend = if args.postgres.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let gateway = start(&database_url)?;
     let admin = token(&database_url, &["--role", "admin", "--sub", "loadgen"])?;
     let client = reqwest::Client::new();
@@ -201,7 +233,11 @@ async fn main() -> anyhow::Result<()> {
         .json(&json!({"code": "load", "name": "Load"}))
         .send()
         .await?;
-    anyhow::ensure!(created.status().is_success(), "platform: {}", created.text().await?);
+    anyhow::ensure!(
+        created.status().is_success(),
+        "platform: {}",
+        created.text().await?
+    );
     let platform = token(&database_url, &["--role", "platform", "--platform", "load"])?;
     for c in 0..500 {
         let course = client
@@ -213,22 +249,36 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(course.status().is_success(), "course");
     }
     let certified_at = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    println!("backend: {backend}; {} single events from {} clients; {} batches of 1,000 from {} clients", args.events, args.clients, args.batches, args.batch_clients);
+    println!(
+        "backend: {backend}; {} single events from {} clients; {} batches of 1,000 from {} clients",
+        args.events, args.clients, args.batches, args.batch_clients
+    );
 
     let singles = (0..args.events).map(|n| event(n, &certified_at)).collect();
-    drive(&gateway.address, &platform, args.clients, singles, 1).await?.print("single-event webhooks");
+    drive(&gateway.address, &platform, args.clients, singles, 1)
+        .await?
+        .print("single-event webhooks");
     let offset = args.events;
     let batches = (0..args.batches)
         .map(|b| json!({"events": (0..1000).map(|i| event(offset + b * 1000 + i, &certified_at)).collect::<Vec<_>>()}))
         .collect();
-    drive(&gateway.address, &platform, args.batch_clients, batches, 1000).await?.print("1,000-event batches");
+    drive(
+        &gateway.address,
+        &platform,
+        args.batch_clients,
+        batches,
+        1000,
+    )
+    .await?
+    .print("1,000-event batches");
     if let Some(mib) = peak_rss_mib(gateway.child.id()) {
         println!("gateway peak RSS: {mib:.1} MiB");
     }
     drop(gateway);
     if let Some((admin, name)) = cleanup {
         let mut conn = PgConnection::establish(&admin)?;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn)?;
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)?;
     }
     Ok(())
 }

@@ -24,6 +24,15 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| crate::auth::hash_secret(&crate::auth::random_token(16)))
 }
 
+/// The account if the secret matches its hash. An unknown account costs the same hashing.
+fn authenticated<T>(account: Option<T>, secret: &str, hash: impl Fn(&T) -> &String) -> Option<T> {
+    let matches = verify_secret(
+        secret,
+        account.as_ref().map_or(dummy_hash(), |a| hash(a).as_str()),
+    );
+    account.filter(|_| matches)
+}
+
 impl Gateway {
     pub fn grant_token(&self, body: &Value) -> Result<TokenGrant, ServiceError> {
         let mut refusals = Refusals::default();
@@ -55,43 +64,28 @@ impl Gateway {
         let (user, secret) = (user.expect("checked"), secret.expect("checked"));
         let refused = || ServiceError::Unauthenticated("invalid credentials".into());
         let (role, subject, platform) = if user_key == "client_id" {
-            let platform = self
+            let found = self
                 .store
                 .read(|conn| catalog::find_platform_by_client(conn, &user))?;
-            let hash = platform
-                .as_ref()
-                .map_or(dummy_hash(), |p| p.client_secret_hash.as_str());
-            match platform {
-                Some(p) if verify_secret(&secret, hash) => {
-                    if p.status != "active" {
-                        return Err(ServiceError::Forbidden {
-                            code: "platform_suspended",
-                            detail: format!("platform {} is suspended", p.code),
-                        });
-                    }
-                    (Role::Platform, user, Some(p.code))
-                }
-                _ => {
-                    verify_secret(&secret, hash);
-                    return Err(refused());
-                }
+            let platform =
+                authenticated(found, &secret, |p| &p.client_secret_hash).ok_or_else(refused)?;
+            if platform.status != "active" {
+                return Err(ServiceError::Forbidden {
+                    code: "platform_suspended",
+                    detail: format!("platform {} is suspended", platform.code),
+                });
             }
+            (Role::Platform, user, Some(platform.code))
         } else {
-            let staff = self
+            let found = self
                 .store
                 .read(|conn| catalog::find_staff_user(conn, &user))?;
-            let hash = staff
-                .as_ref()
-                .map_or(dummy_hash(), |u| u.password_hash.as_str());
-            match staff {
-                Some(u) if verify_secret(&secret, hash) => {
-                    (u.role.parse::<Role>().map_err(|_| refused())?, user, None)
-                }
-                _ => {
-                    verify_secret(&secret, hash);
-                    return Err(refused());
-                }
-            }
+            let staff = authenticated(found, &secret, |u| &u.password_hash).ok_or_else(refused)?;
+            (
+                staff.role.parse::<Role>().map_err(|_| refused())?,
+                user,
+                None,
+            )
         };
         tracing::info!(role = role.as_str(), subject = %subject, "token granted");
         Ok(TokenGrant {

@@ -237,7 +237,11 @@ pub fn default_schedule(payer: &str, year: i32) -> Value {
 
 /// A valid ID number for test learner `n` (distinct for n below 50,000).
 pub fn id_number(n: u32) -> String {
-    subsidy_gateway::domain::IdNumber::complete(&format!("140105{:04}0101{:03}", 1950 + (n / 1000) % 50, n % 1000))
+    subsidy_gateway::domain::IdNumber::complete(&format!(
+        "140105{:04}0101{:03}",
+        1950 + (n / 1000) % 50,
+        n % 1000
+    ))
 }
 
 /// A completion event with the defaults most tests want.

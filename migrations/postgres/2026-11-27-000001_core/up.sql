@@ -100,7 +100,9 @@ CREATE TABLE completions (
     UNIQUE (platform_code, event_id)
 );
 CREATE INDEX completions_by_learner ON completions (learner_id, payer_code, training_year);
-CREATE INDEX completions_by_platform ON completions (platform_code, payer_code, training_year, status);
+-- payer first: lookups by (platform, event_id) must find only the unique index led by platform.
+CREATE INDEX completions_by_platform ON completions (payer_code, platform_code, training_year, status);
+CREATE INDEX completions_by_payer_year ON completions (payer_code, training_year);
 CREATE INDEX completions_by_course ON completions (course_id);
 
 -- One paid claim per learner × course, across every platform and payer (RULES.md §1).
