@@ -15,6 +15,7 @@ use tracing_actix_web::{RequestId, TracingLogger};
 pub struct Application {
     port: u16,
     server: Server,
+    gateway: web::Data<Gateway>,
 }
 
 impl Application {
@@ -39,6 +40,7 @@ impl Application {
             database = ?settings.database_url,
             "gateway listening"
         );
+        let shared = gateway.clone();
         let server = HttpServer::new(move || {
             crate::http::app(json_limit)
                 .app_data(gateway.clone())
@@ -50,11 +52,20 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            gateway: shared,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The use cases behind the server, for tools and tests that share its keys.
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.clone().into_inner()
     }
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.

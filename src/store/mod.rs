@@ -165,6 +165,8 @@ impl Store {
         }
         let pool = Pool::builder()
             .max_size(pool_size)
+            // Connections open as needed: a CLI call or an idle replica holds one, not a pool.
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(ConnectionManager { url: url.clone() })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use subsidy_gateway::clock::{Clock, ManualClock, SystemClock};
 use subsidy_gateway::config::Settings;
+use subsidy_gateway::service::Gateway;
 use subsidy_gateway::startup::Application;
 
 /// A database that exists for one test and is dropped after it.
@@ -74,6 +75,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub db: TestDatabase,
     pub settings: Settings,
+    gateway: Arc<Gateway>,
     admin: String,
 }
 
@@ -101,32 +103,29 @@ impl TestApp {
         let app =
             Application::build(&settings, clock.clone(), "127.0.0.1:0").expect("server builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let gateway = app.gateway();
         tokio::spawn(app.run_until_stopped());
-        let admin = Self::mint_with(&settings, "admin", "ops", None);
-        TestApp {
+        let mut app = TestApp {
             address,
             client: Client::new(),
             clock,
             db,
             settings,
-            admin,
-        }
+            gateway,
+            admin: String::new(),
+        };
+        app.admin = app.token("admin", "ops", None);
+        app
     }
 
-    /// A token as `gateway token` would print it (same database, same key).
-    fn mint_with(settings: &Settings, role: &str, sub: &str, platform: Option<&str>) -> String {
-        let gateway =
-            subsidy_gateway::service::Gateway::open(settings, Arc::new(SystemClock)).unwrap();
-        gateway.tokens().mint(
+    /// A token as `gateway token` would print it: the server's own key, the wall clock.
+    pub fn token(&self, role: &str, sub: &str, platform: Option<&str>) -> String {
+        self.gateway.tokens().mint(
             role.parse().unwrap(),
             sub,
             platform,
             SystemClock.now().timestamp(),
         )
-    }
-
-    pub fn token(&self, role: &str, sub: &str, platform: Option<&str>) -> String {
-        Self::mint_with(&self.settings, role, sub, platform)
     }
 
     pub fn admin(&self) -> &str {
