@@ -16,6 +16,20 @@ pub struct Settings {
     pub id_hash_key: Option<String>,
     pub limits: RateLimits,
     pub json_limit_bytes: usize,
+    /// The finance bureau's payment system; without it staff mark invoices paid by hand.
+    pub bureau: Option<BureauSettings>,
+}
+
+/// Delivery of approved invoices to `{url}/payment-requests`.
+#[derive(Clone, Debug)]
+pub struct BureauSettings {
+    pub url: String,
+    pub timeout_ms: u64,
+    pub poll_ms: u64,
+    /// First retry delay; doubled per attempt up to an hour, with jitter.
+    pub base_delay_ms: u64,
+    /// After this long a delivery that never succeeded is a permanent failure.
+    pub give_up_after_secs: u64,
 }
 
 #[derive(Clone)]
@@ -88,6 +102,24 @@ impl Settings {
                 problem: "must be at least 32 characters".into(),
             });
         }
+        let bureau = match optional("GATEWAY_BUREAU_URL") {
+            None => None,
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(BureauSettings {
+                    url: url.trim_end_matches('/').to_owned(),
+                    timeout_ms: parsed("GATEWAY_BUREAU_TIMEOUT_SECONDS", 10, 1..=300)? * 1000,
+                    poll_ms: parsed("GATEWAY_OUTBOX_POLL_MS", 1000, 10..=60_000)?,
+                    base_delay_ms: parsed("GATEWAY_OUTBOX_BASE_DELAY_MS", 2000, 1..=600_000)?,
+                    give_up_after_secs: parsed("GATEWAY_OUTBOX_GIVE_UP_HOURS", 24, 1..=720)? * 3600,
+                })
+            }
+            Some(_) => {
+                return Err(ConfigError {
+                    name: "GATEWAY_BUREAU_URL",
+                    problem: "must start with http:// or https://".into(),
+                })
+            }
+        };
         let defaults = Settings::defaults(database_url);
         Ok(Settings {
             db_pool_size: parsed("GATEWAY_DB_POOL_SIZE", defaults.db_pool_size, 1..=512)?,
@@ -126,6 +158,7 @@ impl Settings {
                 1024..=64 << 20,
             )?,
             database_url: defaults.database_url,
+            bureau,
         })
     }
 
@@ -148,6 +181,7 @@ impl Settings {
                 token_per_minute_per_address: 10,
             },
             json_limit_bytes: 2 * 1024 * 1024,
+            bureau: None,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod outbox;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -35,6 +35,9 @@ impl Application {
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let json_limit = settings.json_limit_bytes;
+        if let Some(bureau) = settings.bureau.clone() {
+            tokio::spawn(crate::outbox::run(gateway.clone().into_inner(), bureau));
+        }
         tracing::info!(
             port,
             database = ?settings.database_url,

@@ -2,6 +2,7 @@
 //! Everything here is exercised against the worked numbers of RULES.md.
 
 pub mod id_number;
+pub mod invoice;
 pub mod level;
 pub mod limits;
 pub mod money;

@@ -138,3 +138,24 @@ pub struct FollowupBody {
     #[schema(example = "Welding workshop, Taiyuan")]
     program: String,
 }
+
+#[derive(Deserialize, ToSchema)]
+pub struct InvoiceRunBody {
+    #[schema(example = "2022-06")]
+    period: String,
+    /// Defaults to `province`.
+    #[schema(example = "province")]
+    payer: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReasonBody {
+    #[schema(example = "class-hours do not match the platform's records")]
+    reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PaymentBody {
+    #[schema(example = "BUREAU-TX-0001")]
+    reference: String,
+}

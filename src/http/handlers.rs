@@ -7,11 +7,14 @@ use crate::auth::Role;
 use crate::domain::TrainingYear;
 use crate::service::access::TokenGrant;
 use crate::service::admin::{PayerView, PlatformView, RateScheduleView, UserView};
+use crate::service::audit::AuditPage;
 use crate::service::courses::{CourseView, Upserted};
 use crate::service::ingest::{CompletionResult, FollowupView, MAX_BATCH};
+use crate::service::invoicing::{InvoicePage, InvoiceView};
 use crate::service::learners::LearnerSubsidy;
 use crate::service::usage::PlatformUsage;
 use crate::service::{Gateway, ServiceError};
+use crate::store::billing::{AuditFilter, InvoiceFilter};
 use crate::store::StoreError;
 use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -362,4 +365,192 @@ async fn readyz(gateway: web::Data<Gateway>) -> Answer {
             StoreError::Unavailable("readiness probe failed".into()),
         )))
     }
+}
+
+const INVOICE_PAGE_MAX: i64 = 100;
+
+#[derive(Deserialize, IntoParams)]
+pub struct InvoiceQuery {
+    status: Option<String>,
+    platform: Option<String>,
+    payer: Option<String>,
+    year: Option<i32>,
+    period: Option<String>,
+    /// Cursor: the `next_after` of the previous page.
+    after: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    limit: Option<i64>,
+}
+
+fn page_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(50).clamp(1, INVOICE_PAGE_MAX)
+}
+
+/// Drafts the period's invoices, one per platform with activity.
+#[utoipa::path(tag = "finance", request_body = InvoiceRunBody, security(("bearer" = [])),
+    responses((status = 201, body = Vec<InvoiceView>), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[post("/v1/invoice-runs")]
+async fn run_invoices(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Answer {
+    let principal = caller.require(STAFF)?.clone();
+    let drafts = run(gateway, move |g| g.run_invoices(&principal, &body)).await?;
+    Ok(HttpResponse::Created().json(drafts))
+}
+
+#[utoipa::path(tag = "finance", security(("bearer" = [])), params(InvoiceQuery),
+    responses((status = 200, body = InvoicePage)))]
+#[get("/v1/invoices")]
+async fn list_invoices(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<InvoiceQuery>,
+) -> Answer {
+    let principal = caller.0.clone();
+    let query = query.into_inner();
+    let filter = InvoiceFilter {
+        status: query.status,
+        platform: query.platform,
+        payer: query.payer,
+        year: query.year,
+        period: query.period,
+        after: query.after,
+        limit: page_limit(query.limit),
+    };
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.list_invoices(&principal, filter)).await?))
+}
+
+#[utoipa::path(tag = "finance", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceView), (status = 404, body = Problem)))]
+#[get("/v1/invoices/{id}")]
+async fn get_invoice(gateway: web::Data<Gateway>, caller: Caller, id: web::Path<String>) -> Answer {
+    let principal = caller.0.clone();
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.get_invoice(&principal, &id)).await?))
+}
+
+#[utoipa::path(tag = "finance", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceView), (status = 409, body = Problem)))]
+#[post("/v1/invoices/{id}/issue")]
+async fn issue_invoice(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    let principal = caller.require(STAFF)?.clone();
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.issue_invoice(&principal, &id)).await?))
+}
+
+/// Approves an issued invoice: never by the user who issued it.
+#[utoipa::path(tag = "finance", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+#[post("/v1/invoices/{id}/approve")]
+async fn approve_invoice(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    let principal = caller.require(STAFF)?.clone();
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.approve_invoice(&principal, &id)).await?))
+}
+
+#[utoipa::path(tag = "finance", request_body = ReasonBody, security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceView), (status = 409, body = Problem)))]
+#[post("/v1/invoices/{id}/reject")]
+async fn reject_invoice(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    let principal = caller.require(STAFF)?.clone();
+    Ok(HttpResponse::Ok()
+        .json(run(gateway, move |g| g.reject_invoice(&principal, &id, &body)).await?))
+}
+
+#[utoipa::path(tag = "finance", request_body = PaymentBody, security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceView), (status = 409, body = Problem)))]
+#[post("/v1/invoices/{id}/mark-paid")]
+async fn mark_invoice_paid(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    let principal = caller.require(STAFF)?.clone();
+    Ok(HttpResponse::Ok().json(
+        run(gateway, move |g| {
+            g.mark_invoice_paid(&principal, &id, &body)
+        })
+        .await?,
+    ))
+}
+
+/// The finance bureau confirms it paid the invoice.
+#[utoipa::path(tag = "bureau", request_body = PaymentBody, security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceView), (status = 409, body = Problem)))]
+#[post("/v1/invoices/{id}/payment")]
+async fn confirm_payment(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    let principal = caller.require(&[Role::Bureau])?.clone();
+    Ok(HttpResponse::Ok()
+        .json(run(gateway, move |g| g.confirm_payment(&principal, &id, &body)).await?))
+}
+
+/// The invoice as CSV (UTF-8 with BOM).
+#[utoipa::path(tag = "finance", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem)))]
+#[get("/v1/invoices/{id}/export.csv")]
+async fn export_invoice_csv(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    let principal = caller.0.clone();
+    let (name, bytes) = run(gateway, move |g| g.invoice_csv(&principal, &id)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AuditQuery {
+    object_type: Option<String>,
+    object_id: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    /// Cursor: the `next_after` of the previous page.
+    after: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    limit: Option<i64>,
+}
+
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, body = AuditPage)))]
+#[get("/v1/audit-events")]
+async fn audit_events(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<AuditQuery>,
+) -> Answer {
+    caller.require(STAFF)?;
+    let query = query.into_inner();
+    let filter = AuditFilter {
+        object_type: query.object_type,
+        object_id: query.object_id,
+        actor: query.actor,
+        action: query.action,
+        after: query.after,
+        limit: page_limit(query.limit),
+    };
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.audit_events(filter)).await?))
 }

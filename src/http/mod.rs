@@ -63,6 +63,16 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(post_followup)
         .service(get_usage)
         .service(my_subsidy)
+        .service(run_invoices)
+        .service(list_invoices)
+        .service(get_invoice)
+        .service(issue_invoice)
+        .service(approve_invoice)
+        .service(reject_invoice)
+        .service(mark_invoice_paid)
+        .service(confirm_payment)
+        .service(export_invoice_csv)
+        .service(audit_events)
         .service(healthz)
         .service(readyz);
 }

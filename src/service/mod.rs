@@ -2,10 +2,13 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod courses;
+pub mod delivery;
 pub mod error;
 pub mod ingest;
 mod input;
+pub mod invoicing;
 pub mod learners;
 pub mod usage;
 
@@ -31,6 +34,7 @@ pub struct Gateway {
     tokens: TokenKeys,
     ids: IdHasher,
     metrics: Metrics,
+    bureau_configured: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +67,7 @@ impl Gateway {
             tokens,
             ids: IdHasher(id_key.into_bytes()),
             metrics: Metrics::new(),
+            bureau_configured: settings.bureau.is_some(),
         })
     }
 

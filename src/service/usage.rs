@@ -46,8 +46,14 @@ impl Gateway {
                 .ok_or(ServiceError::NotFound("rate schedule"))?;
             let granted =
                 Money::from_fen(ledger::platform_used(conn, payer, platform, year.value())?);
-            let (learners, with_followup) =
-                ledger::followup_counts(conn, platform, payer, year.value(), year.first_day())?;
+            let (learners, with_followup) = ledger::followup_counts(
+                conn,
+                platform,
+                payer,
+                year.value(),
+                year.first_day(),
+                None,
+            )?;
             let ratio = FollowupRatio {
                 learners: u64::try_from(learners).unwrap_or(0),
                 with_followup: u64::try_from(with_followup).unwrap_or(0),
@@ -74,7 +80,7 @@ impl Gateway {
 }
 
 /// A ratio as a decimal string with two to four places: `"0.00"`, `"0.50"`, `"0.3333"`.
-fn ratio_text(ratio: rust_decimal::Decimal) -> String {
+pub(super) fn ratio_text(ratio: rust_decimal::Decimal) -> String {
     let mut shown = ratio.round_dp(4).normalize();
     if shown.scale() < 2 {
         shown.rescale(2);

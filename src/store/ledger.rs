@@ -210,25 +210,34 @@ pub fn insert_followup(conn: &mut DbConn, row: &FollowupRow) -> Result<()> {
     Ok(())
 }
 
-/// Distinct learners with an accepted, unrevoked completion on a platform in a payer's year, and
-/// how many of them the platform reported offline on or after `followup_from`.
+/// Distinct learners with an accepted, unrevoked completion on a platform in a payer's year
+/// (certified before `certified_before`, if given), and how many of them the platform reported
+/// offline on or after `followup_from`.
 pub fn followup_counts(
     conn: &mut DbConn,
     platform: &str,
     payer: &str,
     year: i32,
     followup_from: NaiveDate,
+    certified_before: Option<NaiveDateTime>,
 ) -> Result<(i64, i64)> {
-    let accepted = completions::table
-        .filter(completions::platform_code.eq(platform))
-        .filter(completions::payer_code.eq(payer))
-        .filter(completions::training_year.eq(year))
-        .filter(completions::status.eq("accepted"))
-        .filter(completions::revoked_at.is_null());
-    let learners: i64 = accepted
+    let accepted = || {
+        let query = completions::table
+            .filter(completions::platform_code.eq(platform))
+            .filter(completions::payer_code.eq(payer))
+            .filter(completions::training_year.eq(year))
+            .filter(completions::status.eq("accepted"))
+            .filter(completions::revoked_at.is_null())
+            .into_boxed();
+        match certified_before {
+            Some(before) => query.filter(completions::certified_at.lt(before)),
+            None => query,
+        }
+    };
+    let learners: i64 = accepted()
         .select(count(completions::learner_id).aggregate_distinct())
         .first(conn)?;
-    let with_followup: i64 = accepted
+    let with_followup: i64 = accepted()
         .filter(exists(
             offline_followups::table
                 .filter(offline_followups::platform_code.eq(completions::platform_code))

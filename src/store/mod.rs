@@ -6,6 +6,7 @@
 //! update takes a row lock held to commit; on SQLite it takes the database's write lock. Either
 //! way each money transaction sees every earlier one committed, so limits hold exactly.
 
+pub mod billing;
 pub mod catalog;
 pub mod ledger;
 pub mod models;

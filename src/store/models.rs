@@ -110,3 +110,72 @@ pub struct FollowupRow {
     pub program: String,
     pub created_at: NaiveDateTime,
 }
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[diesel(table_name = invoices, treat_none_as_null = true)]
+pub struct InvoiceRow {
+    pub id: String,
+    pub number: Option<String>,
+    pub platform_code: String,
+    pub payer_code: String,
+    pub training_year: i32,
+    pub period: String,
+    pub status: String,
+    pub amount_fen: i64,
+    pub granted_ytd_fen: i64,
+    pub payable_ytd_fen: i64,
+    pub previously_invoiced_fen: i64,
+    pub learners: i64,
+    pub learners_with_followup: i64,
+    pub created_at: NaiveDateTime,
+    pub created_by: String,
+    pub issued_at: Option<NaiveDateTime>,
+    pub issued_by: Option<String>,
+    pub approved_at: Option<NaiveDateTime>,
+    pub approved_by: Option<String>,
+    pub rejected_at: Option<NaiveDateTime>,
+    pub rejected_by: Option<String>,
+    pub reject_reason: Option<String>,
+    pub submitted_at: Option<NaiveDateTime>,
+    pub paid_at: Option<NaiveDateTime>,
+    pub paid_by: Option<String>,
+    pub payment_reference: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = invoice_lines)]
+pub struct InvoiceLineRow {
+    pub invoice_id: String,
+    pub position: i32,
+    pub kind: String,
+    pub level: Option<String>,
+    pub class_hours: Option<i64>,
+    pub amount_fen: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: String,
+    pub invoice_id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    pub id: String,
+    pub at: NaiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub before_state: Option<String>,
+    pub after_state: Option<String>,
+}

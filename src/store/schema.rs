@@ -157,7 +157,92 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invoices (id) {
+        id -> Text,
+        number -> Nullable<Text>,
+        platform_code -> Text,
+        payer_code -> Text,
+        training_year -> Integer,
+        period -> Text,
+        status -> Text,
+        amount_fen -> BigInt,
+        granted_ytd_fen -> BigInt,
+        payable_ytd_fen -> BigInt,
+        previously_invoiced_fen -> BigInt,
+        learners -> BigInt,
+        learners_with_followup -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        issued_at -> Nullable<Timestamp>,
+        issued_by -> Nullable<Text>,
+        approved_at -> Nullable<Timestamp>,
+        approved_by -> Nullable<Text>,
+        rejected_at -> Nullable<Timestamp>,
+        rejected_by -> Nullable<Text>,
+        reject_reason -> Nullable<Text>,
+        submitted_at -> Nullable<Timestamp>,
+        paid_at -> Nullable<Timestamp>,
+        paid_by -> Nullable<Text>,
+        payment_reference -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    invoice_lines (invoice_id, position) {
+        invoice_id -> Text,
+        position -> Integer,
+        kind -> Text,
+        level -> Nullable<Text>,
+        class_hours -> Nullable<BigInt>,
+        amount_fen -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoice_completions (invoice_id, completion_id) {
+        invoice_id -> Text,
+        completion_id -> Text,
+    }
+}
+
+diesel::table! {
+    invoice_numbers (payer_code, training_year) {
+        payer_code -> Text,
+        training_year -> Integer,
+        last_number -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        invoice_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        object_type -> Text,
+        object_id -> Text,
+        before_state -> Nullable<Text>,
+        after_state -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(completions -> courses (course_id));
+diesel::joinable!(invoice_completions -> completions (completion_id));
 diesel::joinable!(completions -> learners (learner_id));
 diesel::joinable!(courses -> platforms (platform_code));
 
@@ -176,4 +261,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     platform_year_usage,
     course_usage,
     offline_followups,
+    invoices,
+    invoice_lines,
+    invoice_completions,
+    invoice_numbers,
+    outbox,
+    audit_events,
 );

@@ -1,0 +1,638 @@
+//! Invoice runs and the invoice lifecycle: draft → issued → approved → submitted → paid, or
+//! issued → rejected. Every transition is one money transaction with its audit record.
+
+use super::audit::record;
+use super::error::Refusals;
+use super::input::{code, Reader};
+use super::{new_id, schedule_of, utc, Gateway, ServiceError};
+use crate::auth::{Principal, Role};
+use crate::domain::invoice::{true_up, BillingPeriod, YearToDate};
+use crate::domain::{FollowupRatio, Level, Money, Reduction};
+use crate::store::billing::{self, InvoiceFilter};
+use crate::store::models::{InvoiceLineRow, InvoiceRow, OutboxRow};
+use crate::store::{catalog, ledger, DbConn};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceLine {
+    /// `level`, `revocations`, `offline_reduction` or `previously_invoiced`.
+    pub kind: String,
+    pub level: Option<String>,
+    pub class_hours: Option<i64>,
+    #[schema(value_type = String, example = "30.00")]
+    pub amount: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncludedCompletion {
+    pub event_id: String,
+    #[schema(value_type = String, example = "30.00")]
+    pub granted: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceView {
+    pub id: String,
+    /// Assigned at issue, gapless per payer and training year.
+    pub number: Option<String>,
+    pub platform: String,
+    pub payer: String,
+    pub training_year: i32,
+    pub period: String,
+    /// `draft`, `issued`, `approved`, `submitted`, `paid` or `rejected`.
+    pub status: String,
+    /// Negative: a credit note.
+    #[schema(value_type = String, example = "25.00")]
+    pub amount: Money,
+    #[schema(value_type = String, example = "50.00")]
+    pub granted_ytd: Money,
+    #[schema(value_type = String, example = "25.00")]
+    pub payable_ytd: Money,
+    #[schema(value_type = String, example = "0.00")]
+    pub previously_invoiced: Money,
+    #[schema(value_type = Option<String>, example = "0.00")]
+    pub offline_ratio: Option<String>,
+    pub learners: i64,
+    pub learners_with_followup: i64,
+    pub lines: Vec<InvoiceLine>,
+    /// The completions this invoice newly includes.
+    pub completions: Vec<IncludedCompletion>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub issued_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub approved_by: Option<String>,
+    pub rejected_at: Option<DateTime<Utc>>,
+    pub rejected_by: Option<String>,
+    pub reject_reason: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub payment_reference: Option<String>,
+    /// Delivery to the finance bureau, once approved with a bureau configured.
+    pub delivery: Option<Delivery>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The bureau's answer or the transport error of the last failed attempt.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoicePage {
+    pub items: Vec<InvoiceView>,
+    pub next_after: Option<String>,
+}
+
+/// A caller's identity as the audit trail and separation of duties see it.
+pub fn actor(principal: &Principal) -> String {
+    format!("{}:{}", principal.role.as_str(), principal.subject)
+}
+
+fn ratio_text(learners: i64, with: i64) -> Option<String> {
+    FollowupRatio {
+        learners: u64::try_from(learners).unwrap_or(0),
+        with_followup: u64::try_from(with).unwrap_or(0),
+    }
+    .ratio()
+    .map(super::usage::ratio_text)
+}
+
+fn view(conn: &mut DbConn, row: InvoiceRow) -> Result<InvoiceView, ServiceError> {
+    let lines = billing::lines_of(conn, &row.id)?
+        .into_iter()
+        .map(|l| InvoiceLine {
+            kind: l.kind,
+            level: l.level,
+            class_hours: l.class_hours,
+            amount: Money::from_fen(l.amount_fen),
+        })
+        .collect();
+    let completions = billing::completions_of(conn, &row.id)?
+        .into_iter()
+        .map(|(event_id, fen)| IncludedCompletion {
+            event_id,
+            granted: Money::from_fen(fen),
+        })
+        .collect();
+    let delivery = billing::find_outbox(conn, &row.id)?.map(|o| Delivery {
+        next_attempt_at: (o.status == "pending").then(|| utc(o.next_attempt_at)),
+        status: o.status,
+        attempts: o.attempts,
+        last_error: o.last_error,
+    });
+    Ok(InvoiceView {
+        offline_ratio: ratio_text(row.learners, row.learners_with_followup),
+        id: row.id,
+        number: row.number,
+        platform: row.platform_code,
+        payer: row.payer_code,
+        training_year: row.training_year,
+        period: row.period,
+        status: row.status,
+        amount: Money::from_fen(row.amount_fen),
+        granted_ytd: Money::from_fen(row.granted_ytd_fen),
+        payable_ytd: Money::from_fen(row.payable_ytd_fen),
+        previously_invoiced: Money::from_fen(row.previously_invoiced_fen),
+        learners: row.learners,
+        learners_with_followup: row.learners_with_followup,
+        lines,
+        completions,
+        created_at: utc(row.created_at),
+        created_by: row.created_by,
+        issued_at: row.issued_at.map(utc),
+        issued_by: row.issued_by,
+        approved_at: row.approved_at.map(utc),
+        approved_by: row.approved_by,
+        rejected_at: row.rejected_at.map(utc),
+        rejected_by: row.rejected_by,
+        reject_reason: row.reject_reason,
+        submitted_at: row.submitted_at.map(utc),
+        paid_at: row.paid_at.map(utc),
+        payment_reference: row.payment_reference,
+        delivery,
+    })
+}
+
+/// The invoice if the caller may see it: staff all, a platform its own, nobody else.
+fn visible(conn: &mut DbConn, principal: &Principal, id: &str) -> Result<InvoiceRow, ServiceError> {
+    let row = billing::find_invoice(conn, id)?.ok_or(ServiceError::NotFound("invoice"))?;
+    let allowed = match principal.role {
+        Role::Admin | Role::Finance | Role::Bureau => true,
+        Role::Platform => principal.platform.as_deref() == Some(row.platform_code.as_str()),
+        Role::Learner => false,
+    };
+    if allowed {
+        Ok(row)
+    } else {
+        Err(ServiceError::NotFound("invoice"))
+    }
+}
+
+fn transition_refused(row: &InvoiceRow, to: &str) -> ServiceError {
+    ServiceError::conflict(
+        "invalid_transition",
+        format!(
+            "invoice {} is {}; it cannot become {to}",
+            row.id, row.status
+        ),
+    )
+}
+
+fn snapshot(row: &InvoiceRow) -> Value {
+    json!({"status": row.status, "number": row.number, "amount": Money::from_fen(row.amount_fen).to_string()})
+}
+
+impl Gateway {
+    /// Drafts one invoice per platform with activity in the period's training year, replacing
+    /// the period's earlier drafts.
+    pub fn run_invoices(
+        &self,
+        principal: &Principal,
+        body: &Value,
+    ) -> Result<Vec<InvoiceView>, ServiceError> {
+        let mut refusals = Refusals::default();
+        let reader = Reader::object(body, "", &mut refusals);
+        let period = reader
+            .as_ref()
+            .and_then(|r| r.text("period", 7, &mut refusals))
+            .and_then(|text| {
+                refusals.take("period", "invalid_period", BillingPeriod::parse(&text))
+            });
+        let payer = match reader
+            .as_ref()
+            .map(|r| r.optional_text("payer", 64, &mut refusals))
+        {
+            Some(Some(None)) => Some("province".to_owned()),
+            Some(Some(Some(_))) => reader
+                .as_ref()
+                .and_then(|r| code(r, "payer", &mut refusals)),
+            _ => None,
+        };
+        refusals.into_result()?;
+        let (period, payer) = (period.expect("checked"), payer.expect("checked"));
+        let year = period.training_year();
+        let now = self.now();
+        if !year.claims_open_at(now) {
+            return Err(ServiceError::invalid(
+                "period",
+                "claim_window_closed",
+                format!("invoices for training year {year} closed on 31 December {year}"),
+            ));
+        }
+        let end = period.end().naive_utc();
+        let actor = actor(principal);
+        let stamp = now.naive_utc();
+        self.store.write(|conn| {
+            catalog::find_payer(conn, &payer)?.ok_or_else(|| {
+                ServiceError::invalid("payer", "unknown_payer", "is not a known payer")
+            })?;
+            let schedule = catalog::schedule_for(conn, &payer, year.value())?
+                .map(|row| schedule_of(&row))
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        "payer",
+                        "no_rate_schedule",
+                        format!("has no rate schedule for {year}"),
+                    )
+                })?;
+            let reduction = Reduction {
+                threshold: schedule.offline_ratio_threshold,
+                factor: schedule.offline_reduction_factor,
+            };
+            let platforms = billing::platforms_with_activity(conn, &payer, year.value(), end)?;
+            for platform in &platforms {
+                if let Some(latest) = billing::latest_counted_period(conn, platform, &payer)? {
+                    if latest.as_str() > period.to_string().as_str() {
+                        return Err(ServiceError::conflict(
+                            "period_already_invoiced",
+                            format!("platform {platform} already has an invoice for {latest}"),
+                        ));
+                    }
+                }
+            }
+            billing::delete_drafts(conn, &payer, &period.to_string())?;
+            let mut drafted = Vec::with_capacity(platforms.len());
+            for platform in platforms {
+                let rows = billing::year_to_date(conn, &platform, &payer, year.value(), end)?;
+                let mut levels = BTreeMap::<Level, (i64, Money)>::new();
+                let mut revoked = Money::ZERO;
+                for (_, level, hours, granted, was_revoked) in &rows {
+                    let level: Level = level.parse().expect("stored level is valid");
+                    let entry = levels.entry(level).or_insert((0, Money::ZERO));
+                    entry.0 += i64::from(*hours);
+                    entry.1 = entry.1 + Money::from_fen(*granted);
+                    if *was_revoked {
+                        revoked = revoked + Money::from_fen(*granted);
+                    }
+                }
+                let ytd = YearToDate {
+                    levels: levels.into_iter().map(|(l, (h, m))| (l, h, m)).collect(),
+                    revoked,
+                };
+                let (learners, with) = ledger::followup_counts(
+                    conn,
+                    &platform,
+                    &payer,
+                    year.value(),
+                    year.first_day(),
+                    Some(end),
+                )?;
+                let ratio = FollowupRatio {
+                    learners: u64::try_from(learners).unwrap_or(0),
+                    with_followup: u64::try_from(with).unwrap_or(0),
+                };
+                let previously = Money::from_fen(billing::previously_invoiced(
+                    conn,
+                    &platform,
+                    &payer,
+                    year.value(),
+                )?);
+                let statement = true_up(&ytd, ratio, reduction, previously);
+                let invoiced =
+                    billing::invoiced_completions(conn, &platform, &payer, year.value())?;
+                let included: Vec<String> = rows
+                    .iter()
+                    .filter(|(id, .., was_revoked)| !was_revoked && !invoiced.contains(id))
+                    .map(|(id, ..)| id.clone())
+                    .collect();
+                let invoice = InvoiceRow {
+                    id: new_id(),
+                    number: None,
+                    platform_code: platform.clone(),
+                    payer_code: payer.clone(),
+                    training_year: year.value(),
+                    period: period.to_string(),
+                    status: "draft".into(),
+                    amount_fen: statement.amount.fen(),
+                    granted_ytd_fen: statement.granted_ytd.fen(),
+                    payable_ytd_fen: statement.payable_ytd.fen(),
+                    previously_invoiced_fen: statement.previously_invoiced.fen(),
+                    learners,
+                    learners_with_followup: with,
+                    created_at: stamp,
+                    created_by: actor.clone(),
+                    issued_at: None,
+                    issued_by: None,
+                    approved_at: None,
+                    approved_by: None,
+                    rejected_at: None,
+                    rejected_by: None,
+                    reject_reason: None,
+                    submitted_at: None,
+                    paid_at: None,
+                    paid_by: None,
+                    payment_reference: None,
+                };
+                let lines: Vec<InvoiceLineRow> = statement
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, line)| InvoiceLineRow {
+                        invoice_id: invoice.id.clone(),
+                        position: i32::try_from(i).expect("few lines"),
+                        kind: line.kind.as_str().to_owned(),
+                        level: line.level.map(|l| l.as_str().to_owned()),
+                        class_hours: line.class_hours,
+                        amount_fen: line.amount.fen(),
+                    })
+                    .collect();
+                billing::insert_invoice(conn, &invoice, &lines, &included)?;
+                record(
+                    conn,
+                    stamp,
+                    &actor,
+                    "invoice.drafted",
+                    ("invoice", &invoice.id),
+                    None,
+                    Some(snapshot(&invoice)),
+                )?;
+                drafted.push(view(conn, invoice)?);
+            }
+            Ok(drafted)
+        })
+    }
+
+    pub fn list_invoices(
+        &self,
+        principal: &Principal,
+        mut filter: InvoiceFilter,
+    ) -> Result<InvoicePage, ServiceError> {
+        match principal.role {
+            Role::Admin | Role::Finance => {}
+            Role::Platform => filter.platform = principal.platform.clone(),
+            Role::Learner | Role::Bureau => {
+                return Err(ServiceError::Forbidden {
+                    code: "forbidden",
+                    detail: "this role may not list invoices".into(),
+                })
+            }
+        }
+        let limit = filter.limit;
+        self.store.read(|conn| {
+            let rows = billing::list_invoices(conn, &filter)?;
+            let next_after = (rows.len() as i64 == limit)
+                .then(|| rows.last().map(|r| r.id.clone()))
+                .flatten();
+            let items = rows
+                .into_iter()
+                .map(|row| view(conn, row))
+                .collect::<Result<_, _>>()?;
+            Ok(InvoicePage { items, next_after })
+        })
+    }
+
+    pub fn get_invoice(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<InvoiceView, ServiceError> {
+        self.store.read(|conn| {
+            let row = visible(conn, principal, id)?;
+            view(conn, row)
+        })
+    }
+
+    /// Moves an invoice along its lifecycle; `change` checks the state and fills the new one.
+    fn transition(
+        &self,
+        principal: &Principal,
+        id: &str,
+        action: &str,
+        change: impl FnOnce(
+            &mut DbConn,
+            &mut InvoiceRow,
+            NaiveDateTime,
+            &str,
+        ) -> Result<(), ServiceError>,
+    ) -> Result<InvoiceView, ServiceError> {
+        let actor = actor(principal);
+        let now = self.now().naive_utc();
+        let view = self.store.write(|conn| {
+            let mut row = visible(conn, principal, id)?;
+            let before = snapshot(&row);
+            change(conn, &mut row, now, &actor)?;
+            billing::save_invoice(conn, &row)?;
+            record(
+                conn,
+                now,
+                &actor,
+                action,
+                ("invoice", &row.id),
+                Some(before),
+                Some(snapshot(&row)),
+            )?;
+            view(conn, row)
+        })?;
+        tracing::info!(invoice = %view.id, status = %view.status, actor = %actor, "invoice {action}");
+        Ok(view)
+    }
+
+    pub fn issue_invoice(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<InvoiceView, ServiceError> {
+        self.transition(principal, id, "invoice.issued", |conn, row, now, actor| {
+            if row.status != "draft" {
+                return Err(transition_refused(row, "issued"));
+            }
+            let n = billing::next_number(conn, &row.payer_code, row.training_year)?;
+            row.number = Some(format!(
+                "{}-{}-{n:06}",
+                row.payer_code.to_uppercase(),
+                row.training_year
+            ));
+            row.status = "issued".into();
+            row.issued_at = Some(now);
+            row.issued_by = Some(actor.to_owned());
+            Ok(())
+        })
+    }
+
+    /// Approves an issued invoice (never by its issuer) and queues it for the bureau.
+    pub fn approve_invoice(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<InvoiceView, ServiceError> {
+        let bureau = self.bureau_configured;
+        self.transition(
+            principal,
+            id,
+            "invoice.approved",
+            |conn, row, now, actor| {
+                if row.status != "issued" {
+                    return Err(transition_refused(row, "approved"));
+                }
+                if row.issued_by.as_deref() == Some(actor) {
+                    return Err(ServiceError::Forbidden {
+                        code: "separation_of_duties",
+                        detail: "the user who issued an invoice cannot approve it".into(),
+                    });
+                }
+                row.status = "approved".into();
+                row.approved_at = Some(now);
+                row.approved_by = Some(actor.to_owned());
+                if bureau {
+                    billing::insert_outbox(
+                        conn,
+                        &OutboxRow {
+                            id: new_id(),
+                            invoice_id: row.id.clone(),
+                            status: "pending".into(),
+                            attempts: 0,
+                            next_attempt_at: Utc::now().naive_utc(),
+                            lease_until: None,
+                            last_error: None,
+                            created_at: Utc::now().naive_utc(),
+                            delivered_at: None,
+                        },
+                    )?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    pub fn reject_invoice(
+        &self,
+        principal: &Principal,
+        id: &str,
+        body: &Value,
+    ) -> Result<InvoiceView, ServiceError> {
+        let reason = required_text(body, "reason")?;
+        self.transition(principal, id, "invoice.rejected", |_, row, now, actor| {
+            if row.status != "issued" {
+                return Err(transition_refused(row, "rejected"));
+            }
+            row.status = "rejected".into();
+            row.rejected_at = Some(now);
+            row.rejected_by = Some(actor.to_owned());
+            row.reject_reason = Some(reason);
+            Ok(())
+        })
+    }
+
+    /// Staff record a payment by hand, only where no bureau system confirms payments.
+    pub fn mark_invoice_paid(
+        &self,
+        principal: &Principal,
+        id: &str,
+        body: &Value,
+    ) -> Result<InvoiceView, ServiceError> {
+        if self.bureau_configured {
+            return Err(ServiceError::conflict(
+                "bureau_confirms_payments",
+                "a bureau is configured: its payment confirmation marks invoices paid",
+            ));
+        }
+        self.pay(principal, id, body, "invoice.marked_paid")
+    }
+
+    /// The bureau confirms it paid a submitted invoice.
+    pub fn confirm_payment(
+        &self,
+        principal: &Principal,
+        id: &str,
+        body: &Value,
+    ) -> Result<InvoiceView, ServiceError> {
+        self.pay(principal, id, body, "invoice.paid")
+    }
+
+    fn pay(
+        &self,
+        principal: &Principal,
+        id: &str,
+        body: &Value,
+        action: &str,
+    ) -> Result<InvoiceView, ServiceError> {
+        let reference = required_text(body, "reference")?;
+        self.transition(principal, id, action, |_, row, now, actor| {
+            if row.status != "approved" && row.status != "submitted" {
+                return Err(transition_refused(row, "paid"));
+            }
+            row.status = "paid".into();
+            row.paid_at = Some(now);
+            row.paid_by = Some(actor.to_owned());
+            row.payment_reference = Some(reference);
+            Ok(())
+        })
+    }
+
+    /// The invoice as CSV, UTF-8 with a byte-order mark so spreadsheet programs read Chinese.
+    pub fn invoice_csv(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<(String, Vec<u8>), ServiceError> {
+        let invoice = self.get_invoice(principal, id)?;
+        let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+        let name = invoice.number.clone().unwrap_or_else(|| invoice.id.clone());
+        let rows: Vec<Vec<String>> = [
+            vec!["invoice".into(), name.clone()],
+            vec!["platform".into(), invoice.platform.clone()],
+            vec!["payer".into(), invoice.payer.clone()],
+            vec!["training_year".into(), invoice.training_year.to_string()],
+            vec!["period".into(), invoice.period.clone()],
+            vec!["status".into(), invoice.status.clone()],
+            vec!["granted_ytd".into(), invoice.granted_ytd.to_string()],
+            vec!["payable_ytd".into(), invoice.payable_ytd.to_string()],
+            vec![
+                "previously_invoiced".into(),
+                invoice.previously_invoiced.to_string(),
+            ],
+            vec![
+                "offline_ratio".into(),
+                invoice.offline_ratio.clone().unwrap_or_default(),
+            ],
+            vec!["amount".into(), invoice.amount.to_string()],
+            vec![],
+            vec![
+                "kind".into(),
+                "level".into(),
+                "class_hours".into(),
+                "amount".into(),
+            ],
+        ]
+        .into_iter()
+        .chain(invoice.lines.iter().map(|line| {
+            vec![
+                line.kind.clone(),
+                line.level.clone().unwrap_or_default(),
+                line.class_hours.map(|h| h.to_string()).unwrap_or_default(),
+                line.amount.to_string(),
+            ]
+        }))
+        .collect();
+        let csv_error = |e: csv::Error| {
+            ServiceError::Store(crate::store::StoreError::Unavailable(e.to_string()))
+        };
+        let width = 4;
+        for mut row in rows {
+            row.resize(width, String::new());
+            writer.write_record(&row).map_err(csv_error)?;
+        }
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| csv_error(e.into_error().into()))?;
+        Ok((format!("{name}.csv"), bytes))
+    }
+}
+
+fn required_text(body: &Value, key: &str) -> Result<String, ServiceError> {
+    let mut refusals = Refusals::default();
+    let text =
+        Reader::object(body, "", &mut refusals).and_then(|r| r.text(key, 500, &mut refusals));
+    refusals.into_result()?;
+    Ok(text.expect("checked"))
+}

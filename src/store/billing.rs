@@ -1,0 +1,350 @@
+//! Invoices, their lines and numbers, the outbox to the finance bureau, and the audit trail.
+
+use super::models::*;
+use super::schema::{
+    audit_events, completions, invoice_completions, invoice_lines, invoice_numbers, invoices,
+    outbox,
+};
+use super::{DbConn, StoreError};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use std::collections::HashSet;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Statuses whose amounts count as invoiced (RULES.md §4).
+pub const COUNTED: [&str; 4] = ["issued", "approved", "submitted", "paid"];
+
+/// One accepted completion of the year to date: id, level, class-hours, grant, revoked.
+pub type YearToDateRow = (String, String, i32, i64, bool);
+
+pub fn platforms_with_activity(
+    conn: &mut DbConn,
+    payer: &str,
+    year: i32,
+    until: NaiveDateTime,
+) -> Result<Vec<String>> {
+    Ok(completions::table
+        .filter(completions::payer_code.eq(payer))
+        .filter(completions::training_year.eq(year))
+        .filter(completions::status.eq("accepted"))
+        .filter(completions::certified_at.lt(until))
+        .select(completions::platform_code)
+        .distinct()
+        .order(completions::platform_code)
+        .load(conn)?)
+}
+
+pub fn year_to_date(
+    conn: &mut DbConn,
+    platform: &str,
+    payer: &str,
+    year: i32,
+    until: NaiveDateTime,
+) -> Result<Vec<YearToDateRow>> {
+    Ok(completions::table
+        .filter(completions::platform_code.eq(platform))
+        .filter(completions::payer_code.eq(payer))
+        .filter(completions::training_year.eq(year))
+        .filter(completions::status.eq("accepted"))
+        .filter(completions::certified_at.lt(until))
+        .select((
+            completions::id,
+            completions::level,
+            completions::class_hours,
+            completions::granted_fen,
+            completions::revoked_at.is_not_null(),
+        ))
+        .load(conn)?)
+}
+
+/// Completions already on a counted invoice of this platform, payer and year.
+pub fn invoiced_completions(
+    conn: &mut DbConn,
+    platform: &str,
+    payer: &str,
+    year: i32,
+) -> Result<HashSet<String>> {
+    Ok(invoice_completions::table
+        .inner_join(invoices::table.on(invoices::id.eq(invoice_completions::invoice_id)))
+        .filter(invoices::platform_code.eq(platform))
+        .filter(invoices::payer_code.eq(payer))
+        .filter(invoices::training_year.eq(year))
+        .filter(invoices::status.eq_any(COUNTED))
+        .select(invoice_completions::completion_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Sum of counted invoices of this platform, payer and year, in fen.
+pub fn previously_invoiced(
+    conn: &mut DbConn,
+    platform: &str,
+    payer: &str,
+    year: i32,
+) -> Result<i64> {
+    let amounts: Vec<i64> = invoices::table
+        .filter(invoices::platform_code.eq(platform))
+        .filter(invoices::payer_code.eq(payer))
+        .filter(invoices::training_year.eq(year))
+        .filter(invoices::status.eq_any(COUNTED))
+        .select(invoices::amount_fen)
+        .load(conn)?;
+    Ok(amounts.into_iter().sum())
+}
+
+/// The latest period of a counted invoice of this platform and payer.
+pub fn latest_counted_period(
+    conn: &mut DbConn,
+    platform: &str,
+    payer: &str,
+) -> Result<Option<String>> {
+    Ok(invoices::table
+        .filter(invoices::platform_code.eq(platform))
+        .filter(invoices::payer_code.eq(payer))
+        .filter(invoices::status.eq_any(COUNTED))
+        .select(diesel::dsl::max(invoices::period))
+        .first::<Option<String>>(conn)?)
+}
+
+pub fn delete_drafts(conn: &mut DbConn, payer: &str, period: &str) -> Result<()> {
+    let drafts = invoices::table
+        .filter(invoices::payer_code.eq(payer))
+        .filter(invoices::period.eq(period))
+        .filter(invoices::status.eq("draft"))
+        .select(invoices::id);
+    diesel::delete(invoice_lines::table.filter(invoice_lines::invoice_id.eq_any(drafts)))
+        .execute(conn)?;
+    diesel::delete(
+        invoice_completions::table.filter(invoice_completions::invoice_id.eq_any(drafts)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        invoices::table
+            .filter(invoices::payer_code.eq(payer))
+            .filter(invoices::period.eq(period))
+            .filter(invoices::status.eq("draft")),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_invoice(
+    conn: &mut DbConn,
+    invoice: &InvoiceRow,
+    lines: &[InvoiceLineRow],
+    included: &[String],
+) -> Result<()> {
+    diesel::insert_into(invoices::table)
+        .values(invoice)
+        .execute(conn)?;
+    // One row per statement: diesel's multi-backend connection has no batch insert.
+    for line in lines {
+        diesel::insert_into(invoice_lines::table)
+            .values(line)
+            .execute(conn)?;
+    }
+    for id in included {
+        diesel::insert_into(invoice_completions::table)
+            .values((
+                invoice_completions::invoice_id.eq(&invoice.id),
+                invoice_completions::completion_id.eq(id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn find_invoice(conn: &mut DbConn, id: &str) -> Result<Option<InvoiceRow>> {
+    Ok(invoices::table.find(id).first(conn).optional()?)
+}
+
+pub fn save_invoice(conn: &mut DbConn, invoice: &InvoiceRow) -> Result<()> {
+    diesel::update(invoices::table.find(&invoice.id))
+        .set(invoice)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub struct InvoiceFilter {
+    pub status: Option<String>,
+    pub platform: Option<String>,
+    pub payer: Option<String>,
+    pub year: Option<i32>,
+    pub period: Option<String>,
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+pub fn list_invoices(conn: &mut DbConn, filter: &InvoiceFilter) -> Result<Vec<InvoiceRow>> {
+    let mut query = invoices::table
+        .order(invoices::id)
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(status) = &filter.status {
+        query = query.filter(invoices::status.eq(status.clone()));
+    }
+    if let Some(platform) = &filter.platform {
+        query = query.filter(invoices::platform_code.eq(platform.clone()));
+    }
+    if let Some(payer) = &filter.payer {
+        query = query.filter(invoices::payer_code.eq(payer.clone()));
+    }
+    if let Some(year) = filter.year {
+        query = query.filter(invoices::training_year.eq(year));
+    }
+    if let Some(period) = &filter.period {
+        query = query.filter(invoices::period.eq(period.clone()));
+    }
+    if let Some(after) = &filter.after {
+        query = query.filter(invoices::id.gt(after.clone()));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn lines_of(conn: &mut DbConn, invoice_id: &str) -> Result<Vec<InvoiceLineRow>> {
+    Ok(invoice_lines::table
+        .filter(invoice_lines::invoice_id.eq(invoice_id))
+        .order(invoice_lines::position)
+        .load(conn)?)
+}
+
+/// The completions an invoice newly includes: event id and grant in fen.
+pub fn completions_of(conn: &mut DbConn, invoice_id: &str) -> Result<Vec<(String, i64)>> {
+    Ok(invoice_completions::table
+        .inner_join(completions::table)
+        .filter(invoice_completions::invoice_id.eq(invoice_id))
+        .order(completions::event_id)
+        .select((completions::event_id, completions::granted_fen))
+        .load(conn)?)
+}
+
+/// The next gapless number of a payer's training year.
+pub fn next_number(conn: &mut DbConn, payer: &str, year: i32) -> Result<i64> {
+    let target = invoice_numbers::table.find((payer, year));
+    let updated = diesel::update(target)
+        .set(invoice_numbers::last_number.eq(invoice_numbers::last_number + 1))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(invoice_numbers::table)
+            .values((
+                invoice_numbers::payer_code.eq(payer),
+                invoice_numbers::training_year.eq(year),
+                invoice_numbers::last_number.eq(1i64),
+            ))
+            .execute(conn)?;
+    }
+    Ok(target.select(invoice_numbers::last_number).first(conn)?)
+}
+
+pub fn insert_outbox(conn: &mut DbConn, row: &OutboxRow) -> Result<()> {
+    diesel::insert_into(outbox::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_outbox(conn: &mut DbConn, invoice_id: &str) -> Result<Option<OutboxRow>> {
+    Ok(outbox::table
+        .filter(outbox::invoice_id.eq(invoice_id))
+        .first(conn)
+        .optional()?)
+}
+
+/// Pending deliveries that are due and not leased by another worker.
+pub fn due_outbox(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<Vec<OutboxRow>> {
+    Ok(outbox::table
+        .filter(outbox::status.eq("pending"))
+        .filter(outbox::next_attempt_at.le(now))
+        .filter(
+            outbox::lease_until
+                .is_null()
+                .or(outbox::lease_until.lt(now)),
+        )
+        .order(outbox::next_attempt_at)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Takes a delivery for `until`; false when another worker holds it.
+pub fn lease_outbox(
+    conn: &mut DbConn,
+    id: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<bool> {
+    let taken = diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::status.eq("pending"))
+            .filter(
+                outbox::lease_until
+                    .is_null()
+                    .or(outbox::lease_until.lt(now)),
+            ),
+    )
+    .set(outbox::lease_until.eq(Some(until)))
+    .execute(conn)?;
+    Ok(taken == 1)
+}
+
+pub fn settle_outbox(conn: &mut DbConn, row: &OutboxRow) -> Result<()> {
+    diesel::update(outbox::table.find(&row.id))
+        .set((
+            outbox::status.eq(&row.status),
+            outbox::attempts.eq(row.attempts),
+            outbox::next_attempt_at.eq(row.next_attempt_at),
+            outbox::lease_until.eq(row.lease_until),
+            outbox::last_error.eq(&row.last_error),
+            outbox::delivered_at.eq(row.delivered_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn failed_outbox(conn: &mut DbConn) -> Result<Vec<OutboxRow>> {
+    Ok(outbox::table
+        .filter(outbox::status.eq("failed"))
+        .order(outbox::created_at)
+        .load(conn)?)
+}
+
+pub fn insert_audit(conn: &mut DbConn, row: &AuditRow) -> Result<()> {
+    diesel::insert_into(audit_events::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub struct AuditFilter {
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+pub fn list_audit(conn: &mut DbConn, filter: &AuditFilter) -> Result<Vec<AuditRow>> {
+    let mut query = audit_events::table
+        .order(audit_events::id)
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(v) = &filter.object_type {
+        query = query.filter(audit_events::object_type.eq(v.clone()));
+    }
+    if let Some(v) = &filter.object_id {
+        query = query.filter(audit_events::object_id.eq(v.clone()));
+    }
+    if let Some(v) = &filter.actor {
+        query = query.filter(audit_events::actor.eq(v.clone()));
+    }
+    if let Some(v) = &filter.action {
+        query = query.filter(audit_events::action.eq(v.clone()));
+    }
+    if let Some(v) = &filter.after {
+        query = query.filter(audit_events::id.gt(v.clone()));
+    }
+    Ok(query.load(conn)?)
+}

@@ -1,0 +1,554 @@
+//! Invoices through the API: the true-up of the worked example, the lifecycle with separation
+//! of duties, exports, and forwarding to a stand-in bureau on loopback.
+
+mod common;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use subsidy_gateway::config::BureauSettings;
+
+const JUNE_2022: &str = "2022-06-01T10:00:00+08:00";
+
+async fn run(app: &TestApp, token: &str, period: &str) -> Vec<Value> {
+    let (code, body) = app
+        .post(
+            "/v1/invoice-runs",
+            token,
+            json!({"period": period, "payer": "province"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    body.as_array().unwrap().clone()
+}
+
+async fn act(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    action: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    app.post(&format!("/v1/invoices/{id}/{action}"), token, body)
+        .await
+}
+
+/// The worked example's platform P: 30.00 junior and 20.00 intermediate for learner A.
+async fn worked_example(app: &TestApp) -> String {
+    let p = app.platform("P").await;
+    let q = app.platform("Q").await;
+    app.course(&p, "C", "junior", 10).await;
+    app.course(&p, "I", "intermediate", 10).await;
+    app.course(&q, "S", "senior", 50).await;
+    app.post("/v1/completions", &p, event("a1", "C", 1, 10, JUNE_2022))
+        .await;
+    app.post("/v1/completions", &q, event("a2", "S", 1, 50, JUNE_2022))
+        .await;
+    app.post("/v1/completions", &p, event("a3", "I", 1, 10, JUNE_2022))
+        .await;
+    app.post("/v1/completions", &p, event("a4", "C", 1, 10, JUNE_2022))
+        .await;
+    p
+}
+
+fn sum_lines(invoice: &Value) -> i64 {
+    invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| fen(&l["amount"]))
+        .sum()
+}
+
+#[tokio::test]
+async fn worked_example_withholds_then_releases_25_00() {
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let p = worked_example(&app).await;
+    let finance = app.token("finance", "fin1", None);
+    let approver = app.token("finance", "fin2", None);
+
+    let drafts = run(&app, &finance, "2022-06").await;
+    let june = drafts.iter().find(|i| i["platform"] == "P").unwrap();
+    assert_eq!(
+        (june["granted_ytd"].as_str(), june["payable_ytd"].as_str()),
+        (Some("50.00"), Some("25.00"))
+    );
+    assert_eq!(
+        (
+            june["amount"].as_str(),
+            june["previously_invoiced"].as_str()
+        ),
+        (Some("25.00"), Some("0.00"))
+    );
+    assert_eq!(june["offline_ratio"], "0.00");
+    assert_eq!(sum_lines(june), 2500);
+    let kinds: Vec<_> = june["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["level", "level", "offline_reduction"]);
+    assert_eq!(
+        june["lines"][0],
+        json!({"kind": "level", "level": "junior", "class_hours": 10, "amount": "30.00"})
+    );
+    assert_eq!(
+        june["completions"].as_array().unwrap().len(),
+        2,
+        "the duplicate claim earns nothing and is not listed"
+    );
+    let id = june["id"].as_str().unwrap().to_owned();
+
+    let (code, issued) = act(&app, &finance, &id, "issue", json!({})).await;
+    assert_eq!(code, StatusCode::OK, "{issued}");
+    assert_eq!(issued["number"], "PROVINCE-2022-000001");
+    let (code, problem) = act(&app, &finance, &id, "approve", json!({})).await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("separation_of_duties"))
+    );
+    let (code, approved) = act(&app, &approver, &id, "approve", json!({})).await;
+    assert_eq!(
+        (code, approved["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    assert_eq!(approved["approved_by"], "finance:fin2");
+    let (code, paid) = act(
+        &app,
+        &finance,
+        &id,
+        "mark-paid",
+        json!({"reference": "TX-1"}),
+    )
+    .await;
+    assert_eq!(
+        (code, paid["status"].as_str()),
+        (StatusCode::OK, Some("paid"))
+    );
+
+    // Next month A's follow-up is recorded: ratio 1/1, payable 50.00, invoice 25.00.
+    app.clock.set(at("2022-08-02T10:00:00+08:00"));
+    app.post(
+        "/v1/offline-followups",
+        &p,
+        json!({"learner": {"id_number": id_number(1), "name": "学员1"}, "attended_on": "2022-07-10", "program": "workshop"}),
+    )
+    .await;
+    let drafts = run(&app, &finance, "2022-07").await;
+    let july = drafts.iter().find(|i| i["platform"] == "P").unwrap();
+    assert_eq!(
+        (
+            july["payable_ytd"].as_str(),
+            july["previously_invoiced"].as_str()
+        ),
+        (Some("50.00"), Some("25.00"))
+    );
+    assert_eq!(july["amount"], "25.00");
+    assert_eq!(july["offline_ratio"], "1.00");
+    assert_eq!(sum_lines(july), 2500);
+    assert_eq!(july["completions"], json!([]), "nothing new since June");
+    let id = july["id"].as_str().unwrap().to_owned();
+    let (_, issued) = act(&app, &finance, &id, "issue", json!({})).await;
+    assert_eq!(issued["number"], "PROVINCE-2022-000002");
+
+    // A run for June now is refused: July was issued.
+    let (code, problem) = app
+        .post("/v1/invoice-runs", &finance, json!({"period": "2022-06"}))
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("period_already_invoiced"))
+    );
+
+    // The platform sees its own invoices only; the CSV carries a BOM.
+    let (_, page) = app.get("/v1/invoices", &p).await;
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["platform"] == "P"));
+    let q = app.token("platform", "q", Some("Q"));
+    let (code, _) = app.get(&format!("/v1/invoices/{id}"), &q).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let csv = app
+        .call(
+            Method::GET,
+            &format!("/v1/invoices/{id}/export.csv"),
+            Some(&p),
+            None,
+        )
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let bytes = csv.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+    assert!(String::from_utf8_lossy(&bytes).contains("amount,25.00"));
+
+    // Every transition is on the audit trail.
+    let (_, audit) = app
+        .get(&format!("/v1/audit-events?object_id={id}"), &finance)
+        .await;
+    let actions: Vec<_> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["invoice.drafted", "invoice.issued"]);
+}
+
+#[tokio::test]
+async fn rejection_reinvoices_and_a_falling_ratio_gives_a_credit_note() {
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
+    app.post(
+        "/v1/offline-followups",
+        &p,
+        json!({"learner": {"id_number": id_number(1), "name": "学员1"}, "attended_on": "2022-06-10", "program": "workshop"}),
+    )
+    .await;
+    let (fin1, fin2) = (
+        app.token("finance", "fin1", None),
+        app.token("finance", "fin2", None),
+    );
+    let june = run(&app, &fin1, "2022-06").await.remove(0);
+    assert_eq!(june["amount"], "30.00");
+    let id = june["id"].as_str().unwrap().to_owned();
+    act(&app, &fin1, &id, "issue", json!({})).await;
+    let (code, problem) = act(&app, &fin2, &id, "reject", json!({})).await;
+    assert_eq!(
+        code,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a reason is required: {problem}"
+    );
+    let (code, rejected) = act(
+        &app,
+        &fin2,
+        &id,
+        "reject",
+        json!({"reason": "hours disputed"}),
+    )
+    .await;
+    assert_eq!(
+        (code, rejected["status"].as_str()),
+        (StatusCode::OK, Some("rejected"))
+    );
+    let (code, _) = act(&app, &fin2, &id, "approve", json!({})).await;
+    assert_eq!(code, StatusCode::CONFLICT);
+
+    // Re-running includes the rejected amount again; the re-run replaces its own drafts.
+    let again = run(&app, &fin1, "2022-06").await.remove(0);
+    assert_eq!(
+        (
+            again["amount"].as_str(),
+            again["completions"].as_array().map(Vec::len)
+        ),
+        (Some("30.00"), Some(1))
+    );
+    let replaced = run(&app, &fin1, "2022-06").await.remove(0);
+    let (code, _) = app
+        .get(
+            &format!("/v1/invoices/{}", again["id"].as_str().unwrap()),
+            &fin1,
+        )
+        .await;
+    assert_eq!(
+        code,
+        StatusCode::NOT_FOUND,
+        "the earlier draft was replaced"
+    );
+    let id = replaced["id"].as_str().unwrap().to_owned();
+    act(&app, &fin1, &id, "issue", json!({})).await;
+    let (_, approved) = act(&app, &fin2, &id, "approve", json!({})).await;
+    assert_eq!(approved["status"], "approved");
+
+    // A second learner without follow-up: ratio 1/2 is still not below 0.50; a third drops it.
+    app.clock.set(at("2022-08-02T10:00:00+08:00"));
+    app.course(&p, "D", "junior", 1).await;
+    app.post(
+        "/v1/completions",
+        &p,
+        event("e2", "D", 2, 1, "2022-07-01T10:00:00+08:00"),
+    )
+    .await;
+    app.post(
+        "/v1/completions",
+        &p,
+        event("e3", "D", 3, 1, "2022-07-01T10:00:00+08:00"),
+    )
+    .await;
+    let july = run(&app, &fin1, "2022-07").await.remove(0);
+    // granted 36.00, ratio 1/3 → payable 18.00, previously 30.00 → credit note −12.00.
+    assert_eq!(
+        (july["granted_ytd"].as_str(), july["payable_ytd"].as_str()),
+        (Some("36.00"), Some("18.00"))
+    );
+    assert_eq!(july["amount"], "-12.00");
+    assert_eq!(sum_lines(&july), -1200);
+    assert_eq!(july["offline_ratio"], "0.3333");
+
+    // A revocation appears as a negative line.
+    app.post(
+        "/v1/completions/e3/revoke",
+        &p,
+        json!({"reason": "withdrawn"}),
+    )
+    .await;
+    let july = run(&app, &fin1, "2022-07").await.remove(0);
+    let revocations = july["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "revocations")
+        .unwrap();
+    assert_eq!(revocations["amount"], "-3.00");
+    assert_eq!(sum_lines(&july), fen(&july["amount"]));
+}
+
+#[tokio::test]
+async fn december_invoices_the_next_year_and_runs_close_with_the_claim_window() {
+    let app = TestApp::at("2023-01-02T10:00:00+08:00").await;
+    let finance = app.token("finance", "fin1", None);
+    let (code, problem) = app
+        .post("/v1/invoice-runs", &finance, json!({"period": "2022-11"}))
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("claim_window_closed")
+        )
+    );
+    app.clock.set(at("2022-12-20T10:00:00+08:00"));
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    app.post(
+        "/v1/completions",
+        &p,
+        event("e1", "C", 1, 10, "2022-12-05T10:00:00+08:00"),
+    )
+    .await;
+    app.post(
+        "/v1/completions",
+        &p,
+        event("e2", "C", 2, 10, "2022-11-05T10:00:00+08:00"),
+    )
+    .await;
+    let december = run(&app, &finance, "2022-12").await.remove(0);
+    assert_eq!(
+        (
+            december["training_year"].as_i64(),
+            december["granted_ytd"].as_str()
+        ),
+        (Some(2023), Some("30.00"))
+    );
+    let november = run(&app, &finance, "2022-11").await.remove(0);
+    assert_eq!(
+        (
+            november["training_year"].as_i64(),
+            november["granted_ytd"].as_str()
+        ),
+        (Some(2022), Some("30.00"))
+    );
+    let (code, problem) = app
+        .post("/v1/invoice-runs", &finance, json!({"period": "2022-13"}))
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_period"))
+    );
+    let platform = app.token("platform", "x", Some("P"));
+    let (code, _) = app
+        .post("/v1/invoice-runs", &platform, json!({"period": "2022-12"}))
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+}
+
+/// A stand-in for the bureau's payment system: answers from a script, records what it got.
+struct Bureau {
+    address: String,
+    received: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+async fn bureau(script: Vec<u16>, delay: Duration) -> Bureau {
+    let received = Arc::new(Mutex::new(vec![]));
+    let script = Arc::new(Mutex::new(script));
+    let (log, answers) = (received.clone(), script.clone());
+    let server = HttpServer::new(move || {
+        let (log, answers) = (log.clone(), answers.clone());
+        App::new().route(
+            "/payment-requests",
+            web::post().to(move |req: HttpRequest, body: web::Json<Value>| {
+                let (log, answers) = (log.clone(), answers.clone());
+                async move {
+                    tokio::time::sleep(delay).await;
+                    let key = req
+                        .headers()
+                        .get("idempotency-key")
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default();
+                    log.lock().unwrap().push((key, body.into_inner()));
+                    let status = {
+                        let mut answers = answers.lock().unwrap();
+                        if answers.len() > 1 {
+                            answers.remove(0)
+                        } else {
+                            answers[0]
+                        }
+                    };
+                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                        .body(format!("bureau says {status}"))
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let address = format!("http://{}", server.addrs()[0]);
+    tokio::spawn(server.run());
+    Bureau { address, received }
+}
+
+async fn approved_invoice(app: &TestApp) -> String {
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
+    let (fin1, fin2) = (
+        app.token("finance", "fin1", None),
+        app.token("finance", "fin2", None),
+    );
+    let id = run(app, &fin1, "2022-06").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    act(app, &fin1, &id, "issue", json!({})).await;
+    let (code, body) = act(app, &fin2, &id, "approve", json!({})).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    id
+}
+
+async fn wait_for(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let finance = app.token("finance", "fin1", None);
+    for _ in 0..200 {
+        let (_, invoice) = app.get(&format!("/v1/invoices/{id}"), &finance).await;
+        if done(&invoice) {
+            return invoice;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("invoice {id} never reached the expected state");
+}
+
+async fn app_with_bureau(url: &str, timeout_ms: u64) -> TestApp {
+    let url = url.to_owned();
+    TestApp::with("2022-07-02T10:00:00+08:00", move |settings| {
+        settings.bureau = Some(BureauSettings {
+            url,
+            timeout_ms,
+            poll_ms: 20,
+            base_delay_ms: 20,
+            give_up_after_secs: 3600,
+        });
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approved_invoices_reach_the_bureau_after_retries() {
+    // 500 then 200: retried with backoff, submitted once accepted, same idempotency key.
+    let stand_in = bureau(vec![500, 200], Duration::ZERO).await;
+    let app = app_with_bureau(&stand_in.address, 2000).await;
+    let id = approved_invoice(&app).await;
+    let invoice = wait_for(&app, &id, |i| i["status"] == "submitted").await;
+    assert_eq!(invoice["delivery"]["status"], "delivered");
+    assert_eq!(invoice["delivery"]["attempts"], 2);
+    let received = stand_in.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+    assert!(received
+        .iter()
+        .all(|(key, body)| key == "PROVINCE-2022-000001" && body["amount"] == "15.00"));
+    // The bureau confirms payment; staff may not mark it paid by hand.
+    let finance = app.token("finance", "fin1", None);
+    let (code, problem) = act(&app, &finance, &id, "mark-paid", json!({"reference": "x"})).await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("bureau_confirms_payments"))
+    );
+    let bureau_token = app.token("bureau", "bureau", None);
+    let (code, paid) = act(
+        &app,
+        &bureau_token,
+        &id,
+        "payment",
+        json!({"reference": "BUREAU-1"}),
+    )
+    .await;
+    assert_eq!(
+        (code, paid["status"].as_str()),
+        (StatusCode::OK, Some("paid"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_409_counts_as_delivered_and_other_4xx_fail_for_good() {
+    let stand_in = bureau(vec![409], Duration::ZERO).await;
+    let app = app_with_bureau(&stand_in.address, 2000).await;
+    let id = approved_invoice(&app).await;
+    wait_for(&app, &id, |i| i["status"] == "submitted").await;
+
+    let refusing = bureau(vec![422], Duration::ZERO).await;
+    let app = app_with_bureau(&refusing.address, 2000).await;
+    let id = approved_invoice(&app).await;
+    let invoice = wait_for(&app, &id, |i| i["delivery"]["status"] == "failed").await;
+    assert_eq!(invoice["status"], "approved");
+    assert!(invoice["delivery"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("bureau says 422"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        refusing.received.lock().unwrap().len(),
+        1,
+        "a permanent failure is not retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_or_absent_bureau_is_retried() {
+    // Slower than the timeout at first is a transient failure; the key stays the same.
+    let slow = bureau(vec![200], Duration::from_millis(400)).await;
+    let app = app_with_bureau(&slow.address, 200).await;
+    let id = approved_invoice(&app).await;
+    let invoice = wait_for(&app, &id, |i| {
+        i["delivery"]["attempts"].as_i64().unwrap_or(0) >= 2
+    })
+    .await;
+    assert_eq!(invoice["delivery"]["status"], "pending");
+    assert!(invoice["delivery"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("transport"));
+
+    // Nobody listening: retried, never lost.
+    let app = app_with_bureau("http://127.0.0.1:9", 200).await;
+    let id = approved_invoice(&app).await;
+    let invoice = wait_for(&app, &id, |i| {
+        i["delivery"]["attempts"].as_i64().unwrap_or(0) >= 2
+    })
+    .await;
+    assert_eq!(
+        (
+            invoice["status"].as_str(),
+            invoice["delivery"]["status"].as_str()
+        ),
+        (Some("approved"), Some("pending"))
+    );
+}
