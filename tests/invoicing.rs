@@ -552,3 +552,87 @@ async fn a_slow_or_absent_bureau_is_retried() {
         (Some("approved"), Some("pending"))
     );
 }
+
+#[tokio::test]
+async fn every_money_and_configuration_change_is_on_the_audit_trail() {
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
+    app.post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await; // a replay records nothing
+    app.post(
+        "/v1/completions/e1/revoke",
+        &p,
+        json!({"reason": "withdrawn"}),
+    )
+    .await;
+    app.json(
+        Method::PATCH,
+        "/v1/platforms/P",
+        Some(app.admin()),
+        Some(json!({"status": "suspended"})),
+    )
+    .await;
+    app.post(
+        "/v1/rate-schedules",
+        app.admin(),
+        default_schedule("province", 2023),
+    )
+    .await;
+
+    let mut actions = vec![];
+    let mut after = String::new();
+    loop {
+        let (code, page) = app
+            .get(&format!("/v1/audit-events?limit=2{after}"), app.admin())
+            .await;
+        assert_eq!(code, StatusCode::OK, "{page}");
+        actions.extend(page["items"].as_array().unwrap().iter().map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        }));
+        match page["next_after"].as_str() {
+            Some(cursor) => after = format!("&after={cursor}"),
+            None => break,
+        }
+    }
+    let expected = [
+        ("platform.created", "admin:ops"),
+        ("completion.recorded", "platform:P"),
+        ("completion.revoked", "platform:P"),
+        ("platform.status_changed", "admin:ops"),
+        ("rate_schedule.stored", "admin:ops"),
+    ];
+    assert_eq!(
+        actions,
+        expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let (_, revoked) = app
+        .get("/v1/audit-events?action=completion.revoked", app.admin())
+        .await;
+    assert_eq!(revoked["items"][0]["before"]["granted"], "30.00");
+    assert_eq!(revoked["items"][0]["after"]["released"], "30.00");
+    let (_, status) = app
+        .get(
+            "/v1/audit-events?object_type=platform&action=platform.status_changed",
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        (
+            status["items"][0]["before"]["status"].as_str(),
+            status["items"][0]["after"]["status"].as_str()
+        ),
+        (Some("active"), Some("suspended"))
+    );
+    let learner = app.token("learner", &id_number(1), None);
+    let (code, _) = app.get("/v1/audit-events", &learner).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+}

@@ -7,6 +7,7 @@ use crate::auth::Role;
 use crate::domain::TrainingYear;
 use crate::service::access::TokenGrant;
 use crate::service::admin::{PayerView, PlatformView, RateScheduleView, UserView};
+use crate::service::audit::actor;
 use crate::service::audit::AuditPage;
 use crate::service::courses::{CourseView, Upserted};
 use crate::service::ingest::{CompletionResult, FollowupView, MAX_BATCH};
@@ -104,8 +105,8 @@ async fn create_platform(
     caller: Caller,
     body: web::Json<Value>,
 ) -> Answer {
-    caller.require(&[Role::Admin])?;
-    let view = run(gateway, move |g| g.create_platform(&body)).await?;
+    let actor = actor(caller.require(&[Role::Admin])?);
+    let view = run(gateway, move |g| g.create_platform(&actor, &body)).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -137,8 +138,9 @@ async fn update_platform(
     code: web::Path<String>,
     body: web::Json<Value>,
 ) -> Answer {
-    caller.require(&[Role::Admin])?;
-    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.update_platform(&code, &body)).await?))
+    let actor = actor(caller.require(&[Role::Admin])?);
+    Ok(HttpResponse::Ok()
+        .json(run(gateway, move |g| g.update_platform(&actor, &code, &body)).await?))
 }
 
 #[utoipa::path(tag = "admin", request_body = NewUser, security(("bearer" = [])),
@@ -149,8 +151,8 @@ async fn create_user(
     caller: Caller,
     body: web::Json<Value>,
 ) -> Answer {
-    caller.require(&[Role::Admin])?;
-    Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_user(&body)).await?))
+    let actor = actor(caller.require(&[Role::Admin])?);
+    Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_user(&actor, &body)).await?))
 }
 
 #[utoipa::path(tag = "admin", request_body = CodeAndName, security(("bearer" = [])),
@@ -161,8 +163,8 @@ async fn create_payer(
     caller: Caller,
     body: web::Json<Value>,
 ) -> Answer {
-    caller.require(&[Role::Admin])?;
-    Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_payer(&body)).await?))
+    let actor = actor(caller.require(&[Role::Admin])?);
+    Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_payer(&actor, &body)).await?))
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<PayerView>)))]
@@ -180,8 +182,11 @@ async fn create_schedule(
     caller: Caller,
     body: web::Json<Value>,
 ) -> Answer {
-    caller.require(&[Role::Admin])?;
-    Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_schedule(&body)).await?))
+    let actor = actor(caller.require(&[Role::Admin])?);
+    Ok(
+        HttpResponse::Created()
+            .json(run(gateway, move |g| g.create_schedule(&actor, &body)).await?),
+    )
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -1,5 +1,6 @@
 //! Admin use cases: payers, platforms, staff users and rate schedules.
 
+use super::audit::record;
 use super::error::Refusals;
 use super::input::{code, Reader};
 use super::{new_id, schedule_of, utc, Gateway, ServiceError};
@@ -10,7 +11,7 @@ use crate::store::models::{PayerRow, PlatformRow, RateScheduleRow, StaffUserRow}
 use crate::store::{catalog, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,19 +139,30 @@ fn code_and_name(body: &Value) -> Result<(String, String), ServiceError> {
 }
 
 impl Gateway {
-    pub fn create_payer(&self, body: &Value) -> Result<PayerView, ServiceError> {
+    pub fn create_payer(&self, actor: &str, body: &Value) -> Result<PayerView, ServiceError> {
         let (code, name) = code_and_name(body)?;
         let row = PayerRow {
             code: code.clone(),
             name,
             created_at: self.stamp(),
         };
-        self.store
-            .read(|conn| catalog::insert_payer(conn, &row))
-            .map_err(unique_or(
+        self.store.write(|conn| {
+            catalog::insert_payer(conn, &row).map_err(unique_or(
                 "payer_exists",
                 format!("payer {code} already exists"),
             ))?;
+            let after = json!({"name": row.name});
+            record(
+                conn,
+                row.created_at,
+                actor,
+                "payer.created",
+                ("payer", &code),
+                None,
+                Some(after),
+            )?;
+            Ok::<_, ServiceError>(())
+        })?;
         tracing::info!(payer = %code, "payer created");
         Ok(row.into())
     }
@@ -165,7 +177,7 @@ impl Gateway {
     }
 
     /// Creates a platform with fresh client credentials; the secret is in this answer only.
-    pub fn create_platform(&self, body: &Value) -> Result<PlatformView, ServiceError> {
+    pub fn create_platform(&self, actor: &str, body: &Value) -> Result<PlatformView, ServiceError> {
         let (code, name) = code_and_name(body)?;
         let secret = random_token(32);
         let now = self.stamp();
@@ -178,12 +190,23 @@ impl Gateway {
             created_at: now,
             updated_at: now,
         };
-        self.store
-            .read(|conn| catalog::insert_platform(conn, &row))
-            .map_err(unique_or(
+        self.store.write(|conn| {
+            catalog::insert_platform(conn, &row).map_err(unique_or(
                 "platform_exists",
                 format!("platform {code} already exists"),
             ))?;
+            let after = json!({"name": row.name, "status": row.status, "client_id": row.client_id});
+            record(
+                conn,
+                now,
+                actor,
+                "platform.created",
+                ("platform", &code),
+                None,
+                Some(after),
+            )?;
+            Ok::<_, ServiceError>(())
+        })?;
         tracing::info!(platform = %code, "platform created");
         let mut view = PlatformView::from(row);
         view.client_secret = Some(secret);
@@ -208,7 +231,12 @@ impl Gateway {
     }
 
     /// Suspends or reactivates a platform. A suspended platform's webhooks are refused.
-    pub fn update_platform(&self, code: &str, body: &Value) -> Result<PlatformView, ServiceError> {
+    pub fn update_platform(
+        &self,
+        actor: &str,
+        code: &str,
+        body: &Value,
+    ) -> Result<PlatformView, ServiceError> {
         let mut refusals = Refusals::default();
         let status = Reader::object(body, "", &mut refusals)
             .and_then(|r| r.text("status", 16, &mut refusals))
@@ -223,8 +251,18 @@ impl Gateway {
         let status = status.expect("checked");
         let now = self.stamp();
         let view = self.store.write(|conn| {
-            catalog::find_platform(conn, code)?.ok_or(ServiceError::NotFound("platform"))?;
+            let before =
+                catalog::find_platform(conn, code)?.ok_or(ServiceError::NotFound("platform"))?;
             catalog::set_platform_status(conn, code, &status, now)?;
+            record(
+                conn,
+                now,
+                actor,
+                "platform.status_changed",
+                ("platform", code),
+                Some(json!({"status": before.status})),
+                Some(json!({"status": status})),
+            )?;
             catalog::find_platform(conn, code)?
                 .map(PlatformView::from)
                 .ok_or(ServiceError::NotFound("platform"))
@@ -233,7 +271,7 @@ impl Gateway {
         Ok(view)
     }
 
-    pub fn create_user(&self, body: &Value) -> Result<UserView, ServiceError> {
+    pub fn create_user(&self, actor: &str, body: &Value) -> Result<UserView, ServiceError> {
         let mut refusals = Refusals::default();
         let reader = Reader::object(body, "", &mut refusals);
         let username = reader
@@ -275,12 +313,23 @@ impl Gateway {
             password_hash: hash_secret(&password),
             created_at: self.stamp(),
         };
-        self.store
-            .read(|conn| catalog::insert_staff_user(conn, &row))
-            .map_err(unique_or(
+        self.store.write(|conn| {
+            catalog::insert_staff_user(conn, &row).map_err(unique_or(
                 "user_exists",
                 format!("user {username} already exists"),
             ))?;
+            let after = json!({"role": row.role});
+            record(
+                conn,
+                row.created_at,
+                actor,
+                "user.created",
+                ("user", &username),
+                None,
+                Some(after),
+            )?;
+            Ok::<_, ServiceError>(())
+        })?;
         tracing::info!(username = %username, role = role.as_str(), "staff user created");
         Ok(UserView {
             username: row.username,
@@ -303,7 +352,11 @@ impl Gateway {
 
     /// Adds a schedule version, or replaces the payer's version of that year while it has
     /// priced nothing. A version may not reach back into a year already priced.
-    pub fn create_schedule(&self, body: &Value) -> Result<RateScheduleView, ServiceError> {
+    pub fn create_schedule(
+        &self,
+        actor: &str,
+        body: &Value,
+    ) -> Result<RateScheduleView, ServiceError> {
         let (payer, schedule) = parse_schedule(body)?;
         let now = self.stamp();
         let view = self.store.write(|conn| {
@@ -325,7 +378,20 @@ impl Gateway {
             let replaced = catalog::find_schedule_by_year(conn, &payer, year)?;
             let row = schedule_row(&payer, &schedule, now);
             catalog::replace_schedule(conn, replaced.as_ref().map(|r| r.id.as_str()), &row)?;
-            Ok(RateScheduleView::from(row))
+            let before = replaced.map(|old| json!(RateScheduleView::from(old)));
+            let view = RateScheduleView::from(row);
+            let after = json!(view);
+            let object = format!("{payer}/{year}");
+            record(
+                conn,
+                now,
+                actor,
+                "rate_schedule.stored",
+                ("rate_schedule", &object),
+                before,
+                Some(after),
+            )?;
+            Ok(view)
         })?;
         tracing::info!(payer = %view.payer, effective_year = view.effective_year, "rate schedule version stored");
         Ok(view)

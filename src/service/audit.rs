@@ -1,6 +1,7 @@
 //! The append-only audit trail: who changed what money or configuration, when, before and after.
 
 use super::{new_id, utc, Gateway, ServiceError};
+use crate::auth::Principal;
 use crate::store::billing::{self, AuditFilter};
 use crate::store::models::AuditRow;
 use crate::store::{DbConn, StoreError};
@@ -8,6 +9,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+
+/// A caller's identity as the audit trail and separation of duties see it.
+pub fn actor(principal: &Principal) -> String {
+    format!("{}:{}", principal.role.as_str(), principal.subject)
+}
 
 /// Records one change inside the caller's transaction, so it commits or rolls back with it.
 pub fn record(

@@ -2,6 +2,7 @@
 //! offline follow-ups. A call applies all its events in one money transaction, so the events of
 //! many requests can be grouped into one commit without changing any result.
 
+use super::audit::record;
 use super::error::{FieldError, Refusals};
 use super::input::{code, Reader};
 use super::learners::{learner_for, LearnerInput};
@@ -11,7 +12,7 @@ use crate::store::models::{CompletionRow, CourseRow, FollowupRow};
 use crate::store::{catalog, ledger, DbConn};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use utoipa::ToSchema;
@@ -397,6 +398,20 @@ impl Gateway {
             revoke_reason: None,
         };
         ledger::insert_completion(conn, &row)?;
+        let result = CompletionResult::of(&row, false);
+        record(
+            conn,
+            row.received_at,
+            &format!("platform:{platform}"),
+            "completion.recorded",
+            ("completion", &completion_id),
+            None,
+            Some(json!({
+                "event_id": result.event_id, "payer": row.payer_code, "status": row.status,
+                "training_year": result.training_year, "gross": result.gross, "granted": result.granted,
+                "limited_by": row.limited_by,
+            })),
+        )?;
         if let Some((_, saturation, course_used, course_free)) = outcome {
             ledger::insert_claim(conn, &learner.id, &course.id, &completion_id)?;
             let payer = event.payer.as_str();
@@ -440,6 +455,15 @@ impl Gateway {
                 ));
             }
             ledger::mark_revoked(conn, &row.id, now.naive_utc(), &reason)?;
+            record(
+                conn,
+                now.naive_utc(),
+                &format!("platform:{platform}"),
+                "completion.revoked",
+                ("completion", &row.id),
+                Some(json!({"granted": Money::from_fen(row.granted_fen), "revoked": false})),
+                Some(json!({"released": Money::from_fen(row.granted_fen), "revoked": true, "reason": reason})),
+            )?;
             if row.status == CompletionStatus::Accepted.as_str() {
                 let year = row.training_year.expect("accepted completions have a year");
                 let released = -row.granted_fen;

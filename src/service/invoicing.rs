@@ -1,7 +1,7 @@
 //! Invoice runs and the invoice lifecycle: draft → issued → approved → submitted → paid, or
 //! issued → rejected. Every transition is one money transaction with its audit record.
 
-use super::audit::record;
+use super::audit::{actor, record};
 use super::error::Refusals;
 use super::input::{code, Reader};
 use super::{new_id, schedule_of, utc, Gateway, ServiceError};
@@ -91,11 +91,6 @@ pub struct Delivery {
 pub struct InvoicePage {
     pub items: Vec<InvoiceView>,
     pub next_after: Option<String>,
-}
-
-/// A caller's identity as the audit trail and separation of duties see it.
-pub fn actor(principal: &Principal) -> String {
-    format!("{}:{}", principal.role.as_str(), principal.subject)
 }
 
 fn ratio_text(learners: i64, with: i64) -> Option<String> {
