@@ -54,6 +54,19 @@ async fn worked_example(app: &TestApp) -> String {
     p
 }
 
+/// The text cells of a workbook.
+fn xlsx_strings(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("an xlsx is a zip");
+    let mut text = String::new();
+    archive
+        .by_name("xl/sharedStrings.xml")
+        .expect("shared strings")
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
 fn sum_lines(invoice: &Value) -> i64 {
     invoice["lines"]
         .as_array()
@@ -186,6 +199,34 @@ async fn worked_example_withholds_then_releases_25_00() {
     let bytes = csv.bytes().await.unwrap();
     assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
     assert!(String::from_utf8_lossy(&bytes).contains("amount,25.00"));
+    let xlsx = app
+        .call(
+            Method::GET,
+            &format!("/v1/invoices/{id}/export.xlsx"),
+            Some(&finance),
+            None,
+        )
+        .await;
+    assert_eq!(xlsx.status(), StatusCode::OK);
+    let strings = xlsx_strings(&xlsx.bytes().await.unwrap());
+    assert!(
+        strings.contains("PROVINCE-2022-000002") && strings.contains("25.00"),
+        "{strings}"
+    );
+    let run_book = app
+        .call(
+            Method::GET,
+            "/v1/invoice-runs/export.xlsx?period=2022-07",
+            Some(&finance),
+            None,
+        )
+        .await;
+    assert_eq!(run_book.status(), StatusCode::OK);
+    let strings = xlsx_strings(&run_book.bytes().await.unwrap());
+    assert!(
+        strings.contains("PROVINCE-2022-000002") && strings.contains("platform"),
+        "{strings}"
+    );
 
     // Every transition is on the audit trail.
     let (_, audit) = app

@@ -517,14 +517,66 @@ async fn export_invoice_csv(
     id: web::Path<String>,
 ) -> Answer {
     let principal = caller.0.clone();
-    let (name, bytes) = run(gateway, move |g| g.invoice_csv(&principal, &id)).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
+    let export = run(gateway, move |g| g.invoice_csv(&principal, &id)).await?;
+    Ok(download("text/csv; charset=utf-8", export))
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn download(content_type: &str, (name, bytes): (String, Vec<u8>)) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
         .insert_header((
             "Content-Disposition",
             format!("attachment; filename=\"{name}\""),
         ))
-        .body(bytes))
+        .body(bytes)
+}
+
+/// The invoice as an Excel workbook.
+#[utoipa::path(tag = "finance", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 404, body = Problem)))]
+#[get("/v1/invoices/{id}/export.xlsx")]
+async fn export_invoice_xlsx(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    let principal = caller.0.clone();
+    Ok(download(
+        XLSX,
+        run(gateway, move |g| g.invoice_xlsx(&principal, &id)).await?,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct RunQuery {
+    #[param(example = "2022-06")]
+    period: String,
+    /// Defaults to `province`.
+    payer: Option<String>,
+}
+
+/// A run's invoices (one payer's period) as an Excel workbook: a summary and a sheet each.
+#[utoipa::path(tag = "finance", security(("bearer" = [])), params(RunQuery),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 422, body = Problem)))]
+#[get("/v1/invoice-runs/export.xlsx")]
+async fn export_run_xlsx(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<RunQuery>,
+) -> Answer {
+    let principal = caller.require(STAFF)?.clone();
+    let payer = query.payer.clone().unwrap_or_else(|| "province".into());
+    Ok(download(
+        XLSX,
+        run(gateway, move |g| {
+            g.run_xlsx(&principal, &payer, &query.period)
+        })
+        .await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]

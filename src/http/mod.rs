@@ -72,6 +72,8 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(mark_invoice_paid)
         .service(confirm_payment)
         .service(export_invoice_csv)
+        .service(export_invoice_xlsx)
+        .service(export_run_xlsx)
         .service(audit_events)
         .service(healthz)
         .service(readyz);

@@ -571,57 +571,153 @@ impl Gateway {
         id: &str,
     ) -> Result<(String, Vec<u8>), ServiceError> {
         let invoice = self.get_invoice(principal, id)?;
+        let export_error =
+            |e: String| ServiceError::Store(crate::store::StoreError::Unavailable(e));
         let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-        let name = invoice.number.clone().unwrap_or_else(|| invoice.id.clone());
-        let rows: Vec<Vec<String>> = [
-            vec!["invoice".into(), name.clone()],
-            vec!["platform".into(), invoice.platform.clone()],
-            vec!["payer".into(), invoice.payer.clone()],
-            vec!["training_year".into(), invoice.training_year.to_string()],
-            vec!["period".into(), invoice.period.clone()],
-            vec!["status".into(), invoice.status.clone()],
-            vec!["granted_ytd".into(), invoice.granted_ytd.to_string()],
-            vec!["payable_ytd".into(), invoice.payable_ytd.to_string()],
-            vec![
-                "previously_invoiced".into(),
-                invoice.previously_invoiced.to_string(),
-            ],
-            vec![
-                "offline_ratio".into(),
-                invoice.offline_ratio.clone().unwrap_or_default(),
-            ],
-            vec!["amount".into(), invoice.amount.to_string()],
-            vec![],
-            vec![
-                "kind".into(),
-                "level".into(),
-                "class_hours".into(),
-                "amount".into(),
-            ],
-        ]
-        .into_iter()
-        .chain(invoice.lines.iter().map(|line| {
-            vec![
-                line.kind.clone(),
-                line.level.clone().unwrap_or_default(),
-                line.class_hours.map(|h| h.to_string()).unwrap_or_default(),
-                line.amount.to_string(),
-            ]
-        }))
-        .collect();
-        let csv_error = |e: csv::Error| {
-            ServiceError::Store(crate::store::StoreError::Unavailable(e.to_string()))
-        };
-        let width = 4;
-        for mut row in rows {
-            row.resize(width, String::new());
-            writer.write_record(&row).map_err(csv_error)?;
+        for row in statement_rows(&invoice) {
+            writer
+                .write_record(&row)
+                .map_err(|e| export_error(e.to_string()))?;
         }
         let bytes = writer
             .into_inner()
-            .map_err(|e| csv_error(e.into_error().into()))?;
-        Ok((format!("{name}.csv"), bytes))
+            .map_err(|e| export_error(e.to_string()))?;
+        Ok((format!("{}.csv", export_name(&invoice)), bytes))
     }
+
+    /// The invoice as an Excel workbook: one sheet, the same rows as the CSV.
+    pub fn invoice_xlsx(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<(String, Vec<u8>), ServiceError> {
+        let invoice = self.get_invoice(principal, id)?;
+        let name = export_name(&invoice);
+        Ok((
+            format!("{name}.xlsx"),
+            workbook(&[(name.clone(), statement_rows(&invoice))])?,
+        ))
+    }
+
+    /// A run's invoices (a payer's period) as one workbook: a summary sheet and one per invoice.
+    pub fn run_xlsx(
+        &self,
+        principal: &Principal,
+        payer: &str,
+        period: &str,
+    ) -> Result<(String, Vec<u8>), ServiceError> {
+        let period = BillingPeriod::parse(period)
+            .map_err(|e| ServiceError::invalid("period", "invalid_period", e.to_string()))?;
+        let page = self.list_invoices(
+            principal,
+            InvoiceFilter {
+                status: None,
+                platform: None,
+                payer: Some(payer.to_owned()),
+                year: None,
+                period: Some(period.to_string()),
+                after: None,
+                limit: 10_000,
+            },
+        )?;
+        let mut summary = vec![vec![
+            "platform".into(),
+            "number".into(),
+            "status".into(),
+            "amount".into(),
+        ]];
+        summary.extend(page.items.iter().map(|i| {
+            vec![
+                i.platform.clone(),
+                i.number.clone().unwrap_or_default(),
+                i.status.clone(),
+                i.amount.to_string(),
+            ]
+        }));
+        let mut sheets = vec![("summary".to_owned(), summary)];
+        sheets.extend(
+            page.items
+                .iter()
+                .map(|i| (export_name(i), statement_rows(i))),
+        );
+        Ok((format!("{payer}-{period}.xlsx"), workbook(&sheets)?))
+    }
+}
+
+fn export_name(invoice: &InvoiceView) -> String {
+    invoice
+        .number
+        .clone()
+        .unwrap_or_else(|| format!("draft-{}-{}", invoice.platform, invoice.period))
+}
+
+/// The statement as rows of text: the header fields, then the lines. Money stays text, exact.
+fn statement_rows(invoice: &InvoiceView) -> Vec<Vec<String>> {
+    let field =
+        |name: &str, value: String| vec![name.to_owned(), value, String::new(), String::new()];
+    let mut rows = vec![
+        field("invoice", export_name(invoice)),
+        field("platform", invoice.platform.clone()),
+        field("payer", invoice.payer.clone()),
+        field("training_year", invoice.training_year.to_string()),
+        field("period", invoice.period.clone()),
+        field("status", invoice.status.clone()),
+        field("granted_ytd", invoice.granted_ytd.to_string()),
+        field("payable_ytd", invoice.payable_ytd.to_string()),
+        field(
+            "previously_invoiced",
+            invoice.previously_invoiced.to_string(),
+        ),
+        field(
+            "offline_ratio",
+            invoice.offline_ratio.clone().unwrap_or_default(),
+        ),
+        field("amount", invoice.amount.to_string()),
+        vec![String::new(); 4],
+        vec![
+            "kind".into(),
+            "level".into(),
+            "class_hours".into(),
+            "amount".into(),
+        ],
+    ];
+    rows.extend(invoice.lines.iter().map(|line| {
+        vec![
+            line.kind.clone(),
+            line.level.clone().unwrap_or_default(),
+            line.class_hours.map(|h| h.to_string()).unwrap_or_default(),
+            line.amount.to_string(),
+        ]
+    }));
+    rows
+}
+
+fn workbook(sheets: &[(String, Vec<Vec<String>>)]) -> Result<Vec<u8>, ServiceError> {
+    let export_error = |e: rust_xlsxwriter::XlsxError| {
+        ServiceError::Store(crate::store::StoreError::Unavailable(format!(
+            "xlsx export: {e}"
+        )))
+    };
+    let mut book = rust_xlsxwriter::Workbook::new();
+    for (name, rows) in sheets {
+        let sheet = book.add_worksheet();
+        // Sheet names are at most 31 characters.
+        sheet
+            .set_name(name.chars().take(31).collect::<String>())
+            .map_err(export_error)?;
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                sheet
+                    .write_string(
+                        u32::try_from(r).unwrap_or(u32::MAX),
+                        u16::try_from(c).unwrap_or(u16::MAX),
+                        cell,
+                    )
+                    .map_err(export_error)?;
+            }
+        }
+    }
+    book.save_to_buffer().map_err(export_error)
 }
 
 fn required_text(body: &Value, key: &str) -> Result<String, ServiceError> {
