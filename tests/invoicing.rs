@@ -488,16 +488,20 @@ async fn wait_for(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Val
     panic!("invoice {id} never reached the expected state");
 }
 
+fn bureau_settings(url: &str, timeout_ms: u64) -> BureauSettings {
+    BureauSettings {
+        url: url.to_owned(),
+        timeout_ms,
+        poll_ms: 20,
+        base_delay_ms: 20,
+        give_up_after_secs: 3600,
+    }
+}
+
 async fn app_with_bureau(url: &str, timeout_ms: u64) -> TestApp {
-    let url = url.to_owned();
+    let bureau = bureau_settings(url, timeout_ms);
     TestApp::with("2022-07-02T10:00:00+08:00", move |settings| {
-        settings.bureau = Some(BureauSettings {
-            url,
-            timeout_ms,
-            poll_ms: 20,
-            base_delay_ms: 20,
-            give_up_after_secs: 3600,
-        });
+        settings.bureau = Some(bureau)
     })
     .await
 }
@@ -676,4 +680,31 @@ async fn every_money_and_configuration_change_is_on_the_audit_trail() {
     let learner = app.token("learner", &id_number(1), None);
     let (code, _) = app.get("/v1/audit-events", &learner).await;
     assert_eq!(code, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_delivery_survives_a_restart_and_is_sent_once() {
+    // The bureau is down while the first process holds the approved invoice.
+    let app = app_with_bureau("http://127.0.0.1:9", 200).await;
+    let id = approved_invoice(&app).await;
+    wait_for(&app, &id, |i| {
+        i["delivery"]["attempts"].as_i64().unwrap_or(0) >= 1
+    })
+    .await;
+    // Another process on the same database, with the bureau back: it delivers, exactly once.
+    let stand_in = bureau(vec![200], Duration::ZERO).await;
+    let bureau_now = bureau_settings(&stand_in.address, 2000);
+    app.replica(move |settings| settings.bureau = Some(bureau_now))
+        .await;
+    let invoice = wait_for(&app, &id, |i| i["status"] == "submitted").await;
+    assert_eq!(invoice["delivery"]["status"], "delivered");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stand_in.received.lock().unwrap().len(), 1);
+    let (_, audit) = app
+        .get(
+            &format!("/v1/audit-events?object_id={id}&action=invoice.submitted"),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
 }

@@ -118,6 +118,18 @@ impl TestApp {
         app
     }
 
+    /// Starts another gateway process on the same database (a replica, or the same service
+    /// after a restart) and returns its address.
+    pub async fn replica(&self, adjust: impl FnOnce(&mut Settings)) -> String {
+        let mut settings = self.settings.clone();
+        adjust(&mut settings);
+        let app = Application::build(&settings, self.clock.clone(), "127.0.0.1:0")
+            .expect("replica builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
     /// A token as `gateway token` would print it: the server's own key, the wall clock.
     pub fn token(&self, role: &str, sub: &str, platform: Option<&str>) -> String {
         self.gateway.tokens().mint(
