@@ -544,3 +544,71 @@ async fn rate_schedules_are_versioned_and_frozen_once_used() {
     let (_, payers) = app.get("/v1/payers", app.admin()).await;
     assert_eq!(payers[0]["code"], "province");
 }
+
+#[tokio::test]
+async fn lists_page_with_a_cursor_and_a_capped_limit() {
+    let app = TestApp::at(DEC_2022).await;
+    for code in ["a", "b", "c"] {
+        app.platform(code).await;
+    }
+    let first = app
+        .call(
+            Method::GET,
+            "/v1/platforms?limit=2",
+            Some(app.admin()),
+            None,
+        )
+        .await;
+    let link = first.headers()["link"].to_str().unwrap().to_owned();
+    assert_eq!(link, "</v1/platforms?after=b&limit=2>; rel=\"next\"");
+    let codes: Vec<Value> = first.json().await.unwrap();
+    assert_eq!(
+        codes
+            .iter()
+            .map(|p| p["code"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["a", "b"]
+    );
+    let next = app
+        .call(
+            Method::GET,
+            "/v1/platforms?after=b&limit=2",
+            Some(app.admin()),
+            None,
+        )
+        .await;
+    assert!(next.headers().get("link").is_none());
+    let rest: Vec<Value> = next.json().await.unwrap();
+    assert_eq!(rest.len(), 1);
+    let tiny = app
+        .call(
+            Method::GET,
+            "/v1/platforms?limit=0",
+            Some(app.admin()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        tiny.json::<Vec<Value>>().await.unwrap().len(),
+        1,
+        "limits are clamped to 1..=100"
+    );
+    // Other filters stay in the next link.
+    let p = app.token("platform", "x", Some("a"));
+    app.course(&p, "c1", "junior", 1).await;
+    app.course(&p, "c2", "junior", 1).await;
+    let courses = app
+        .call(
+            Method::GET,
+            "/v1/courses?platform=a&payer=province&limit=1",
+            Some(app.admin()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        courses.headers()["link"].to_str().unwrap(),
+        "</v1/courses?platform=a&payer=province&after=c1&limit=1>; rel=\"next\""
+    );
+    let (code, _) = app.get("/v1/invoices?limit=500", app.admin()).await;
+    assert_eq!(code, StatusCode::OK);
+}

@@ -16,7 +16,7 @@ use crate::service::learners::LearnerSubsidy;
 use crate::service::usage::PlatformUsage;
 use crate::service::{Gateway, ServiceError};
 use crate::store::billing::{AuditFilter, InvoiceFilter};
-use crate::store::StoreError;
+use crate::store::{Cursor, StoreError};
 use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -37,6 +37,54 @@ async fn run<T: Send + 'static>(
 }
 
 const STAFF: &[Role] = &[Role::Admin, Role::Finance];
+
+/// Cursor paging of the lists that answer plain arrays.
+#[derive(Deserialize, IntoParams)]
+pub struct Paging {
+    /// The key of the last item of the previous page.
+    after: Option<String>,
+    /// Page size, 1 to 100 (default 100).
+    limit: Option<i64>,
+}
+
+impl Paging {
+    fn limit(&self) -> i64 {
+        self.limit.unwrap_or(100).clamp(1, 100)
+    }
+
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            after: self.after.clone(),
+            limit: self.limit(),
+        }
+    }
+}
+
+/// The page as a JSON array; a full page links to the next with `Link: <…>; rel="next"`.
+fn paged<T: serde::Serialize>(
+    req: &HttpRequest,
+    paging: &Paging,
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if items.len() as i64 == paging.limit() {
+        if let Some(last) = items.last() {
+            let mut query: Vec<(String, String)> =
+                web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+                    .map(|q| q.into_inner())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(name, _)| name != "after" && name != "limit")
+                    .collect();
+            query.push(("after".into(), key(last)));
+            query.push(("limit".into(), paging.limit().to_string()));
+            let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+            response.insert_header(("Link", format!("<{}?{encoded}>; rel=\"next\"", req.path())));
+        }
+    }
+    response.json(items)
+}
 
 #[derive(Deserialize, IntoParams)]
 pub struct YearAndPayer {
@@ -110,11 +158,19 @@ async fn create_platform(
     Ok(HttpResponse::Created().json(view))
 }
 
-#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<PlatformView>)))]
+/// Platforms by code, a page at a time (`Link: rel="next"` while more follow).
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(Paging), responses((status = 200, body = Vec<PlatformView>)))]
 #[get("/v1/platforms")]
-async fn list_platforms(gateway: web::Data<Gateway>, caller: Caller) -> Answer {
+async fn list_platforms(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    req: HttpRequest,
+    paging: web::Query<Paging>,
+) -> Answer {
     caller.require(STAFF)?;
-    Ok(HttpResponse::Ok().json(run(gateway, |g| g.list_platforms()).await?))
+    let page = paging.cursor();
+    let items = run(gateway, move |g| g.list_platforms(&page)).await?;
+    Ok(paged(&req, &paging, items, |p| p.code.clone()))
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("code" = String, Path)),
@@ -167,11 +223,19 @@ async fn create_payer(
     Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_payer(&actor, &body)).await?))
 }
 
-#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<PayerView>)))]
+/// Payers by code, a page at a time (`Link: rel="next"` while more follow).
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(Paging), responses((status = 200, body = Vec<PayerView>)))]
 #[get("/v1/payers")]
-async fn list_payers(gateway: web::Data<Gateway>, caller: Caller) -> Answer {
+async fn list_payers(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    req: HttpRequest,
+    paging: web::Query<Paging>,
+) -> Answer {
     caller.require(STAFF)?;
-    Ok(HttpResponse::Ok().json(run(gateway, |g| g.list_payers()).await?))
+    let page = paging.cursor();
+    let items = run(gateway, move |g| g.list_payers(&page)).await?;
+    Ok(paged(&req, &paging, items, |p| p.code.clone()))
 }
 
 #[utoipa::path(tag = "admin", request_body = NewRateSchedule, security(("bearer" = [])),
@@ -195,17 +259,24 @@ pub struct PayerFilter {
     payer: Option<String>,
 }
 
-#[utoipa::path(tag = "admin", security(("bearer" = [])), params(PayerFilter),
+/// Schedule versions in creation order, a page at a time (`Link: rel="next"` while more follow).
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(PayerFilter, Paging),
     responses((status = 200, body = Vec<RateScheduleView>)))]
 #[get("/v1/rate-schedules")]
 async fn list_schedules(
     gateway: web::Data<Gateway>,
     caller: Caller,
+    req: HttpRequest,
     query: web::Query<PayerFilter>,
+    paging: web::Query<Paging>,
 ) -> Answer {
     caller.require(STAFF)?;
-    Ok(HttpResponse::Ok()
-        .json(run(gateway, move |g| g.list_schedules(query.payer.as_deref())).await?))
+    let page = paging.cursor();
+    let items = run(gateway, move |g| {
+        g.list_schedules(query.payer.as_deref(), &page)
+    })
+    .await?;
+    Ok(paged(&req, &paging, items, |s| s.id.clone()))
 }
 
 #[utoipa::path(tag = "platform", request_body = CourseBody, security(("bearer" = [])), params(("code" = String, Path)),
@@ -224,17 +295,24 @@ async fn put_course(
     }
 }
 
-#[utoipa::path(tag = "platform", security(("bearer" = [])), params(YearAndPayer),
+/// Courses by code, a page at a time (`Link: rel="next"` while more follow).
+#[utoipa::path(tag = "platform", security(("bearer" = [])), params(YearAndPayer, Paging),
     responses((status = 200, body = Vec<CourseView>)))]
 #[get("/v1/courses")]
 async fn list_courses(
     gateway: web::Data<Gateway>,
     caller: Caller,
+    req: HttpRequest,
     query: web::Query<YearAndPayer>,
+    paging: web::Query<Paging>,
 ) -> Answer {
     let platform = query.platform(&caller)?;
-    Ok(HttpResponse::Ok()
-        .json(run(gateway, move |g| g.list_courses(&platform, &query.payer())).await?))
+    let page = paging.cursor();
+    let items = run(gateway, move |g| {
+        g.list_courses(&platform, &query.payer(), &page)
+    })
+    .await?;
+    Ok(paged(&req, &paging, items, |c| c.code.clone()))
 }
 
 #[utoipa::path(tag = "platform", security(("bearer" = [])), params(("code" = String, Path), YearAndPayer),

@@ -8,7 +8,7 @@ use crate::auth::{hash_secret, random_token, Role};
 use crate::domain::schedule::{parse_fraction, PerLevel};
 use crate::domain::{Level, Money, RateSchedule, TrainingYear};
 use crate::store::models::{PayerRow, PlatformRow, RateScheduleRow, StaffUserRow};
-use crate::store::{catalog, StoreError};
+use crate::store::{catalog, Cursor, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -167,9 +167,9 @@ impl Gateway {
         Ok(row.into())
     }
 
-    pub fn list_payers(&self) -> Result<Vec<PayerView>, ServiceError> {
+    pub fn list_payers(&self, page: &Cursor) -> Result<Vec<PayerView>, ServiceError> {
         self.store.read(|conn| {
-            Ok(catalog::list_payers(conn)?
+            Ok(catalog::list_payers(conn, page)?
                 .into_iter()
                 .map(Into::into)
                 .collect())
@@ -213,9 +213,9 @@ impl Gateway {
         Ok(view)
     }
 
-    pub fn list_platforms(&self) -> Result<Vec<PlatformView>, ServiceError> {
+    pub fn list_platforms(&self, page: &Cursor) -> Result<Vec<PlatformView>, ServiceError> {
         self.store.read(|conn| {
-            Ok(catalog::list_platforms(conn)?
+            Ok(catalog::list_platforms(conn, page)?
                 .into_iter()
                 .map(Into::into)
                 .collect())
@@ -341,9 +341,10 @@ impl Gateway {
     pub fn list_schedules(
         &self,
         payer: Option<&str>,
+        page: &Cursor,
     ) -> Result<Vec<RateScheduleView>, ServiceError> {
         self.store.read(|conn| {
-            Ok(catalog::list_schedules(conn, payer)?
+            Ok(catalog::list_schedules(conn, payer, page)?
                 .into_iter()
                 .map(Into::into)
                 .collect())

@@ -5,7 +5,7 @@ use super::input::Reader;
 use super::{active_platform, new_id, schedule_of, utc, Gateway, ServiceError};
 use crate::domain::{Level, Money};
 use crate::store::models::CourseRow;
-use crate::store::{catalog, ledger, DbConn};
+use crate::store::{catalog, ledger, Cursor, DbConn};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -126,10 +126,11 @@ impl Gateway {
         &self,
         platform: &str,
         payer: &str,
+        page: &Cursor,
     ) -> Result<Vec<CourseView>, ServiceError> {
         self.store.read(|conn| {
             catalog::find_payer(conn, payer)?.ok_or(ServiceError::NotFound("payer"))?;
-            catalog::list_courses(conn, platform)?
+            catalog::list_courses(conn, platform, page)?
                 .into_iter()
                 .map(|row| self.course_view(conn, row, payer))
                 .collect()

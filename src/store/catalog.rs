@@ -2,7 +2,7 @@
 
 use super::models::*;
 use super::schema::{completions, courses, payers, platforms, rate_schedules, staff_users};
-use super::{DbConn, StoreError};
+use super::{Cursor, DbConn, StoreError};
 use diesel::prelude::*;
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -18,16 +18,31 @@ pub fn find_payer(conn: &mut DbConn, code: &str) -> Result<Option<PayerRow>> {
     Ok(payers::table.find(code).first(conn).optional()?)
 }
 
-pub fn list_payers(conn: &mut DbConn) -> Result<Vec<PayerRow>> {
-    Ok(payers::table.order(payers::code).load(conn)?)
+pub fn list_payers(conn: &mut DbConn, page: &Cursor) -> Result<Vec<PayerRow>> {
+    let mut query = payers::table
+        .order(payers::code)
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(payers::code.gt(after.clone()));
+    }
+    Ok(query.load(conn)?)
 }
 
-pub fn list_schedules(conn: &mut DbConn, payer: Option<&str>) -> Result<Vec<RateScheduleRow>> {
+pub fn list_schedules(
+    conn: &mut DbConn,
+    payer: Option<&str>,
+    page: &Cursor,
+) -> Result<Vec<RateScheduleRow>> {
     let mut query = rate_schedules::table
-        .order((rate_schedules::payer_code, rate_schedules::effective_year))
+        .order(rate_schedules::id)
+        .limit(page.limit)
         .into_boxed();
     if let Some(payer) = payer {
         query = query.filter(rate_schedules::payer_code.eq(payer.to_owned()));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(rate_schedules::id.gt(after.clone()));
     }
     Ok(query.load(conn)?)
 }
@@ -95,8 +110,15 @@ pub fn find_platform_by_client(conn: &mut DbConn, client_id: &str) -> Result<Opt
         .optional()?)
 }
 
-pub fn list_platforms(conn: &mut DbConn) -> Result<Vec<PlatformRow>> {
-    Ok(platforms::table.order(platforms::code).load(conn)?)
+pub fn list_platforms(conn: &mut DbConn, page: &Cursor) -> Result<Vec<PlatformRow>> {
+    let mut query = platforms::table
+        .order(platforms::code)
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(platforms::code.gt(after.clone()));
+    }
+    Ok(query.load(conn)?)
 }
 
 pub fn set_platform_status(
@@ -130,11 +152,16 @@ pub fn find_course(conn: &mut DbConn, platform: &str, code: &str) -> Result<Opti
         .optional()?)
 }
 
-pub fn list_courses(conn: &mut DbConn, platform: &str) -> Result<Vec<CourseRow>> {
-    Ok(courses::table
-        .filter(courses::platform_code.eq(platform))
+pub fn list_courses(conn: &mut DbConn, platform: &str, page: &Cursor) -> Result<Vec<CourseRow>> {
+    let mut query = courses::table
+        .filter(courses::platform_code.eq(platform.to_owned()))
         .order(courses::code)
-        .load(conn)?)
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(courses::code.gt(after.clone()));
+    }
+    Ok(query.load(conn)?)
 }
 
 pub fn insert_course(conn: &mut DbConn, row: &CourseRow) -> Result<()> {

@@ -146,6 +146,13 @@ impl ManageConnection for ConnectionManager {
 
 pub type Conn = PooledConnection<ConnectionManager>;
 
+/// A page of a list: the rows after a key, at most `limit` of them.
+#[derive(Clone, Debug)]
+pub struct Cursor {
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<ConnectionManager>,
