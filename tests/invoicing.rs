@@ -708,3 +708,56 @@ async fn a_pending_delivery_survives_a_restart_and_is_sent_once() {
         .await;
     assert_eq!(audit["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_reduction_rounds_down_to_the_fen() {
+    // Granted 1,234.57 with ratio 2/5 = 0.40: payable 617.28 (RULES.md §5).
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    app.payer_with(
+        "city",
+        2022,
+        json!({"rates": {"junior": "246.91", "intermediate": "4.00", "senior": "246.93"}, "learner_annual_cap": "1000.00"}),
+    )
+    .await;
+    let p = app.platform("P").await;
+    app.course(&p, "J", "junior", 1).await;
+    app.course(&p, "S", "senior", 1).await;
+    for (learner, course) in [(1, "J"), (2, "J"), (3, "J"), (4, "J"), (5, "S")] {
+        let mut e = event(&format!("e{learner}"), course, learner, 1, JUNE_2022);
+        e["payer"] = json!("city");
+        let (code, body) = app.post("/v1/completions", &p, e).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    for learner in [1, 2] {
+        let learner_body =
+            json!({"id_number": id_number(learner), "name": format!("学员{learner}")});
+        app.post(
+            "/v1/offline-followups",
+            &p,
+            json!({"learner": learner_body, "attended_on": "2022-06-10", "program": "workshop"}),
+        )
+        .await;
+    }
+    let finance = app.token("finance", "fin1", None);
+    let (code, drafts) = app
+        .post(
+            "/v1/invoice-runs",
+            &finance,
+            json!({"period": "2022-06", "payer": "city"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{drafts}");
+    let invoice = &drafts[0];
+    assert_eq!(
+        (
+            invoice["granted_ytd"].as_str(),
+            invoice["offline_ratio"].as_str()
+        ),
+        (Some("1234.57"), Some("0.40"))
+    );
+    assert_eq!(
+        (invoice["payable_ytd"].as_str(), invoice["amount"].as_str()),
+        (Some("617.28"), Some("617.28"))
+    );
+    assert_eq!(sum_lines(invoice), 61728);
+}

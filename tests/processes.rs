@@ -76,7 +76,8 @@ fn cli_token(database_url: &str, args: &[&str]) -> String {
         .expect("gateway token runs");
     assert!(
         output.status.success(),
-        "{}",
+        "{:?}: {}",
+        output.status,
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()

@@ -173,8 +173,10 @@ impl Store {
         }
         let pool = Pool::builder()
             .max_size(pool_size)
-            // Connections open as needed: a CLI call or an idle replica holds one, not a pool.
-            .min_idle(Some(1))
+            // Connections open on demand and none is kept warm: a CLI call holds one, not a
+            // pool, and no pool thread is still connecting when a short-lived process exits
+            // (libpq torn down under a connecting thread crashes the process).
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(10))
             .build(ConnectionManager { url: url.clone() })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -288,8 +288,12 @@ pub async fn post_concurrently(
 
 pub fn fen(amount: &Value) -> i64 {
     let text = amount.as_str().expect("money is a string");
-    let (yuan, fen) = text.split_once('.').expect("two decimals");
-    yuan.parse::<i64>().unwrap() * 100 + fen.parse::<i64>().unwrap()
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text),
+    };
+    let (yuan, fen) = digits.split_once('.').expect("two decimals");
+    sign * (yuan.parse::<i64>().unwrap() * 100 + fen.parse::<i64>().unwrap())
 }
 
 /// The three concurrency scenarios of the limits, against one or several gateway processes on
