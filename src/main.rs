@@ -5,6 +5,7 @@ use std::sync::Arc;
 use subsidy_gateway::auth::Role;
 use subsidy_gateway::clock::SystemClock;
 use subsidy_gateway::config::{Settings, DEFAULT_DATABASE_URL};
+use subsidy_gateway::domain::reconcile::Verdict;
 use subsidy_gateway::service::Gateway;
 use subsidy_gateway::startup::Application;
 
@@ -39,6 +40,8 @@ enum Command {
         #[arg(long)]
         platform: Option<String>,
     },
+    /// Check the books against their invariants; print the report (JSON) and exit 1 on a breach.
+    Check,
     /// Print the OpenAPI document (YAML) built from the routes.
     Openapi,
 }
@@ -103,6 +106,14 @@ fn main() -> anyhow::Result<()> {
                 gateway.now().timestamp(),
             );
             println!("{token}");
+            Ok(())
+        }
+        Command::Check => {
+            let report = Gateway::open(&settings, Arc::new(SystemClock))?.reconcile()?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.status == Verdict::Breached {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Openapi => unreachable!("handled above"),

@@ -16,6 +16,9 @@ async fn limits_hold_exactly_under_64_concurrent_requests() {
         &mint,
         "2022-06-01T10:00:00+08:00",
         2022,
+        64,
+        32,
     )
     .await;
+    app.assert_books_clean().await;
 }

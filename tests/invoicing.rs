@@ -239,6 +239,7 @@ async fn worked_example_withholds_then_releases_25_00() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, vec!["invoice.drafted", "invoice.issued"]);
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -350,6 +351,7 @@ async fn rejection_reinvoices_and_a_falling_ratio_gives_a_credit_note() {
         .unwrap();
     assert_eq!(revocations["amount"], "-3.00");
     assert_eq!(sum_lines(&july), fen(&july["amount"]));
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -409,6 +411,7 @@ async fn december_invoices_the_next_year_and_runs_close_with_the_claim_window() 
         .post("/v1/invoice-runs", &platform, json!({"period": "2022-12"}))
         .await;
     assert_eq!(code, StatusCode::FORBIDDEN);
+    app.assert_books_clean().await;
 }
 
 /// A stand-in for the bureau's payment system: answers from a script, records what it got.
@@ -540,6 +543,7 @@ async fn approved_invoices_reach_the_bureau_after_retries() {
         (code, paid["status"].as_str()),
         (StatusCode::OK, Some("paid"))
     );
+    app.assert_books_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -564,6 +568,7 @@ async fn a_409_counts_as_delivered_and_other_4xx_fail_for_good() {
         1,
         "a permanent failure is not retried"
     );
+    app.assert_books_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -596,6 +601,7 @@ async fn a_slow_or_absent_bureau_is_retried() {
         ),
         (Some("approved"), Some("pending"))
     );
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -680,6 +686,7 @@ async fn every_money_and_configuration_change_is_on_the_audit_trail() {
     let learner = app.token("learner", &id_number(1), None);
     let (code, _) = app.get("/v1/audit-events", &learner).await;
     assert_eq!(code, StatusCode::FORBIDDEN);
+    app.assert_books_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -707,6 +714,7 @@ async fn a_pending_delivery_survives_a_restart_and_is_sent_once() {
         )
         .await;
     assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -760,4 +768,5 @@ async fn the_reduction_rounds_down_to_the_fen() {
         (Some("617.28"), Some("617.28"))
     );
     assert_eq!(sum_lines(invoice), 61728);
+    app.assert_books_clean().await;
 }

@@ -102,6 +102,7 @@ async fn worked_example_of_the_rules() {
         subsidy["learner"],
         format!("{}********{}", &id_number(1)[..6], &id_number(1)[14..])
     );
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -140,6 +141,7 @@ async fn a_partial_grant_stops_at_the_learner_cap() {
         (Some("8.00"), Some("4.00"))
     );
     assert_eq!(r["limited_by"], "learner_annual_cap");
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -166,6 +168,7 @@ async fn december_belongs_to_the_next_training_year() {
     assert_eq!(r["training_year"], 2022);
     assert_eq!(app.usage(&p, "year=2023").await["granted"], "30.00");
     assert_eq!(app.usage(&p, "year=2022").await["granted"], "30.00");
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -201,6 +204,7 @@ async fn claims_close_after_31_december_and_future_certificates_are_refused() {
         )
         .await;
     assert_eq!(code, StatusCode::OK, "within five minutes of skew");
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -239,6 +243,7 @@ async fn uncertified_and_duplicate_claims_earn_nothing() {
     let (code, problem) = app.post("/v1/completions", &p, reused).await;
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(problem["code"], "certificate_already_used");
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -301,6 +306,7 @@ async fn a_saturated_course_enters_the_free_phase_for_good() {
         (course["granted_total"].as_str(), course["phase"].as_str()),
         (Some("0.00"), Some("subsidised"))
     );
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -328,6 +334,7 @@ async fn the_platform_ceiling_binds_last_in_rule_order() {
     );
     // The province's ceiling is untouched.
     assert_eq!(app.usage(&p, "year=2022").await["granted"], "0.00");
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -347,6 +354,7 @@ async fn replays_answer_the_stored_result_and_conflicts_are_refused() {
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(problem["code"], "event_id_conflict");
     assert_eq!(app.usage(&p, "year=2022").await["granted"], "30.00");
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -390,6 +398,7 @@ async fn batches_answer_per_event_in_order() {
     let (code, body) = app.post("/v1/completions", &p, full).await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(body["results"].as_array().unwrap().len(), 1000);
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -460,6 +469,7 @@ async fn a_bad_batch_lists_every_bad_field_and_stores_nothing() {
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"][0]["field"], "body");
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -485,6 +495,7 @@ async fn a_learner_keeps_the_name_first_seen() {
     let learner = app.token("learner", &upper, None);
     let (_, subsidy) = app.get("/v1/me/subsidy?year=2022", &learner).await;
     assert_eq!(subsidy["used"], "60.00");
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -543,6 +554,7 @@ async fn revocation_releases_all_three_counters() {
         (r["status"].as_str(), r["granted"].as_str()),
         (Some("accepted"), Some("30.00"))
     );
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -575,4 +587,5 @@ async fn course_level_and_hours_freeze_once_completed() {
     let (code, problem) = put(json!({"title": "", "level": "expert", "class_hours": "ten"})).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"].as_array().unwrap().len(), 3);
+    app.assert_books_clean().await;
 }

@@ -1,5 +1,6 @@
-//! The real binary: two gateway processes on one database keep the limits exact, `gateway token`
-//! agrees with `gateway serve`, and no ID number reaches the logs.
+//! The real binary: three gateway processes on one database keep the limits exact, `gateway
+//! token` agrees with `gateway serve`, `gateway check` finds the books clean, and no ID number
+//! reaches the logs.
 
 mod common;
 
@@ -83,19 +84,36 @@ fn cli_token(database_url: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
+/// `gateway check` against the database: exits 0 and reports clean books.
+fn cli_check(database_url: &str) -> serde_json::Value {
+    let output = Command::new(BINARY)
+        .arg("check")
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("gateway check runs");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("gateway check prints JSON");
+    assert!(output.status.success(), "{report:#}");
+    assert_eq!(report["status"], "clean");
+    report
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_processes_on_one_database_keep_limits_exact() {
+async fn three_processes_on_one_database_keep_limits_exact() {
     let db = TestDatabase::fresh();
-    let (first, second) = if db.is_postgres() {
+    let replicas: Vec<Process> = if db.is_postgres() {
         // Replicas may start together: migrations take turns.
-        let url = db.url.clone();
-        let other = std::thread::spawn(move || spawn_gateway(&url));
-        (spawn_gateway(&db.url), other.join().unwrap())
+        let starting: Vec<_> = (0..3)
+            .map(|_| {
+                let url = db.url.clone();
+                std::thread::spawn(move || spawn_gateway(&url))
+            })
+            .collect();
+        starting.into_iter().map(|t| t.join().unwrap()).collect()
     } else {
-        let first = spawn_gateway(&db.url);
-        (first, spawn_gateway(&db.url))
+        (0..3).map(|_| spawn_gateway(&db.url)).collect()
     };
-    let addresses = vec![first.address.clone(), second.address.clone()];
+    let addresses: Vec<String> = replicas.iter().map(|r| r.address.clone()).collect();
     let admin = cli_token(&db.url, &["--role", "admin", "--sub", "ops"]);
     let url = db.url.clone();
     let mint = move |code: &str| cli_token(&url, &["--role", "platform", "--platform", code]);
@@ -103,14 +121,26 @@ async fn two_processes_on_one_database_keep_limits_exact() {
     let certified_at = (now - chrono::Duration::hours(1)).to_rfc3339();
     let year = TrainingYear::of(now - chrono::Duration::hours(1)).value();
     let client = reqwest::Client::new();
-    limits_hold_under_concurrency(&client, &addresses, &admin, &mint, &certified_at, year).await;
+    // 200 requests per scenario, spread over the three; the same event 50 times at once.
+    limits_hold_under_concurrency(
+        &client,
+        &addresses,
+        &admin,
+        &mint,
+        &certified_at,
+        year,
+        200,
+        50,
+    )
+    .await;
+    let report = cli_check(&db.url);
+    assert_eq!(report["checked"]["completions"], 200 * 3 + 30 + 1);
 
-    // No full ID number in either process's logs, at debug level.
-    let logs = format!(
-        "{}{}",
-        first.log.lock().unwrap(),
-        second.log.lock().unwrap()
-    );
+    // No full ID number in any process's logs, at debug level.
+    let logs: String = replicas
+        .iter()
+        .map(|r| r.log.lock().unwrap().clone())
+        .collect();
     assert!(logs.contains("gateway listening"));
     for learner in [1, 2000, 3000, 4000, 9000] {
         assert!(

@@ -7,6 +7,7 @@ pub mod level;
 pub mod limits;
 pub mod money;
 pub mod offline;
+pub mod reconcile;
 pub mod schedule;
 pub mod training_year;
 

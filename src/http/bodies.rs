@@ -159,3 +159,36 @@ pub struct PaymentBody {
     #[schema(example = "BUREAU-TX-0001")]
     reference: String,
 }
+
+/// The answer of `GET /v1/reconciliation` (built by `domain::reconcile`).
+#[derive(serde::Serialize, ToSchema)]
+pub struct ReconciliationReport {
+    /// `clean` or `breached`.
+    #[schema(example = "clean")]
+    status: String,
+    checked: ReconciliationCounts,
+    breaches: Vec<ReconciliationFinding>,
+    /// Money waiting on a person (a delivery the bureau refused); not a breach.
+    notices: Vec<ReconciliationFinding>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct ReconciliationCounts {
+    completions: u64,
+    counters: u64,
+    claims: u64,
+    invoices: u64,
+    deliveries: u64,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct ReconciliationFinding {
+    /// Stable code: counter_mismatch, counter_missing, over_limit, paid_twice, claim_missing,
+    /// claim_stale, grant_out_of_range, invoice_lines_mismatch, invoice_true_up_mismatch,
+    /// delivery_missing, delivery_duplicated, delivery_inconsistent, delivery_unexpected,
+    /// delivery_orphaned; notices: delivery_failed.
+    #[schema(example = "counter_mismatch")]
+    invariant: String,
+    subject: String,
+    detail: String,
+}

@@ -37,6 +37,8 @@ async fn run<T: Send + 'static>(
 }
 
 const STAFF: &[Role] = &[Role::Admin, Role::Finance];
+/// Who may read an invoice by id: staff, the bureau, and a platform (its own; others are 404).
+const INVOICE_READERS: &[Role] = &[Role::Admin, Role::Finance, Role::Platform, Role::Bureau];
 
 /// Cursor paging of the lists that answer plain arrays.
 #[derive(Deserialize, IntoParams)]
@@ -491,7 +493,7 @@ async fn list_invoices(
     caller: Caller,
     query: web::Query<InvoiceQuery>,
 ) -> Answer {
-    let principal = caller.0.clone();
+    let principal = caller.require(INVOICE_READERS)?.clone();
     let query = query.into_inner();
     let filter = InvoiceFilter {
         status: query.status,
@@ -509,7 +511,7 @@ async fn list_invoices(
     responses((status = 200, body = InvoiceView), (status = 404, body = Problem)))]
 #[get("/v1/invoices/{id}")]
 async fn get_invoice(gateway: web::Data<Gateway>, caller: Caller, id: web::Path<String>) -> Answer {
-    let principal = caller.0.clone();
+    let principal = caller.require(INVOICE_READERS)?.clone();
     Ok(HttpResponse::Ok().json(run(gateway, move |g| g.get_invoice(&principal, &id)).await?))
 }
 
@@ -594,7 +596,7 @@ async fn export_invoice_csv(
     caller: Caller,
     id: web::Path<String>,
 ) -> Answer {
-    let principal = caller.0.clone();
+    let principal = caller.require(INVOICE_READERS)?.clone();
     let export = run(gateway, move |g| g.invoice_csv(&principal, &id)).await?;
     Ok(download("text/csv; charset=utf-8", export))
 }
@@ -621,7 +623,7 @@ async fn export_invoice_xlsx(
     caller: Caller,
     id: web::Path<String>,
 ) -> Answer {
-    let principal = caller.0.clone();
+    let principal = caller.require(INVOICE_READERS)?.clone();
     Ok(download(
         XLSX,
         run(gateway, move |g| g.invoice_xlsx(&principal, &id)).await?,
@@ -630,8 +632,9 @@ async fn export_invoice_xlsx(
 
 #[derive(Deserialize, IntoParams)]
 pub struct RunQuery {
-    #[param(example = "2022-06")]
-    period: String,
+    /// Required; optional here only so that a caller without the role hears 403 first.
+    #[param(example = "2022-06", required = true)]
+    period: Option<String>,
     /// Defaults to `province`.
     payer: Option<String>,
 }
@@ -648,12 +651,12 @@ async fn export_run_xlsx(
 ) -> Answer {
     let principal = caller.require(STAFF)?.clone();
     let payer = query.payer.clone().unwrap_or_else(|| "province".into());
+    let period = query.period.clone().ok_or_else(|| {
+        ApiError::Service(ServiceError::invalid("period", "required", "is required"))
+    })?;
     Ok(download(
         XLSX,
-        run(gateway, move |g| {
-            g.run_xlsx(&principal, &payer, &query.period)
-        })
-        .await?,
+        run(gateway, move |g| g.run_xlsx(&principal, &payer, &period)).await?,
     ))
 }
 
@@ -688,4 +691,14 @@ async fn audit_events(
         limit: page_limit(query.limit),
     };
     Ok(HttpResponse::Ok().json(run(gateway, move |g| g.audit_events(filter)).await?))
+}
+
+/// Checks the books: counters against grants, limits, one claim per learner and course,
+/// invoice arithmetic, one bureau delivery per approved invoice. Same as `gateway check`.
+#[utoipa::path(tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = crate::http::bodies::ReconciliationReport)))]
+#[get("/v1/reconciliation")]
+async fn reconciliation(gateway: web::Data<Gateway>, caller: Caller) -> Answer {
+    caller.require(STAFF)?;
+    Ok(HttpResponse::Ok().json(run(gateway, |g| g.reconcile()).await?))
 }

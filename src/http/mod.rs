@@ -75,6 +75,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(export_invoice_xlsx)
         .service(export_run_xlsx)
         .service(audit_events)
+        .service(reconciliation)
         .service(healthz)
         .service(readyz);
 }

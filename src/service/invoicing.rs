@@ -460,7 +460,6 @@ impl Gateway {
         principal: &Principal,
         id: &str,
     ) -> Result<InvoiceView, ServiceError> {
-        let bureau = self.bureau_configured;
         self.transition(
             principal,
             id,
@@ -478,22 +477,22 @@ impl Gateway {
                 row.status = "approved".into();
                 row.approved_at = Some(now);
                 row.approved_by = Some(actor.to_owned());
-                if bureau {
-                    billing::insert_outbox(
-                        conn,
-                        &OutboxRow {
-                            id: new_id(),
-                            invoice_id: row.id.clone(),
-                            status: "pending".into(),
-                            attempts: 0,
-                            next_attempt_at: Utc::now().naive_utc(),
-                            lease_until: None,
-                            last_error: None,
-                            created_at: Utc::now().naive_utc(),
-                            delivered_at: None,
-                        },
-                    )?;
-                }
+                // Queued even without a bureau: one configured later delivers it, and
+                // reconciliation can hold every approved invoice to exactly one delivery.
+                billing::insert_outbox(
+                    conn,
+                    &OutboxRow {
+                        id: new_id(),
+                        invoice_id: row.id.clone(),
+                        status: "pending".into(),
+                        attempts: 0,
+                        next_attempt_at: Utc::now().naive_utc(),
+                        lease_until: None,
+                        last_error: None,
+                        created_at: Utc::now().naive_utc(),
+                        delivered_at: None,
+                    },
+                )?;
                 Ok(())
             },
         )
@@ -531,7 +530,7 @@ impl Gateway {
                 "a bureau is configured: its payment confirmation marks invoices paid",
             ));
         }
-        self.pay(principal, id, body, "invoice.marked_paid")
+        self.pay(principal, id, body, "invoice.marked_paid", true)
     }
 
     /// The bureau confirms it paid a submitted invoice.
@@ -541,7 +540,7 @@ impl Gateway {
         id: &str,
         body: &Value,
     ) -> Result<InvoiceView, ServiceError> {
-        self.pay(principal, id, body, "invoice.paid")
+        self.pay(principal, id, body, "invoice.paid", false)
     }
 
     fn pay(
@@ -550,9 +549,10 @@ impl Gateway {
         id: &str,
         body: &Value,
         action: &str,
+        by_hand: bool,
     ) -> Result<InvoiceView, ServiceError> {
         let reference = required_text(body, "reference")?;
-        self.transition(principal, id, action, |_, row, now, actor| {
+        self.transition(principal, id, action, |conn, row, now, actor| {
             if row.status != "approved" && row.status != "submitted" {
                 return Err(transition_refused(row, "paid"));
             }
@@ -560,6 +560,10 @@ impl Gateway {
             row.paid_at = Some(now);
             row.paid_by = Some(actor.to_owned());
             row.payment_reference = Some(reference);
+            if by_hand {
+                // Paid outside the gateway: the queued delivery must never be sent.
+                billing::close_outbox(conn, &row.id, "paid_by_hand")?;
+            }
             Ok(())
         })
     }

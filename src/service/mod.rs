@@ -10,6 +10,7 @@ pub mod ingest;
 mod input;
 pub mod invoicing;
 pub mod learners;
+pub mod reconcile;
 pub mod usage;
 
 pub use error::{FieldError, ServiceError};

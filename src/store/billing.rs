@@ -303,6 +303,21 @@ pub fn settle_outbox(conn: &mut DbConn, row: &OutboxRow) -> Result<()> {
     Ok(())
 }
 
+/// Ends a pending delivery that must not be sent.
+pub fn close_outbox(conn: &mut DbConn, invoice_id: &str, status: &str) -> Result<()> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::invoice_id.eq(invoice_id))
+            .filter(outbox::status.eq("pending")),
+    )
+    .set((
+        outbox::status.eq(status),
+        outbox::lease_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 pub fn failed_outbox(conn: &mut DbConn) -> Result<Vec<OutboxRow>> {
     Ok(outbox::table
         .filter(outbox::status.eq("failed"))

@@ -7,6 +7,7 @@
 //! way each money transaction sees every earlier one committed, so limits hold exactly.
 
 pub mod billing;
+pub mod books;
 pub mod catalog;
 pub mod ledger;
 pub mod models;
