@@ -3,11 +3,10 @@
 
 mod common;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use common::bureau::*;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subsidy_gateway::config::BureauSettings;
 
@@ -412,52 +411,6 @@ async fn december_invoices_the_next_year_and_runs_close_with_the_claim_window() 
         .await;
     assert_eq!(code, StatusCode::FORBIDDEN);
     app.assert_books_clean().await;
-}
-
-/// A stand-in for the bureau's payment system: answers from a script, records what it got.
-struct Bureau {
-    address: String,
-    received: Arc<Mutex<Vec<(String, Value)>>>,
-}
-
-async fn bureau(script: Vec<u16>, delay: Duration) -> Bureau {
-    let received = Arc::new(Mutex::new(vec![]));
-    let script = Arc::new(Mutex::new(script));
-    let (log, answers) = (received.clone(), script.clone());
-    let server = HttpServer::new(move || {
-        let (log, answers) = (log.clone(), answers.clone());
-        App::new().route(
-            "/payment-requests",
-            web::post().to(move |req: HttpRequest, body: web::Json<Value>| {
-                let (log, answers) = (log.clone(), answers.clone());
-                async move {
-                    tokio::time::sleep(delay).await;
-                    let key = req
-                        .headers()
-                        .get("idempotency-key")
-                        .map(|v| v.to_str().unwrap().to_owned())
-                        .unwrap_or_default();
-                    log.lock().unwrap().push((key, body.into_inner()));
-                    let status = {
-                        let mut answers = answers.lock().unwrap();
-                        if answers.len() > 1 {
-                            answers.remove(0)
-                        } else {
-                            answers[0]
-                        }
-                    };
-                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
-                        .body(format!("bureau says {status}"))
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let address = format!("http://{}", server.addrs()[0]);
-    tokio::spawn(server.run());
-    Bureau { address, received }
 }
 
 async fn approved_invoice(app: &TestApp) -> String {

@@ -4,99 +4,10 @@
 
 mod common;
 
+use common::process::*;
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 use subsidy_gateway::domain::TrainingYear;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_gateway");
-
-struct Process {
-    child: Child,
-    address: String,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `gateway serve` on port 0 and reads its port from the start-up log line.
-fn spawn_gateway(database_url: &str) -> Process {
-    let mut child = Command::new(BINARY)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "debug")
-        .env("GATEWAY_RATE_PER_SECOND", "100000")
-        .env("GATEWAY_RATE_BURST", "100000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gateway starts");
-    let stderr = child.stderr.take().unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let (port_tx, port_rx) = mpsc::channel();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("gateway listening") {
-                let port: String = line
-                    .split("port=")
-                    .nth(1)
-                    .unwrap_or("")
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                let _ = port_tx.send(port);
-            }
-            sink.lock().unwrap().push_str(&line);
-            sink.lock().unwrap().push('\n');
-        }
-    });
-    let port = port_rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("gateway reports its port");
-    Process {
-        child,
-        address: format!("http://127.0.0.1:{port}"),
-        log,
-    }
-}
-
-fn cli_token(database_url: &str, args: &[&str]) -> String {
-    let output = Command::new(BINARY)
-        .arg("token")
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("gateway token runs");
-    assert!(
-        output.status.success(),
-        "{:?}: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-/// `gateway check` against the database: exits 0 and reports clean books.
-fn cli_check(database_url: &str) -> serde_json::Value {
-    let output = Command::new(BINARY)
-        .arg("check")
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("gateway check runs");
-    let report: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("gateway check prints JSON");
-    assert!(output.status.success(), "{report:#}");
-    assert_eq!(report["status"], "clean");
-    report
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_processes_on_one_database_keep_limits_exact() {

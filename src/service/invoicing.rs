@@ -79,7 +79,7 @@ pub struct InvoiceView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Delivery {
-    /// `pending`, `delivered` or `failed`.
+    /// `pending`, `delivered`, `failed`, or `paid_by_hand` (never sent: staff recorded the payment).
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,

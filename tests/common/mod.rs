@@ -2,6 +2,9 @@
 //! a temporary folder, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set.
 #![allow(dead_code)] // each test binary uses part of the harness
 
+pub mod bureau;
+pub mod process;
+
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response, StatusCode};
