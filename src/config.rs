@@ -10,6 +10,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gateway.db";
 pub struct Settings {
     pub database_url: DatabaseUrl,
     pub db_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub db_connect_timeout_ms: u64,
     pub jwt: JwtSettings,
     pub idp: Option<IdpSettings>,
     /// Key of the ID-number hash; generated and kept in the database when unset.
@@ -123,6 +125,11 @@ impl Settings {
         let defaults = Settings::defaults(database_url);
         Ok(Settings {
             db_pool_size: parsed("GATEWAY_DB_POOL_SIZE", defaults.db_pool_size, 1..=512)?,
+            db_connect_timeout_ms: parsed(
+                "GATEWAY_DB_CONNECT_TIMEOUT_MS",
+                defaults.db_connect_timeout_ms,
+                100..=60_000,
+            )?,
             jwt: JwtSettings {
                 secret,
                 issuer: optional("GATEWAY_JWT_ISSUER").unwrap_or(defaults.jwt.issuer),
@@ -167,6 +174,7 @@ impl Settings {
         Settings {
             database_url,
             db_pool_size: 16,
+            db_connect_timeout_ms: 5000,
             jwt: JwtSettings {
                 secret: None,
                 issuer: "subsidy-gateway".into(),

@@ -135,7 +135,12 @@ struct Synchronous {
 fn sqlite_commits_are_durable() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/g.db", dir.path().display());
-    let store = subsidy_gateway::store::Store::open(&url.parse().unwrap(), 2).unwrap();
+    let store = subsidy_gateway::store::Store::open(
+        &url.parse().unwrap(),
+        2,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
     let (journal, sync) = store
         .read(|conn| {
             let journal: JournalMode = diesel::sql_query("PRAGMA journal_mode").get_result(conn)?;

@@ -6,7 +6,6 @@ mod common;
 
 use common::process::*;
 use common::*;
-use std::process::Command;
 use subsidy_gateway::domain::TrainingYear;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -59,27 +58,4 @@ async fn three_processes_on_one_database_keep_limits_exact() {
             "ID number of learner {learner} in the logs"
         );
     }
-}
-
-#[test]
-fn bad_settings_fail_at_start_naming_the_setting() {
-    let output = Command::new(BINARY)
-        .args(["migrate"])
-        .env("DATABASE_URL", "mysql://localhost/gw")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("DATABASE_URL"));
-    let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(BINARY)
-        .args(["migrate"])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/g.db", dir.path().display()),
-        )
-        .env("GATEWAY_RATE_PER_SECOND", "lots")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("GATEWAY_RATE_PER_SECOND"));
 }

@@ -2,7 +2,6 @@
 //! Causes are logged here; clients get the code and a safe sentence.
 
 use crate::service::{FieldError, ServiceError};
-use crate::store::StoreError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -82,13 +81,13 @@ impl ApiError {
                 detail.clone(),
                 vec![],
             ),
-            ApiError::Service(ServiceError::Store(StoreError::Unavailable(_))) => (
+            ApiError::Service(ServiceError::Store(cause)) if cause.is_connection_lost() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database is not reachable; nothing was stored, retry later".into(),
                 vec![],
             ),
-            ApiError::Service(ServiceError::Store(StoreError::Query(_))) => (
+            ApiError::Service(ServiceError::Store(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
                 "the request failed; nothing was stored".into(),
@@ -163,6 +162,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "1"));
         }
         response.body(serde_json::to_string(&problem).expect("problem serialises"))
     }

@@ -27,6 +27,7 @@ use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
 use sha2::Sha256;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Everything a use case needs: storage, the clock, keys and counters.
 pub struct Gateway {
@@ -40,8 +41,12 @@ pub struct Gateway {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("database: {0}")]
-    Store(#[from] crate::store::StoreError),
+    /// Names the setting, so an operator knows where to look.
+    #[error("DATABASE_URL {url}: {source}")]
+    Store {
+        url: String,
+        source: crate::store::StoreError,
+    },
     #[error("{0}")]
     Keys(#[from] crate::auth::KeyError),
 }
@@ -49,18 +54,29 @@ pub enum StartError {
 impl Gateway {
     /// Opens the database, applies migrations and loads (or first creates) the keys.
     pub fn open(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Gateway, StartError> {
-        let store = Store::open(&settings.database_url, settings.db_pool_size)?;
-        let (jwt_secret, id_key) = store.read(|conn| {
-            let jwt = match &settings.jwt.secret {
-                Some(secret) => secret.clone(),
-                None => secrets::get_or_create(conn, "jwt_hs256", || random_token(48))?,
-            };
-            let id_key = match &settings.id_hash_key {
-                Some(key) => key.clone(),
-                None => secrets::get_or_create(conn, "id_number_hmac", || random_token(48))?,
-            };
-            Ok::<_, crate::store::StoreError>((jwt, id_key))
-        })?;
+        let database = |source| StartError::Store {
+            url: format!("{:?}", settings.database_url),
+            source,
+        };
+        let store = Store::open(
+            &settings.database_url,
+            settings.db_pool_size,
+            Duration::from_millis(settings.db_connect_timeout_ms),
+        )
+        .map_err(database)?;
+        let (jwt_secret, id_key) = store
+            .read(|conn| {
+                let jwt = match &settings.jwt.secret {
+                    Some(secret) => secret.clone(),
+                    None => secrets::get_or_create(conn, "jwt_hs256", || random_token(48))?,
+                };
+                let id_key = match &settings.id_hash_key {
+                    Some(key) => key.clone(),
+                    None => secrets::get_or_create(conn, "id_number_hmac", || random_token(48))?,
+                };
+                Ok::<_, crate::store::StoreError>((jwt, id_key))
+            })
+            .map_err(database)?;
         let tokens = TokenKeys::new(jwt_secret.as_bytes(), &settings.jwt, settings.idp.as_ref())?;
         Ok(Gateway {
             store,

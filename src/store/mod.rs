@@ -23,6 +23,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,6 +96,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The connection broke mid-request: the database went away, not the query.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Query(DieselError::DatabaseError(kind, info)) => {
+                matches!(
+                    kind,
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+                ) || CONNECTION_LOST.iter().any(|m| info.message().contains(m))
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,
@@ -105,6 +120,13 @@ impl StoreError {
         )
     }
 }
+
+/// What libpq says when the server went away between statements.
+const CONNECTION_LOST: [&str; 3] = [
+    "server closed the connection",
+    "terminating connection",
+    "no connection to the server",
+];
 
 /// Opens connections of the backend the URL names (never guessing from a failed attempt).
 #[derive(Debug)]
@@ -159,12 +181,22 @@ pub struct Store {
     pool: Pool<ConnectionManager>,
     writer: Arc<Mutex<()>>,
     backend: &'static str,
+    /// Set while the database is unreachable: requests then fail fast instead of each waiting
+    /// the full connect timeout (writers queue behind one mutex). Cleared by the next success.
+    down: Arc<AtomicBool>,
 }
+
+/// How long a request tries for a connection while the database is known to be down.
+const WHILE_DOWN: Duration = Duration::from_millis(250);
 
 impl Store {
     /// Opens the database (creating a SQLite file and its folder if needed) and applies the
     /// pending migrations of its dialect.
-    pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Store, StoreError> {
+    pub fn open(
+        url: &DatabaseUrl,
+        pool_size: u32,
+        connect_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         if let DatabaseUrl::Sqlite(path) = url {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -178,13 +210,14 @@ impl Store {
             // pool, and no pool thread is still connecting when a short-lived process exits
             // (libpq torn down under a connecting thread crashes the process).
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(connect_timeout)
             .build(ConnectionManager { url: url.clone() })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = Store {
             pool,
             writer: Arc::new(Mutex::new(())),
             backend: url.backend(),
+            down: Arc::new(AtomicBool::new(false)),
         };
         store.migrate()?;
         Ok(store)
@@ -195,9 +228,13 @@ impl Store {
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        let attempt = if self.down.load(Ordering::Relaxed) {
+            self.pool.get_timeout(WHILE_DOWN)
+        } else {
+            self.pool.get()
+        };
+        self.down.store(attempt.is_err(), Ordering::Relaxed);
+        attempt.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -241,11 +278,7 @@ impl Store {
 
     /// Whether the database answers now (for `/readyz`).
     pub fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self
-            .pool
-            .get_timeout(Duration::from_secs(2))
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        conn.batch_execute("SELECT 1")?;
+        self.conn()?.batch_execute("SELECT 1")?;
         Ok(())
     }
 }
