@@ -135,6 +135,22 @@ async fn every_route_of_the_document_refuses_roles_it_does_not_serve() {
         }
     }
     assert_eq!(tried, 30 * ROLES.len());
+    // A known path with a method it does not serve: 405 and the methods it does.
+    for (method, path, allow) in [
+        (Method::DELETE, "/v1/platforms", "GET, POST"),
+        (Method::PUT, "/v1/invoices/x/approve", "POST"),
+        (Method::TRACE, "/healthz", "GET"),
+    ] {
+        let response = app
+            .call(method.clone(), path, Some(app.admin()), None)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers()["allow"], allow);
+    }
     app.assert_books_clean().await;
 }
 

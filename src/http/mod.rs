@@ -82,12 +82,78 @@ fn routes(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document, built from the routes themselves.
 pub fn api_doc() -> utoipa::openapi::OpenApi {
-    App::new()
+    let mut api = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts()
-        .1
+        .1;
+    document_errors(&mut api);
+    api
+}
+
+/// Every operation can answer with a problem: errors are `application/problem+json`, and any
+/// status an operation does not list (401, 413, 429, 503, …) is its `default` response.
+fn document_errors(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    const PROBLEM: &str = "application/problem+json";
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.starts_with(['4', '5']), response) {
+                    if let Some(content) = response.content.shift_remove("application/json") {
+                        response.content.insert(PROBLEM.into(), content);
+                    }
+                }
+            }
+            responses.entry("default".into()).or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("A problem: `code` is stable, `errors` lists every bad field.")
+                        .content(
+                            PROBLEM,
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("Problem")))
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+        }
+    }
+}
+
+/// The documented methods of the route a path matches, for 405 answers with `Allow`.
+fn methods_of(api: &utoipa::openapi::OpenApi, path: &str) -> Option<Vec<&'static str>> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    api.paths.paths.iter().find_map(|(template, item)| {
+        let pattern: Vec<&str> = template.split('/').collect();
+        let matches = pattern.len() == segments.len()
+            && pattern
+                .iter()
+                .zip(&segments)
+                .all(|(p, s)| p == s || (p.starts_with('{') && !s.is_empty()));
+        matches.then(|| {
+            [
+                ("GET", item.get.is_some()),
+                ("PUT", item.put.is_some()),
+                ("POST", item.post.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(method, present)| present.then_some(method))
+            .collect()
+        })
+    })
 }
 
 /// The gateway's routes; the caller adds state and middleware.
@@ -102,11 +168,13 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let (app, api) = App::new()
+    let (app, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
+    document_errors(&mut api);
+    let known = api.clone();
     app.app_data(
         web::JsonConfig::default()
             .limit(json_limit)
@@ -123,7 +191,13 @@ pub fn app(
     )
     // Answered by the Prometheus middleware; the route only keeps the request out of the 404s.
     .route("/metrics", web::get().to(HttpResponse::Ok))
-    .default_service(web::to(|| async {
-        Err::<HttpResponse, _>(ApiError::RouteNotFound)
+    .default_service(web::to(move |request: actix_web::HttpRequest| {
+        let allowed = methods_of(&known, request.path());
+        async move {
+            Err::<HttpResponse, _>(match allowed {
+                Some(methods) => ApiError::MethodNotAllowed(methods.join(", ")),
+                None => ApiError::RouteNotFound,
+            })
+        }
     }))
 }

@@ -13,11 +13,15 @@ pub enum ApiError {
     Service(ServiceError),
     Unauthenticated(String),
     Forbidden,
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     PayloadTooLarge,
     MalformedBody(String),
     UnsupportedMediaType,
     RouteNotFound,
+    /// The path exists; the method does not. Carries the `Allow` header's value.
+    MethodNotAllowed(String),
 }
 
 impl From<ServiceError> for ApiError {
@@ -129,6 +133,12 @@ impl ApiError {
                 "no such resource".into(),
                 vec![],
             ),
+            ApiError::MethodNotAllowed(allowed) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("this resource answers {allowed}"),
+                vec![],
+            ),
         }
     }
 }
@@ -162,6 +172,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if let ApiError::MethodNotAllowed(allowed) = self {
+            response.insert_header((header::ALLOW, allowed.as_str()));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "1"));

@@ -552,3 +552,92 @@ pub struct FollowupView {
     pub attended_on: NaiveDate,
     pub program: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            ".{0,40}".prop_map(Value::from),
+            "[0-9X]{17,19}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("event_id".to_owned()),
+                        Just("course_code".to_owned()),
+                        Just("learner".to_owned()),
+                        Just("id_number".to_owned()),
+                        Just("class_hours".to_owned()),
+                        Just("certified_at".to_owned()),
+                        ".{0,12}"
+                    ],
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn valid() -> Value {
+        json!({
+            "event_id": "e1",
+            "course_code": "C1",
+            "learner": {"id_number": "110101199003074477", "name": "张三"},
+            "class_hours": 10,
+            "certificate_no": "CERT-1",
+            "certified_at": "2022-06-01T10:00:00+08:00",
+        })
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2022, 12, 15).unwrap()
+    }
+
+    #[test]
+    fn a_valid_event_parses() {
+        let event = CompletionEvent::parse(&valid(), "", today()).unwrap();
+        assert_eq!((event.class_hours, event.payer.as_str()), (10, "province"));
+    }
+
+    proptest! {
+        /// Arbitrary JSON never panics the parser; a refusal names fields under its prefix.
+        #[test]
+        fn arbitrary_json_never_panics(value in any_json()) {
+            if let Err(errors) = CompletionEvent::parse(&value, "events[3]", today()) {
+                prop_assert!(!errors.is_empty());
+                prop_assert!(errors.iter().all(|e| e.field.starts_with("events[3]")));
+            }
+        }
+
+        /// Any one field of a valid event replaced by arbitrary JSON: parsed, or refused
+        /// naming that field (never another, never a panic).
+        #[test]
+        fn one_bad_field_is_named(
+            field in prop_oneof![
+                Just("event_id"), Just("course_code"), Just("learner"), Just("class_hours"),
+                Just("certificate_no"), Just("certified_at"), Just("payer")
+            ],
+            replacement in any_json(),
+        ) {
+            let mut event = valid();
+            event[field] = replacement;
+            if let Err(errors) = CompletionEvent::parse(&event, "", today()) {
+                prop_assert!(
+                    errors.iter().all(|e| e.field.starts_with(field)),
+                    "{:?}", errors
+                );
+            }
+        }
+    }
+}
