@@ -127,21 +127,31 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
     for round in 0..=rounds {
         let last = round == rounds;
         let pending: Vec<usize> = (0..events).filter(|i| !acked.contains_key(i)).collect();
+        // Kill once a third of this round's events are answered: always under load.
+        let target = (pending.len() / 3).max(1);
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let address = gateway.address.clone();
-        let load_scene = scene.clone();
+        let (load_scene, progress) = (scene.clone(), answered.clone());
         let load = tokio::spawn(async move {
             futures_util::stream::iter(pending)
                 .map(|i| {
                     let (scene, address) = (load_scene.clone(), address.clone());
-                    async move { (i, scene.post(&address, &scene.event(i)).await) }
+                    let progress = progress.clone();
+                    async move {
+                        let answer = scene.post(&address, &scene.event(i)).await;
+                        progress.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        (i, answer)
+                    }
                 })
                 .buffer_unordered(16)
                 .collect::<Vec<_>>()
                 .await
         });
         if !last {
-            // Somewhere in the middle of the load.
-            tokio::time::sleep(Duration::from_millis(150 + 97 * round as u64)).await;
+            while answered.load(std::sync::atomic::Ordering::SeqCst) < target && !load.is_finished()
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
             gateway.kill_9();
         }
         let mut lost = 0;
@@ -159,9 +169,12 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
             }
         }
         eprintln!(
-            "round {round}: {} acknowledged so far, {lost} requests cut off by the kill",
+            "round {round}: {} acknowledged so far, {lost} requests unanswered (cut off or refused)",
             acked.len()
         );
+        if !last {
+            assert!(lost > 0, "round {round}: the kill landed under load");
+        }
         if !last {
             gateway = spawn_gateway(&scene.db.url);
         } else {

@@ -464,3 +464,32 @@ async fn fields_the_server_owns_cannot_be_set_by_callers() {
     );
     app.assert_books_clean().await;
 }
+
+#[tokio::test]
+async fn hostile_text_in_queries_never_breaks_an_answer() {
+    // Found by schemathesis: a control character in `payer` once reached a header (500).
+    let app = TestApp::at(DEC_2022).await;
+    let (code, problem) = app
+        .get(
+            "/v1/invoice-runs/export.xlsx?payer=%C3%BCb%C2%8C%05S&period=2022-11",
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_payer"))
+    );
+    let response = app
+        .call(
+            Method::GET,
+            "/v1/invoice-runs/export.xlsx?period=2022-11",
+            Some(app.admin()),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"province-2022-11.xlsx\""
+    );
+}

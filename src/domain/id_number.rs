@@ -143,6 +143,46 @@ mod tests {
         assert!(!format!("{id:?} {id}").contains("11010519491231002X"));
     }
 
+    /// Exhaustive over 2,000 valid numbers: every other character (0–9, X) at every position,
+    /// and every swap of two different neighbours, is refused (ISO 7064 MOD 11-2 guarantees it).
+    #[test]
+    fn every_typo_of_2000_numbers_is_refused() {
+        let mut tried = 0;
+        for n in 0u32..2000 {
+            let id = IdNumber::complete(&format!(
+                "{:02}{:04}{}{:02}{:02}{:03}",
+                11 + n % 55,
+                (n * 7919) % 10_000,
+                1950 + n % 55,
+                1 + n % 12,
+                1 + n % 28,
+                (n * 31) % 1000
+            ));
+            assert!(IdNumber::parse(&id, today()).is_ok(), "{id}");
+            let original = id.as_bytes();
+            for pos in 0..18 {
+                for c in b"0123456789X" {
+                    if *c == original[pos] || (pos < 17 && *c == b'X') {
+                        continue;
+                    }
+                    let mut typo = original.to_vec();
+                    typo[pos] = *c;
+                    let typo = String::from_utf8(typo).unwrap();
+                    assert!(IdNumber::parse(&typo, today()).is_err(), "{typo}");
+                    tried += 1;
+                }
+                if pos < 17 && original[pos] != original[pos + 1] {
+                    let mut swapped = original.to_vec();
+                    swapped.swap(pos, pos + 1);
+                    let swapped = String::from_utf8(swapped).unwrap();
+                    assert!(IdNumber::parse(&swapped, today()).is_err(), "{swapped}");
+                    tried += 1;
+                }
+            }
+        }
+        assert!(tried > 2000 * 170, "{tried}");
+    }
+
     fn valid_id() -> impl Strategy<Value = String> {
         (
             11u32..=65,

@@ -604,11 +604,22 @@ async fn export_invoice_csv(
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 fn download(content_type: &str, (name, bytes): (String, Vec<u8>)) -> HttpResponse {
+    // Names carry codes and numbers that callers chose: keep the header plain ASCII.
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((
             "Content-Disposition",
-            format!("attachment; filename=\"{name}\""),
+            format!("attachment; filename=\"{safe}\""),
         ))
         .body(bytes)
 }

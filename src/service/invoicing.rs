@@ -612,6 +612,11 @@ impl Gateway {
     ) -> Result<(String, Vec<u8>), ServiceError> {
         let period = BillingPeriod::parse(period)
             .map_err(|e| ServiceError::invalid("period", "invalid_period", e.to_string()))?;
+        self.store.read(|conn| {
+            catalog::find_payer(conn, payer)?.ok_or_else(|| {
+                ServiceError::invalid("payer", "unknown_payer", "is not a known payer")
+            })
+        })?;
         let page = self.list_invoices(
             principal,
             InvoiceFilter {
