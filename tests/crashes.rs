@@ -99,18 +99,14 @@ impl Scene {
         Ok((status, body))
     }
 
+    async fn get(&self, url: String, token: &str) -> Value {
+        let response = self.client.get(url).bearer_auth(token).send().await;
+        response.unwrap().json().await.unwrap()
+    }
+
     async fn granted_total(&self, address: &str) -> Value {
-        let usage: Value = self
-            .client
-            .get(format!("{address}/v1/usage?year={}", self.year))
-            .bearer_auth(&self.platform)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        usage["granted"].clone()
+        let path = format!("{address}/v1/usage?year={}", self.year);
+        self.get(path, &self.platform).await["granted"].clone()
     }
 }
 
@@ -320,16 +316,9 @@ async fn the_outbox_worker_killed_mid_delivery_delivers_once_after_restart() {
     let restarted = spawn_gateway_with(&scene.db.url, &env);
     let start = Instant::now();
     let invoice = loop {
-        let invoice: Value = scene
-            .client
-            .get(format!("{}/v1/invoices/{id}", restarted.address))
-            .bearer_auth(&fin1)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let invoice = scene
+            .get(format!("{}/v1/invoices/{id}", restarted.address), &fin1)
+            .await;
         if invoice["status"] == "submitted" {
             break invoice;
         }
@@ -346,19 +335,15 @@ async fn the_outbox_worker_killed_mid_delivery_delivers_once_after_restart() {
         received.iter().all(|(key, _)| *key == number),
         "every attempt carries the same Idempotency-Key, so the bureau pays once"
     );
-    let audit: Value = scene
-        .client
-        .get(format!(
-            "{}/v1/audit-events?object_id={id}&action=invoice.submitted",
-            restarted.address
-        ))
-        .bearer_auth(&scene.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = scene
+        .get(
+            format!(
+                "{}/v1/audit-events?object_id={id}&action=invoice.submitted",
+                restarted.address
+            ),
+            &scene.admin,
+        )
+        .await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
     cli_check(&scene.db.url);
     eprintln!(
