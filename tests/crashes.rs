@@ -120,6 +120,7 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
     // event index → the first acknowledged answer
     let mut acked: BTreeMap<usize, Value> = BTreeMap::new();
     let mut committed_but_unacknowledged = 0;
+    let mut kills_under_load = 0;
     for round in 0..=rounds {
         let last = round == rounds;
         let pending: Vec<usize> = (0..events).filter(|i| !acked.contains_key(i)).collect();
@@ -148,6 +149,7 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
             {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
+            kills_under_load += usize::from(!load.is_finished());
             gateway.kill_9();
         }
         let mut lost = 0;
@@ -169,15 +171,13 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
             acked.len()
         );
         if !last {
-            assert!(lost > 0, "round {round}: the kill landed under load");
-        }
-        if !last {
             gateway = spawn_gateway(&scene.db.url);
         } else {
             assert_eq!(lost, 0, "no kill in the last round");
         }
     }
     assert_eq!(acked.len(), events);
+    assert!(kills_under_load > 0, "at least one kill landed under load");
     // Every acknowledged event is stored exactly once, with the answer it was acknowledged with.
     let replays = futures_util::stream::iter(0..events)
         .map(|i| {
@@ -209,7 +209,7 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
     let report = cli_check(&scene.db.url);
     assert_eq!(report["checked"]["completions"], events);
     eprintln!(
-        "{events} events, {rounds} kill -9, {committed_but_unacknowledged} committed but unacknowledged (replayed on retry), 0 lost, 0 doubled"
+        "{events} events, {rounds} kill -9 ({kills_under_load} under load), {committed_but_unacknowledged} committed but unacknowledged (replayed on retry), 0 lost, 0 doubled"
     );
 }
 
