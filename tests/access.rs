@@ -146,6 +146,7 @@ async fn platforms_and_staff_sign_in_with_their_credentials() {
         (code, problem["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_status"))
     );
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -197,6 +198,7 @@ async fn a_caller_never_sees_another_tenants_objects() {
         ),
         (Some("0.00"), Some(0))
     );
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -245,6 +247,7 @@ async fn bad_tokens_are_refused() {
         )
         .await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -287,6 +290,7 @@ async fn learner_tokens_come_from_the_identity_provider_when_configured() {
         let (code, _) = app.get("/v1/me/subsidy?year=2022", &token).await;
         assert_eq!(code, StatusCode::UNAUTHORIZED);
     }
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -382,6 +386,7 @@ async fn oversized_and_malformed_bodies_are_refused() {
         (code, problem["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -475,6 +480,7 @@ async fn rate_schedules_are_versioned_and_frozen_once_used() {
     assert_eq!(code, StatusCode::CONFLICT);
     let (_, payers) = app.get("/v1/payers", app.admin()).await;
     assert_eq!(payers[0]["code"], "province");
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -543,4 +549,5 @@ async fn lists_page_with_a_cursor_and_a_capped_limit() {
     );
     let (code, _) = app.get("/v1/invoices?limit=500", app.admin()).await;
     assert_eq!(code, StatusCode::OK);
+    app.assert_books_clean().await;
 }

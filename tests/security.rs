@@ -368,6 +368,7 @@ async fn jwt_attacks_are_refused_even_when_signed_with_the_right_key() {
             StatusCode::UNAUTHORIZED
         );
     }
+    app.assert_books_clean().await;
 }
 
 #[tokio::test]
@@ -492,4 +493,5 @@ async fn hostile_text_in_queries_never_breaks_an_answer() {
         response.headers()["content-disposition"],
         "attachment; filename=\"province-2022-11.xlsx\""
     );
+    app.assert_books_clean().await;
 }
