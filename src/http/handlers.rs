@@ -37,6 +37,8 @@ async fn run<T: Send + 'static>(
 }
 
 const STAFF: &[Role] = &[Role::Admin, Role::Finance];
+/// The largest page any list answers.
+const PAGE_MAX: i64 = 100;
 /// Who may read an invoice by id: staff, the bureau, and a platform (its own; others are 404).
 const INVOICE_READERS: &[Role] = &[Role::Admin, Role::Finance, Role::Platform, Role::Bureau];
 
@@ -51,7 +53,7 @@ pub struct Paging {
 
 impl Paging {
     fn limit(&self) -> i64 {
-        self.limit.unwrap_or(100).clamp(1, 100)
+        self.limit.unwrap_or(PAGE_MAX).clamp(1, PAGE_MAX)
     }
 
     fn cursor(&self) -> Cursor {
@@ -452,8 +454,6 @@ async fn readyz(gateway: web::Data<Gateway>) -> Answer {
     }
 }
 
-const INVOICE_PAGE_MAX: i64 = 100;
-
 #[derive(Deserialize, IntoParams)]
 pub struct InvoiceQuery {
     status: Option<String>,
@@ -468,7 +468,7 @@ pub struct InvoiceQuery {
 }
 
 fn page_limit(limit: Option<i64>) -> i64 {
-    limit.unwrap_or(50).clamp(1, INVOICE_PAGE_MAX)
+    limit.unwrap_or(50).clamp(1, PAGE_MAX)
 }
 
 /// Drafts the period's invoices, one per platform with activity.

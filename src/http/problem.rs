@@ -85,13 +85,13 @@ impl ApiError {
                 detail.clone(),
                 vec![],
             ),
-            ApiError::Service(ServiceError::Store(cause)) if cause.is_connection_lost() => (
+            ApiError::Service(ServiceError::Store(cause)) if cause.is_unavailable() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database is not reachable; nothing was stored, retry later".into(),
                 vec![],
             ),
-            ApiError::Service(ServiceError::Store(_)) => (
+            ApiError::Service(ServiceError::Store(_) | ServiceError::Export(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
                 "the request failed; nothing was stored".into(),
@@ -157,8 +157,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code, detail, errors) = self.parts();
-        if let ApiError::Service(ServiceError::Store(cause)) = self {
-            tracing::error!(error = %cause, "storage failure");
+        match self {
+            ApiError::Service(ServiceError::Store(cause)) => {
+                tracing::error!(error = %cause, "storage failure")
+            }
+            ApiError::Service(cause @ ServiceError::Export(_)) => {
+                tracing::error!(error = %cause, "export failure")
+            }
+            _ => {}
         }
         let problem = Problem {
             kind: format!("https://subsidy-gateway.dev/problems/{code}"),

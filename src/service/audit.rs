@@ -1,6 +1,6 @@
 //! The append-only audit trail: who changed what money or configuration, when, before and after.
 
-use super::{new_id, utc, Gateway, ServiceError};
+use super::{new_id, next_after, utc, Gateway, ServiceError};
 use crate::auth::Principal;
 use crate::store::billing::{self, AuditFilter};
 use crate::store::models::AuditRow;
@@ -70,9 +70,7 @@ impl Gateway {
     pub fn audit_events(&self, filter: AuditFilter) -> Result<AuditPage, ServiceError> {
         let limit = filter.limit;
         let rows = self.store.read(|conn| billing::list_audit(conn, &filter))?;
-        let next_after = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(|r| r.id.clone()))
-            .flatten();
+        let next_after = next_after(&rows, limit, |r| &r.id);
         Ok(AuditPage {
             items: rows
                 .into_iter()

@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 
 /// A delivery this worker holds: where it goes and what it says.
 pub struct DueDelivery {
-    pub outbox_id: String,
     pub invoice_id: String,
     pub idempotency_key: String,
     pub payload: Value,
@@ -49,7 +48,6 @@ impl Gateway {
                     .ok_or(ServiceError::NotFound("invoice"))?;
                 let number = invoice.number.clone().unwrap_or_default();
                 leased.push(DueDelivery {
-                    outbox_id: row.id,
                     invoice_id: invoice.id.clone(),
                     idempotency_key: number.clone(),
                     payload: json!({
@@ -76,7 +74,8 @@ impl Gateway {
     ) -> Result<(), ServiceError> {
         let now = Utc::now().naive_utc();
         self.store.write(|conn| {
-            let mut row = billing::find_outbox(conn, &delivery.invoice_id)?.ok_or(ServiceError::NotFound("delivery"))?;
+            let mut row = billing::find_outbox(conn, &delivery.invoice_id)?
+                .ok_or(ServiceError::NotFound("delivery"))?;
             if row.status != "pending" {
                 return Ok(());
             }
@@ -87,7 +86,8 @@ impl Gateway {
                     row.status = "delivered".into();
                     row.delivered_at = Some(now);
                     row.last_error = None;
-                    let mut invoice = billing::find_invoice(conn, &delivery.invoice_id)?.ok_or(ServiceError::NotFound("invoice"))?;
+                    let mut invoice = billing::find_invoice(conn, &delivery.invoice_id)?
+                        .ok_or(ServiceError::NotFound("invoice"))?;
                     if invoice.status == "approved" {
                         invoice.status = "submitted".into();
                         invoice.submitted_at = Some(now);
@@ -108,17 +108,24 @@ impl Gateway {
                     row.last_error = Some(answer);
                 }
                 DeliveryOutcome::Failed(error) => {
-                    let gave_up = now - row.created_at >= Duration::seconds(i64::try_from(bureau.give_up_after_secs).unwrap_or(i64::MAX));
+                    let give_up_after =
+                        i64::try_from(bureau.give_up_after_secs).unwrap_or(i64::MAX);
+                    let gave_up = now - row.created_at >= Duration::seconds(give_up_after);
                     row.last_error = Some(error);
                     if gave_up {
                         row.status = "failed".into();
                     } else {
-                        row.next_attempt_at = now + Duration::milliseconds(backoff_ms(bureau.base_delay_ms, row.attempts - 1));
+                        let delay = backoff_ms(bureau.base_delay_ms, row.attempts - 1);
+                        row.next_attempt_at = now + Duration::milliseconds(delay);
                     }
                 }
             }
             if row.status == "failed" {
-                tracing::error!(invoice = %delivery.invoice_id, error = ?row.last_error, "delivery to the bureau failed for good");
+                tracing::error!(
+                    invoice = %delivery.invoice_id,
+                    error = ?row.last_error,
+                    "delivery to the bureau failed for good"
+                );
             }
             billing::settle_outbox(conn, &row)?;
             Ok(())

@@ -43,6 +43,9 @@ pub enum ServiceError {
     Unauthenticated(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A CSV or Excel document could not be written.
+    #[error("export failed: {0}")]
+    Export(String),
 }
 
 impl From<diesel::result::Error> for ServiceError {

@@ -4,7 +4,7 @@
 use super::audit::{actor, record};
 use super::error::Refusals;
 use super::input::{code, Reader};
-use super::{new_id, schedule_of, utc, Gateway, ServiceError};
+use super::{new_id, next_after, schedule_of, utc, Gateway, ServiceError};
 use crate::auth::{Principal, Role};
 use crate::domain::invoice::{true_up, BillingPeriod, YearToDate};
 use crate::domain::{FollowupRatio, Level, Money, Reduction};
@@ -14,7 +14,7 @@ use crate::store::{catalog, ledger, DbConn};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,60 +102,79 @@ fn ratio_text(learners: i64, with: i64) -> Option<String> {
     .map(super::usage::ratio_text)
 }
 
-fn view(conn: &mut DbConn, row: InvoiceRow) -> Result<InvoiceView, ServiceError> {
-    let lines = billing::lines_of(conn, &row.id)?
-        .into_iter()
-        .map(|l| InvoiceLine {
+/// The invoices as answered, with their lines, included completions and delivery: three
+/// queries for any number of invoices.
+fn views(conn: &mut DbConn, rows: Vec<InvoiceRow>) -> Result<Vec<InvoiceView>, ServiceError> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut lines: HashMap<String, Vec<InvoiceLine>> = HashMap::new();
+    for l in billing::lines_of(conn, &ids)? {
+        lines.entry(l.invoice_id).or_default().push(InvoiceLine {
             kind: l.kind,
             level: l.level,
             class_hours: l.class_hours,
             amount: Money::from_fen(l.amount_fen),
-        })
-        .collect();
-    let completions = billing::completions_of(conn, &row.id)?
+        });
+    }
+    let mut completions: HashMap<String, Vec<IncludedCompletion>> = HashMap::new();
+    for (invoice, event_id, fen) in billing::completions_of(conn, &ids)? {
+        completions
+            .entry(invoice)
+            .or_default()
+            .push(IncludedCompletion {
+                event_id,
+                granted: Money::from_fen(fen),
+            });
+    }
+    let mut deliveries: HashMap<String, Delivery> = billing::outbox_of(conn, &ids)?
         .into_iter()
-        .map(|(event_id, fen)| IncludedCompletion {
-            event_id,
-            granted: Money::from_fen(fen),
+        .map(|o| {
+            let delivery = Delivery {
+                next_attempt_at: (o.status == "pending").then(|| utc(o.next_attempt_at)),
+                status: o.status,
+                attempts: o.attempts,
+                last_error: o.last_error,
+            };
+            (o.invoice_id, delivery)
         })
         .collect();
-    let delivery = billing::find_outbox(conn, &row.id)?.map(|o| Delivery {
-        next_attempt_at: (o.status == "pending").then(|| utc(o.next_attempt_at)),
-        status: o.status,
-        attempts: o.attempts,
-        last_error: o.last_error,
-    });
-    Ok(InvoiceView {
-        offline_ratio: ratio_text(row.learners, row.learners_with_followup),
-        id: row.id,
-        number: row.number,
-        platform: row.platform_code,
-        payer: row.payer_code,
-        training_year: row.training_year,
-        period: row.period,
-        status: row.status,
-        amount: Money::from_fen(row.amount_fen),
-        granted_ytd: Money::from_fen(row.granted_ytd_fen),
-        payable_ytd: Money::from_fen(row.payable_ytd_fen),
-        previously_invoiced: Money::from_fen(row.previously_invoiced_fen),
-        learners: row.learners,
-        learners_with_followup: row.learners_with_followup,
-        lines,
-        completions,
-        created_at: utc(row.created_at),
-        created_by: row.created_by,
-        issued_at: row.issued_at.map(utc),
-        issued_by: row.issued_by,
-        approved_at: row.approved_at.map(utc),
-        approved_by: row.approved_by,
-        rejected_at: row.rejected_at.map(utc),
-        rejected_by: row.rejected_by,
-        reject_reason: row.reject_reason,
-        submitted_at: row.submitted_at.map(utc),
-        paid_at: row.paid_at.map(utc),
-        payment_reference: row.payment_reference,
-        delivery,
-    })
+    Ok(rows
+        .into_iter()
+        .map(|row| InvoiceView {
+            offline_ratio: ratio_text(row.learners, row.learners_with_followup),
+            lines: lines.remove(&row.id).unwrap_or_default(),
+            completions: completions.remove(&row.id).unwrap_or_default(),
+            delivery: deliveries.remove(&row.id),
+            id: row.id,
+            number: row.number,
+            platform: row.platform_code,
+            payer: row.payer_code,
+            training_year: row.training_year,
+            period: row.period,
+            status: row.status,
+            amount: Money::from_fen(row.amount_fen),
+            granted_ytd: Money::from_fen(row.granted_ytd_fen),
+            payable_ytd: Money::from_fen(row.payable_ytd_fen),
+            previously_invoiced: Money::from_fen(row.previously_invoiced_fen),
+            learners: row.learners,
+            learners_with_followup: row.learners_with_followup,
+            created_at: utc(row.created_at),
+            created_by: row.created_by,
+            issued_at: row.issued_at.map(utc),
+            issued_by: row.issued_by,
+            approved_at: row.approved_at.map(utc),
+            approved_by: row.approved_by,
+            rejected_at: row.rejected_at.map(utc),
+            rejected_by: row.rejected_by,
+            reject_reason: row.reject_reason,
+            submitted_at: row.submitted_at.map(utc),
+            paid_at: row.paid_at.map(utc),
+            payment_reference: row.payment_reference,
+        })
+        .collect())
+}
+
+fn view(conn: &mut DbConn, row: InvoiceRow) -> Result<InvoiceView, ServiceError> {
+    Ok(views(conn, vec![row])?.remove(0))
 }
 
 /// The invoice if the caller may see it: staff all, a platform its own, nobody else.
@@ -351,9 +370,9 @@ impl Gateway {
                     None,
                     Some(snapshot(&invoice)),
                 )?;
-                drafted.push(view(conn, invoice)?);
+                drafted.push(invoice);
             }
-            Ok(drafted)
+            views(conn, drafted)
         })
     }
 
@@ -375,14 +394,11 @@ impl Gateway {
         let limit = filter.limit;
         self.store.read(|conn| {
             let rows = billing::list_invoices(conn, &filter)?;
-            let next_after = (rows.len() as i64 == limit)
-                .then(|| rows.last().map(|r| r.id.clone()))
-                .flatten();
-            let items = rows
-                .into_iter()
-                .map(|row| view(conn, row))
-                .collect::<Result<_, _>>()?;
-            Ok(InvoicePage { items, next_after })
+            let next_after = next_after(&rows, limit, |r| &r.id);
+            Ok(InvoicePage {
+                items: views(conn, rows)?,
+                next_after,
+            })
         })
     }
 
@@ -575,17 +591,12 @@ impl Gateway {
         id: &str,
     ) -> Result<(String, Vec<u8>), ServiceError> {
         let invoice = self.get_invoice(principal, id)?;
-        let export_error =
-            |e: String| ServiceError::Store(crate::store::StoreError::Unavailable(e));
+        let export_error = |e: &dyn std::fmt::Display| ServiceError::Export(format!("csv: {e}"));
         let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
         for row in statement_rows(&invoice) {
-            writer
-                .write_record(&row)
-                .map_err(|e| export_error(e.to_string()))?;
+            writer.write_record(&row).map_err(|e| export_error(&e))?;
         }
-        let bytes = writer
-            .into_inner()
-            .map_err(|e| export_error(e.to_string()))?;
+        let bytes = writer.into_inner().map_err(|e| export_error(&e))?;
         Ok((format!("{}.csv", export_name(&invoice)), bytes))
     }
 
@@ -702,11 +713,7 @@ fn statement_rows(invoice: &InvoiceView) -> Vec<Vec<String>> {
 }
 
 fn workbook(sheets: &[(String, Vec<Vec<String>>)]) -> Result<Vec<u8>, ServiceError> {
-    let export_error = |e: rust_xlsxwriter::XlsxError| {
-        ServiceError::Store(crate::store::StoreError::Unavailable(format!(
-            "xlsx export: {e}"
-        )))
-    };
+    let export_error = |e: rust_xlsxwriter::XlsxError| ServiceError::Export(format!("xlsx: {e}"));
     let mut book = rust_xlsxwriter::Workbook::new();
     for (name, rows) in sheets {
         let sheet = book.add_worksheet();

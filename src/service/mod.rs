@@ -136,6 +136,12 @@ impl IdHasher {
     }
 }
 
+/// The cursor of the page after `rows`: its last key when the page is full, else none.
+fn next_after<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &String) -> Option<String> {
+    let full = i64::try_from(rows.len()).is_ok_and(|n| n == limit);
+    rows.last().filter(|_| full).map(|last| key(last).clone())
+}
+
 /// A new time-ordered identifier.
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

@@ -108,18 +108,9 @@ pub fn latest_counted_period(
         .first::<Option<String>>(conn)?)
 }
 
+/// Removes a period's drafts; their lines and included completions go with them (ON DELETE
+/// CASCADE in both dialects).
 pub fn delete_drafts(conn: &mut DbConn, payer: &str, period: &str) -> Result<()> {
-    let drafts = invoices::table
-        .filter(invoices::payer_code.eq(payer))
-        .filter(invoices::period.eq(period))
-        .filter(invoices::status.eq("draft"))
-        .select(invoices::id);
-    diesel::delete(invoice_lines::table.filter(invoice_lines::invoice_id.eq_any(drafts)))
-        .execute(conn)?;
-    diesel::delete(
-        invoice_completions::table.filter(invoice_completions::invoice_id.eq_any(drafts)),
-    )
-    .execute(conn)?;
     diesel::delete(
         invoices::table
             .filter(invoices::payer_code.eq(payer))
@@ -203,21 +194,57 @@ pub fn list_invoices(conn: &mut DbConn, filter: &InvoiceFilter) -> Result<Vec<In
     Ok(query.load(conn)?)
 }
 
-pub fn lines_of(conn: &mut DbConn, invoice_id: &str) -> Result<Vec<InvoiceLineRow>> {
-    Ok(invoice_lines::table
-        .filter(invoice_lines::invoice_id.eq(invoice_id))
-        .order(invoice_lines::position)
-        .load(conn)?)
+/// Bound parameters per `IN (…)`, well under SQLite's and PostgreSQL's limits.
+const IDS_PER_QUERY: usize = 1000;
+
+/// The lines of these invoices, each invoice's in position order.
+pub fn lines_of(conn: &mut DbConn, invoice_ids: &[String]) -> Result<Vec<InvoiceLineRow>> {
+    let mut lines = Vec::new();
+    for ids in invoice_ids.chunks(IDS_PER_QUERY) {
+        lines.extend(
+            invoice_lines::table
+                .filter(invoice_lines::invoice_id.eq_any(ids))
+                .order((invoice_lines::invoice_id, invoice_lines::position))
+                .load::<InvoiceLineRow>(conn)?,
+        );
+    }
+    Ok(lines)
 }
 
-/// The completions an invoice newly includes: event id and grant in fen.
-pub fn completions_of(conn: &mut DbConn, invoice_id: &str) -> Result<Vec<(String, i64)>> {
-    Ok(invoice_completions::table
-        .inner_join(completions::table)
-        .filter(invoice_completions::invoice_id.eq(invoice_id))
-        .order(completions::event_id)
-        .select((completions::event_id, completions::granted_fen))
-        .load(conn)?)
+/// The completions these invoices newly include: invoice, event id and grant in fen.
+pub fn completions_of(
+    conn: &mut DbConn,
+    invoice_ids: &[String],
+) -> Result<Vec<(String, String, i64)>> {
+    let mut included = Vec::new();
+    for ids in invoice_ids.chunks(IDS_PER_QUERY) {
+        included.extend(
+            invoice_completions::table
+                .inner_join(completions::table)
+                .filter(invoice_completions::invoice_id.eq_any(ids))
+                .order((invoice_completions::invoice_id, completions::event_id))
+                .select((
+                    invoice_completions::invoice_id,
+                    completions::event_id,
+                    completions::granted_fen,
+                ))
+                .load::<(String, String, i64)>(conn)?,
+        );
+    }
+    Ok(included)
+}
+
+/// The deliveries of these invoices (at most one each).
+pub fn outbox_of(conn: &mut DbConn, invoice_ids: &[String]) -> Result<Vec<OutboxRow>> {
+    let mut rows = Vec::new();
+    for ids in invoice_ids.chunks(IDS_PER_QUERY) {
+        rows.extend(
+            outbox::table
+                .filter(outbox::invoice_id.eq_any(ids))
+                .load::<OutboxRow>(conn)?,
+        );
+    }
+    Ok(rows)
 }
 
 /// The next gapless number of a payer's training year.

@@ -96,8 +96,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The connection broke mid-request: the database went away, not the query.
-    pub fn is_connection_lost(&self) -> bool {
+    /// The database could not be reached, or went away mid-request: not the query's fault.
+    pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Unavailable(_) => true,
             StoreError::Query(DieselError::DatabaseError(kind, info)) => {
