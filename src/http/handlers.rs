@@ -347,21 +347,21 @@ async fn post_completions(
     caller: Caller,
     body: web::Json<Value>,
 ) -> Answer {
-    let platform = caller.platform()?.to_owned();
-    let body = body.into_inner();
-    match body.get("events") {
-        Some(Value::Array(events)) if (1..=MAX_BATCH).contains(&events.len()) => {
-            let events = events.clone();
-            let results = run(gateway, move |g| g.ingest(&platform, &events, true)).await?;
-            Ok(HttpResponse::Ok().json(json!({ "results": results })))
-        }
-        Some(_) => Err(ApiError::Service(ServiceError::invalid(
-            "events",
-            "invalid_batch",
-            format!("must be an array of 1 to {MAX_BATCH} events"),
-        ))),
-        None => {
-            let mut results = run(gateway, move |g| g.ingest(&platform, &[body], false)).await?;
+    let platform = caller.platform()?;
+    match body.into_inner() {
+        Value::Object(mut body) if body.contains_key("events") => match body.remove("events") {
+            Some(Value::Array(events)) if (1..=MAX_BATCH).contains(&events.len()) => {
+                let results = gateway.ingest(platform, &events, true).await?;
+                Ok(HttpResponse::Ok().json(json!({ "results": results })))
+            }
+            _ => Err(ApiError::Service(ServiceError::invalid(
+                "events",
+                "invalid_batch",
+                format!("must be an array of 1 to {MAX_BATCH} events"),
+            ))),
+        },
+        body => {
+            let mut results = gateway.ingest(platform, &[body], false).await?;
             Ok(HttpResponse::Ok().json(results.pop().expect("one event, one result")))
         }
     }

@@ -91,7 +91,16 @@ impl ApiError {
                 "the database is not reachable; nothing was stored, retry later".into(),
                 vec![],
             ),
-            ApiError::Service(ServiceError::Store(_) | ServiceError::Export(_)) => (
+            ApiError::Service(ServiceError::Busy) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ingest_queue_full",
+                "too many completions are waiting to be metered; nothing was stored, retry later"
+                    .into(),
+                vec![],
+            ),
+            ApiError::Service(
+                ServiceError::Store(_) | ServiceError::Export(_) | ServiceError::Internal(_),
+            ) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
                 "the request failed; nothing was stored".into(),
@@ -161,8 +170,8 @@ impl ResponseError for ApiError {
             ApiError::Service(ServiceError::Store(cause)) => {
                 tracing::error!(error = %cause, "storage failure")
             }
-            ApiError::Service(cause @ ServiceError::Export(_)) => {
-                tracing::error!(error = %cause, "export failure")
+            ApiError::Service(cause @ (ServiceError::Export(_) | ServiceError::Internal(_))) => {
+                tracing::error!(error = %cause, "internal failure")
             }
             _ => {}
         }

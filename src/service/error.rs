@@ -43,6 +43,12 @@ pub enum ServiceError {
     Unauthenticated(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The writer's queue is full: nothing was stored; retry shortly.
+    #[error("too many completions are waiting to be metered")]
+    Busy,
+    /// A fault of the gateway itself, not of the request or the database.
+    #[error("internal failure: {0}")]
+    Internal(String),
     /// A CSV or Excel document could not be written.
     #[error("export failed: {0}")]
     Export(String),

@@ -1,52 +1,25 @@
-//! Metering completions: each event, in arrival order, against the three limits; revocations;
-//! offline follow-ups. A call applies all its events in one money transaction, so the events of
-//! many requests can be grouped into one commit without changing any result.
+//! Completions as platforms report them: parsing and keying events before they reach the
+//! writer ([`super::writer`]), revocations, and offline follow-ups.
 
 use super::audit::record;
 use super::error::{FieldError, Refusals};
+use super::group::{Prepared, Request};
 use super::input::{code, Reader};
 use super::learners::{learner_for, LearnerInput};
-use super::{active_platform, new_id, schedule_of, utc, Gateway, ServiceError};
-use crate::domain::{grant, Level, Limit, Money, Remaining, TrainingYear};
-use crate::store::models::{CompletionRow, CourseRow, FollowupRow};
-use crate::store::{catalog, ledger, DbConn};
+use super::{active_platform, new_id, utc, Gateway, ServiceError};
+use crate::domain::{CompletionStatus, Limit, Money};
+use crate::store::ledger;
+use crate::store::models::{CompletionRow, FollowupRow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 pub const MAX_BATCH: usize = 1000;
 
 /// How far in the future a certificate time may be, for clocks that drift.
-const CLOCK_SKEW: Duration = Duration::minutes(5);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CompletionStatus {
-    Accepted,
-    Uncertified,
-    DuplicateClaim,
-}
-
-impl CompletionStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            CompletionStatus::Accepted => "accepted",
-            CompletionStatus::Uncertified => "uncertified",
-            CompletionStatus::DuplicateClaim => "duplicate_claim",
-        }
-    }
-
-    fn parse(text: &str) -> CompletionStatus {
-        match text {
-            "accepted" => CompletionStatus::Accepted,
-            "uncertified" => CompletionStatus::Uncertified,
-            _ => CompletionStatus::DuplicateClaim,
-        }
-    }
-}
+pub(super) const CLOCK_SKEW: Duration = Duration::minutes(5);
 
 /// The answer for one event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -68,10 +41,10 @@ pub struct CompletionResult {
 }
 
 impl CompletionResult {
-    fn of(row: &CompletionRow, replayed: bool) -> CompletionResult {
+    pub(super) fn of(row: &CompletionRow, replayed: bool) -> CompletionResult {
         CompletionResult {
             event_id: row.event_id.clone(),
-            status: CompletionStatus::parse(&row.status),
+            status: CompletionStatus::parse(&row.status).expect("stored status is valid"),
             training_year: row.training_year.unwrap_or_default(),
             gross: Money::from_fen(row.gross_fen),
             granted: Money::from_fen(row.granted_fen),
@@ -84,14 +57,14 @@ impl CompletionResult {
 
 /// A completion event as the platform sent it, parsed.
 #[derive(Debug)]
-struct CompletionEvent {
-    event_id: String,
-    course_code: String,
-    learner: LearnerInput,
-    class_hours: u32,
-    certificate_no: Option<String>,
-    certified_at: DateTime<Utc>,
-    payer: String,
+pub struct CompletionEvent {
+    pub event_id: String,
+    pub course_code: String,
+    pub learner: LearnerInput,
+    pub class_hours: u32,
+    pub certificate_no: Option<String>,
+    pub certified_at: DateTime<Utc>,
+    pub payer: String,
 }
 
 impl CompletionEvent {
@@ -172,59 +145,47 @@ impl CompletionEvent {
     }
 }
 
-/// Rows read once per transaction and reused by every event of it.
-#[derive(Default)]
-struct Lookups {
-    courses: HashMap<String, Option<CourseRow>>,
-    payers: HashMap<String, bool>,
-}
-
 impl Gateway {
-    /// Applies a platform's events in order, in one transaction. Every event is checked; if any
-    /// is refused, nothing is stored and every refusal is listed.
-    pub fn ingest(
+    /// Meters a platform's events in order: parsed and keyed here, then applied by the writer
+    /// in one money transaction with whatever else is queued. If any event is refused, nothing
+    /// of the request is stored and every refusal is listed.
+    pub async fn ingest(
         &self,
         platform: &str,
         events: &[Value],
         batch: bool,
     ) -> Result<Vec<CompletionResult>, ServiceError> {
-        let prefix = |i: usize| {
-            if batch {
+        let today = self.today();
+        let mut refusals = Refusals::default();
+        let mut prepared = Vec::with_capacity(events.len());
+        for (i, value) in events.iter().enumerate() {
+            let prefix = if batch {
                 format!("events[{i}]")
             } else {
                 String::new()
-            }
-        };
-        let today = self.today();
-        let mut refusals = Refusals::default();
-        let parsed: Vec<Option<CompletionEvent>> = events
-            .iter()
-            .enumerate()
-            .map(|(i, value)| {
-                CompletionEvent::parse(value, &prefix(i), today)
-                    .map_err(|errors| refusals.extend(errors))
-                    .ok()
-            })
-            .collect();
-        refusals.into_result()?;
-        let now = self.now();
-        let results = self.store.write(|conn| {
-            active_platform(conn, platform)?;
-            let mut lookups = Lookups::default();
-            let mut refusals = Refusals::default();
-            let mut results = Vec::with_capacity(parsed.len());
-            for (i, event) in parsed.iter().flatten().enumerate() {
-                match self.apply(conn, &mut lookups, platform, event, now) {
-                    Ok(result) => results.push(result),
-                    Err(ServiceError::Invalid(errors)) => {
-                        refusals.extend(errors.into_iter().map(|e| e.within(&prefix(i))).collect())
-                    }
-                    Err(other) => return Err(other),
+            };
+            match CompletionEvent::parse(value, &prefix, today) {
+                Ok(event) => {
+                    let id_hash = self.ids.hash(&event.learner.id_number);
+                    let content_hash = event.content_hash(&id_hash);
+                    prepared.push(Prepared {
+                        event,
+                        id_hash,
+                        content_hash,
+                    });
                 }
+                Err(errors) => refusals.extend(errors),
             }
-            refusals.into_result()?;
-            Ok(results)
+        }
+        refusals.into_result()?;
+        let answer = self.writer.submit(Request {
+            platform: platform.to_owned(),
+            events: prepared,
+            batch,
         })?;
+        let results = answer
+            .await
+            .map_err(|_| ServiceError::Internal("the ledger writer dropped a request".into()))??;
         for result in results.iter().filter(|r| !r.replayed) {
             self.metrics
                 .completions
@@ -235,199 +196,6 @@ impl Gateway {
                 .inc_by(u64::try_from(result.granted.fen()).unwrap_or(0));
         }
         Ok(results)
-    }
-
-    fn apply(
-        &self,
-        conn: &mut DbConn,
-        lookups: &mut Lookups,
-        platform: &str,
-        event: &CompletionEvent,
-        now: DateTime<Utc>,
-    ) -> Result<CompletionResult, ServiceError> {
-        let id_hash = self.ids.hash(&event.learner.id_number);
-        let content_hash = event.content_hash(&id_hash);
-        if let Some(stored) = ledger::find_completion(conn, platform, &event.event_id)? {
-            return if stored.content_hash == content_hash {
-                Ok(CompletionResult::of(&stored, true))
-            } else {
-                Err(ServiceError::invalid(
-                    "event_id",
-                    "event_id_conflict",
-                    "was already used for a completion with different content",
-                ))
-            };
-        }
-        let mut refusals = Refusals::default();
-        let course = match lookups.courses.get(&event.course_code) {
-            Some(cached) => cached.clone(),
-            None => {
-                let found = catalog::find_course(conn, platform, &event.course_code)?;
-                lookups
-                    .courses
-                    .insert(event.course_code.clone(), found.clone());
-                found
-            }
-        };
-        match &course {
-            None => refusals.add(
-                "course_code",
-                "unknown_course",
-                "is not a course of this platform",
-            ),
-            Some(course) if i64::from(event.class_hours) > i64::from(course.class_hours) => {
-                refusals.add(
-                    "class_hours",
-                    "class_hours_exceed_course",
-                    format!("exceeds the course's {} class-hours", course.class_hours),
-                )
-            }
-            Some(_) => {}
-        }
-        let payer_known = match lookups.payers.get(&event.payer) {
-            Some(known) => *known,
-            None => {
-                let known = catalog::find_payer(conn, &event.payer)?.is_some();
-                lookups.payers.insert(event.payer.clone(), known);
-                known
-            }
-        };
-        if !payer_known {
-            refusals.add("payer", "unknown_payer", "is not a known payer");
-        }
-        let year = TrainingYear::of(event.certified_at);
-        if event.certified_at > now + CLOCK_SKEW {
-            refusals.add("certified_at", "certified_in_future", "lies in the future");
-        } else if !year.claims_open_at(now) {
-            refusals.add(
-                "certified_at",
-                "claim_window_closed",
-                format!("claims for training year {year} closed on 31 December {year}"),
-            );
-        }
-        let schedule = if payer_known {
-            let found = catalog::schedule_for(conn, &event.payer, year.value())?;
-            if found.is_none() {
-                refusals.add(
-                    "payer",
-                    "no_rate_schedule",
-                    format!("has no rate schedule for training year {year}"),
-                );
-            }
-            found
-        } else {
-            None
-        };
-        if let Some(certificate) = &event.certificate_no {
-            if ledger::certificate_taken(conn, certificate)? {
-                refusals.add(
-                    "certificate_no",
-                    "certificate_already_used",
-                    "was already reported with another event",
-                );
-            }
-        }
-        let learner = match learner_for(conn, &event.learner, &id_hash, now.naive_utc())? {
-            Ok(learner) => Some(learner),
-            Err(refusal) => {
-                refusals.extend(vec![refusal.within("learner")]);
-                None
-            }
-        };
-        refusals.into_result()?;
-        let (Some(course), Some(schedule_row), Some(learner)) = (course, schedule, learner) else {
-            unreachable!("every missing part was refused above");
-        };
-        let schedule = schedule_of(&schedule_row);
-        let level: Level = course.level.parse().expect("stored level is valid");
-        let gross = schedule.gross(level, event.class_hours);
-
-        let completion_id = new_id();
-        let (status, outcome) = if event.certificate_no.is_none() {
-            (CompletionStatus::Uncertified, None)
-        } else if ledger::claim_exists(conn, &learner.id, &course.id)? {
-            (CompletionStatus::DuplicateClaim, None)
-        } else {
-            let payer = event.payer.as_str();
-            let learner_used = ledger::learner_used(conn, payer, &learner.id, year.value())?;
-            let platform_used = ledger::platform_used(conn, payer, platform, year.value())?;
-            let (course_used, course_free) = ledger::course_used(conn, payer, &course.id)?;
-            let saturation =
-                schedule.saturation_limit(level, u32::try_from(course.class_hours).unwrap_or(0));
-            let granted = grant(
-                gross,
-                Remaining {
-                    learner: schedule
-                        .learner_annual_cap
-                        .remaining_after(Money::from_fen(learner_used)),
-                    course: saturation.remaining_after(Money::from_fen(course_used)),
-                    platform: schedule
-                        .platform_annual_ceiling
-                        .remaining_after(Money::from_fen(platform_used)),
-                    course_free,
-                },
-            );
-            (
-                CompletionStatus::Accepted,
-                Some((granted, saturation, course_used, course_free)),
-            )
-        };
-        let granted = outcome.map(|(g, ..)| g.granted).unwrap_or(Money::ZERO);
-        let row = CompletionRow {
-            id: completion_id.clone(),
-            platform_code: platform.to_owned(),
-            event_id: event.event_id.clone(),
-            content_hash,
-            course_id: course.id.clone(),
-            learner_id: learner.id.clone(),
-            payer_code: event.payer.clone(),
-            class_hours: i32::try_from(event.class_hours).expect("range checked"),
-            level: course.level.clone(),
-            certificate_no: event.certificate_no.clone(),
-            certified_at: Some(event.certified_at.naive_utc()),
-            training_year: Some(year.value()),
-            status: status.as_str().to_owned(),
-            gross_fen: gross.fen(),
-            granted_fen: granted.fen(),
-            limited_by: outcome
-                .and_then(|(g, ..)| g.limited_by)
-                .map(|l| l.as_str().to_owned()),
-            schedule_id: Some(schedule_row.id.clone()),
-            received_at: now.naive_utc(),
-            revoked_at: None,
-            revoke_reason: None,
-        };
-        ledger::insert_completion(conn, &row)?;
-        let result = CompletionResult::of(&row, false);
-        record(
-            conn,
-            row.received_at,
-            &format!("platform:{platform}"),
-            "completion.recorded",
-            ("completion", &completion_id),
-            None,
-            Some(json!({
-                "event_id": result.event_id, "payer": row.payer_code, "status": row.status,
-                "training_year": result.training_year, "gross": result.gross, "granted": result.granted,
-                "limited_by": row.limited_by,
-            })),
-        )?;
-        if let Some((_, saturation, course_used, course_free)) = outcome {
-            ledger::insert_claim(conn, &learner.id, &course.id, &completion_id)?;
-            let payer = event.payer.as_str();
-            let fen = granted.fen();
-            ledger::add_learner_used(conn, payer, &learner.id, year.value(), fen)?;
-            ledger::add_platform_used(conn, payer, platform, year.value(), fen)?;
-            let now_free = !course_free && Money::from_fen(course_used + fen) >= saturation;
-            ledger::add_course_used(
-                conn,
-                payer,
-                &course.id,
-                fen,
-                now_free.then(|| now.naive_utc()),
-            )?;
-        }
-        Ok(CompletionResult::of(&row, false))
     }
 
     /// Withdraws a certificate: the grant is released from the learner's, the course's and the

@@ -6,12 +6,14 @@ pub mod audit;
 pub mod courses;
 pub mod delivery;
 pub mod error;
+mod group;
 pub mod ingest;
 mod input;
 pub mod invoicing;
 pub mod learners;
 pub mod reconcile;
 pub mod usage;
+mod writer;
 
 pub use error::{FieldError, ServiceError};
 
@@ -37,6 +39,7 @@ pub struct Gateway {
     ids: IdHasher,
     metrics: Metrics,
     bureau_configured: bool,
+    writer: writer::Writer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,7 @@ impl Gateway {
             .map_err(database)?;
         let tokens = TokenKeys::new(jwt_secret.as_bytes(), &settings.jwt, settings.idp.as_ref())?;
         Ok(Gateway {
+            writer: writer::Writer::start(store.clone(), Arc::clone(&clock)),
             store,
             clock,
             tokens,

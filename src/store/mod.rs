@@ -9,6 +9,7 @@
 pub mod billing;
 pub mod books;
 pub mod catalog;
+pub mod group;
 pub mod ledger;
 pub mod models;
 pub mod schema;

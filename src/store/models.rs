@@ -76,7 +76,7 @@ pub struct LearnerRow {
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
-#[diesel(table_name = completions)]
+#[diesel(table_name = completions, treat_none_as_default_value = false)]
 pub struct CompletionRow {
     pub id: String,
     pub platform_code: String,
@@ -168,7 +168,7 @@ pub struct OutboxRow {
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct AuditRow {
     pub id: String,
     pub at: NaiveDateTime,

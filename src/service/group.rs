@@ -1,0 +1,413 @@
+//! One group of completion requests, in arrival order, in one money transaction:
+//! **check** each event against the catalog and what is stored (loaded for the whole group in a
+//! handful of queries), **decide** its grant in memory ([`Meter`], pure), **record** everything
+//! the group added with multi-row statements. A refused request stores nothing and is undone
+//! exactly, so the requests after it get the answers they would have got without it.
+
+use super::error::{FieldError, Refusals};
+use super::ingest::{CompletionEvent, CompletionResult, CLOCK_SKEW};
+use super::{new_id, schedule_of, ServiceError};
+use crate::domain::{Level, Meter, Metered, Money, TrainingYear};
+use crate::store::group::{self as rows, GroupWrites};
+use crate::store::models::{AuditRow, CompletionRow, CourseRow, LearnerRow, RateScheduleRow};
+use crate::store::{DbConn, Store};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// An event parsed and keyed before it reaches the writer.
+#[derive(Debug)]
+pub struct Prepared {
+    pub event: CompletionEvent,
+    pub id_hash: String,
+    pub content_hash: String,
+}
+
+/// One request's events, all stored or none.
+#[derive(Debug)]
+pub struct Request {
+    pub platform: String,
+    pub events: Vec<Prepared>,
+    /// Refusals name `events[i].…` in a batch, the bare field for a single event.
+    pub batch: bool,
+}
+
+pub type Answer = Result<Vec<CompletionResult>, ServiceError>;
+
+/// Applies the requests in order in one transaction and answers each of them. `Err` only when
+/// the transaction itself failed: then nothing of the group was stored.
+pub fn apply(
+    store: &Store,
+    now: DateTime<Utc>,
+    requests: &[&Request],
+) -> Result<Vec<Answer>, ServiceError> {
+    store.write(|conn| {
+        let mut group = Group::load(conn, requests)?;
+        let answers = requests.iter().map(|r| group.take(r, now)).collect();
+        group.record(conn, now)?;
+        Ok(answers)
+    })
+}
+
+/// What a request adds, kept apart until the whole request passes.
+#[derive(Default)]
+struct Added {
+    completions: Vec<CompletionRow>,
+    /// (platform, event id) → index in `completions`.
+    by_event: HashMap<(String, String), usize>,
+    certificates: HashSet<String>,
+    /// By ID-number hash.
+    learners: HashMap<String, LearnerRow>,
+}
+
+impl Added {
+    fn completion(&self, platform: &str, event_id: &str) -> Option<&CompletionRow> {
+        self.by_event
+            .get(&(platform.to_owned(), event_id.to_owned()))
+            .map(|&i| &self.completions[i])
+    }
+
+    fn push(&mut self, row: CompletionRow) {
+        let key = (row.platform_code.clone(), row.event_id.clone());
+        self.by_event.insert(key, self.completions.len());
+        if let Some(number) = &row.certificate_no {
+            self.certificates.insert(number.clone());
+        }
+        self.completions.push(row);
+    }
+
+    fn merge(&mut self, request: Added) {
+        for row in request.completions {
+            self.push(row);
+        }
+        self.learners.extend(request.learners);
+    }
+}
+
+/// The group's view of the books: what its events name, as stored, plus what it added so far.
+struct Group {
+    /// Platform code → active.
+    platforms: HashMap<String, bool>,
+    /// (platform, course code) → course.
+    courses: HashMap<(String, String), CourseRow>,
+    payers: HashSet<String>,
+    /// Newest first.
+    schedules: Vec<RateScheduleRow>,
+    stored: HashMap<(String, String), CompletionRow>,
+    certificates: HashSet<String>,
+    learners: HashMap<String, LearnerRow>,
+    meter: Meter,
+    loaded: crate::domain::Counters,
+    added: Added,
+}
+
+/// Each key once, in order: the lists a group's set queries bind.
+fn distinct<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    keys.collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+impl Group {
+    /// Reads everything the requests name, one query per kind of row.
+    fn load(conn: &mut DbConn, requests: &[&Request]) -> Result<Group, ServiceError> {
+        let events = || requests.iter().flat_map(|r| r.events.iter());
+        let platform_codes = distinct(requests.iter().map(|r| r.platform.as_str()));
+        let event_ids = distinct(events().map(|p| p.event.event_id.as_str()));
+        let course_codes = distinct(events().map(|p| p.event.course_code.as_str()));
+        let payer_codes = distinct(events().map(|p| p.event.payer.as_str()));
+        let hashes = distinct(events().map(|p| p.id_hash.as_str()));
+        let certificates = distinct(events().filter_map(|p| p.event.certificate_no.as_deref()));
+
+        let platforms = rows::platforms_named(conn, &platform_codes)?
+            .into_iter()
+            .map(|p| (p.code, p.status == "active"))
+            .collect();
+        let courses: HashMap<_, _> = rows::courses_named(conn, &platform_codes, &course_codes)?
+            .into_iter()
+            .map(|c| ((c.platform_code.clone(), c.code.clone()), c))
+            .collect();
+        let learners: HashMap<_, _> = rows::learners_hashed(conn, &hashes)?
+            .into_iter()
+            .map(|l| (l.id_hash.clone(), l))
+            .collect();
+        let learner_ids: Vec<&str> = learners.values().map(|l| l.id.as_str()).collect();
+        let course_ids: Vec<&str> = courses.values().map(|c| c.id.as_str()).collect();
+        let loaded = rows::counters_of(conn, &learner_ids, &platform_codes, &course_ids)?;
+        Ok(Group {
+            platforms,
+            payers: rows::payers_named(conn, &payer_codes)?
+                .into_iter()
+                .collect(),
+            schedules: rows::schedules_of(conn, &payer_codes)?,
+            stored: rows::completions_named(conn, &platform_codes, &event_ids)?
+                .into_iter()
+                .map(|c| ((c.platform_code.clone(), c.event_id.clone()), c))
+                .collect(),
+            certificates: rows::certificates_taken(conn, &certificates)?
+                .into_iter()
+                .collect(),
+            courses,
+            learners,
+            meter: Meter::new(loaded.clone()),
+            loaded,
+            added: Added::default(),
+        })
+    }
+
+    /// Answers one request: every event stored, or the request refused with every reason.
+    fn take(&mut self, request: &Request, now: DateTime<Utc>) -> Answer {
+        match self.platforms.get(&request.platform) {
+            None => return Err(ServiceError::NotFound("platform")),
+            Some(false) => {
+                return Err(ServiceError::Forbidden {
+                    code: "platform_suspended",
+                    detail: format!("platform {} is suspended", request.platform),
+                })
+            }
+            Some(true) => {}
+        }
+        let mark = self.meter.mark();
+        let mut added = Added::default();
+        let mut refusals = Refusals::default();
+        let mut results = Vec::with_capacity(request.events.len());
+        for (i, prepared) in request.events.iter().enumerate() {
+            match self.meter_one(&request.platform, prepared, &mut added, now) {
+                Ok(result) => results.push(result),
+                Err(errors) => {
+                    let prefix = if request.batch {
+                        format!("events[{i}]")
+                    } else {
+                        String::new()
+                    };
+                    refusals.extend(errors.into_iter().map(|e| e.within(&prefix)).collect());
+                }
+            }
+        }
+        if let Err(refused) = refusals.into_result() {
+            self.meter.rollback(mark);
+            return Err(refused);
+        }
+        self.added.merge(added);
+        Ok(results)
+    }
+
+    /// A completion stored before, or added earlier in this group or this request.
+    fn completion<'a>(
+        &'a self,
+        request: &'a Added,
+        platform: &str,
+        event_id: &str,
+    ) -> Option<&'a CompletionRow> {
+        request
+            .completion(platform, event_id)
+            .or_else(|| self.added.completion(platform, event_id))
+            .or_else(|| self.stored.get(&(platform.to_owned(), event_id.to_owned())))
+    }
+
+    /// Check, then decide: a replay answers as first answered; anything refused names its field.
+    fn meter_one(
+        &mut self,
+        platform: &str,
+        prepared: &Prepared,
+        request: &mut Added,
+        now: DateTime<Utc>,
+    ) -> Result<CompletionResult, Vec<FieldError>> {
+        let event = &prepared.event;
+        if let Some(earlier) = self.completion(request, platform, &event.event_id) {
+            return if earlier.content_hash == prepared.content_hash {
+                Ok(CompletionResult::of(earlier, true))
+            } else {
+                Err(vec![FieldError::new(
+                    "event_id",
+                    "event_id_conflict",
+                    "was already used for a completion with different content",
+                )])
+            };
+        }
+        let mut refusals = Refusals::default();
+        let course = self
+            .courses
+            .get(&(platform.to_owned(), event.course_code.clone()))
+            .cloned();
+        match &course {
+            None => refusals.add(
+                "course_code",
+                "unknown_course",
+                "is not a course of this platform",
+            ),
+            Some(course) if i64::from(event.class_hours) > i64::from(course.class_hours) => {
+                refusals.add(
+                    "class_hours",
+                    "class_hours_exceed_course",
+                    format!("exceeds the course's {} class-hours", course.class_hours),
+                )
+            }
+            Some(_) => {}
+        }
+        let payer_known = self.payers.contains(&event.payer);
+        if !payer_known {
+            refusals.add("payer", "unknown_payer", "is not a known payer");
+        }
+        let year = TrainingYear::of(event.certified_at);
+        if event.certified_at > now + CLOCK_SKEW {
+            refusals.add("certified_at", "certified_in_future", "lies in the future");
+        } else if !year.claims_open_at(now) {
+            refusals.add(
+                "certified_at",
+                "claim_window_closed",
+                format!("claims for training year {year} closed on 31 December {year}"),
+            );
+        }
+        // The version in force: the latest effective on or before the training year.
+        let schedule = self
+            .schedules
+            .iter()
+            .find(|s| s.payer_code == event.payer && s.effective_year <= year.value())
+            .cloned();
+        if payer_known && schedule.is_none() {
+            refusals.add(
+                "payer",
+                "no_rate_schedule",
+                format!("has no rate schedule for training year {year}"),
+            );
+        }
+        if let Some(number) = &event.certificate_no {
+            if self.certificates.contains(number)
+                || self.added.certificates.contains(number)
+                || request.certificates.contains(number)
+            {
+                refusals.add(
+                    "certificate_no",
+                    "certificate_already_used",
+                    "was already reported with another event",
+                );
+            }
+        }
+        let learner = self.learner(prepared, request, now);
+        if let Err(mismatch) = &learner {
+            refusals.extend(vec![mismatch.clone().within("learner")]);
+        }
+        if !refusals.is_empty() {
+            return Err(refusals.into_errors());
+        }
+        let (Some(course), Some(schedule_row), Ok(learner_id)) = (course, schedule, learner) else {
+            unreachable!("every missing part was refused above");
+        };
+        let schedule = schedule_of(&schedule_row);
+        let level: Level = course.level.parse().expect("stored level is valid");
+        let course_hours = u32::try_from(course.class_hours).unwrap_or(0);
+        let decision = self.meter.decide(&Metered {
+            payer: &event.payer,
+            platform,
+            learner: &learner_id,
+            course: &course.id,
+            year: year.value(),
+            certified: event.certificate_no.is_some(),
+            gross: schedule.gross(level, event.class_hours),
+            saturation: schedule.saturation_limit(level, course_hours),
+            learner_cap: schedule.learner_annual_cap,
+            platform_ceiling: schedule.platform_annual_ceiling,
+        });
+        let row = CompletionRow {
+            id: new_id(),
+            platform_code: platform.to_owned(),
+            event_id: event.event_id.clone(),
+            content_hash: prepared.content_hash.clone(),
+            course_id: course.id,
+            learner_id,
+            payer_code: event.payer.clone(),
+            class_hours: i32::try_from(event.class_hours).expect("range checked"),
+            level: course.level,
+            certificate_no: event.certificate_no.clone(),
+            certified_at: Some(event.certified_at.naive_utc()),
+            training_year: Some(year.value()),
+            status: decision.status.as_str().to_owned(),
+            gross_fen: schedule.gross(level, event.class_hours).fen(),
+            granted_fen: decision.granted.fen(),
+            limited_by: decision.limited_by.map(|l| l.as_str().to_owned()),
+            schedule_id: Some(schedule_row.id),
+            received_at: now.naive_utc(),
+            revoked_at: None,
+            revoke_reason: None,
+        };
+        let result = CompletionResult::of(&row, false);
+        request.push(row);
+        Ok(result)
+    }
+
+    /// The learner's id, first seen now or before; a name that differs from the one first
+    /// reported with the ID number is refused.
+    fn learner(
+        &self,
+        prepared: &Prepared,
+        request: &mut Added,
+        now: DateTime<Utc>,
+    ) -> Result<String, FieldError> {
+        let input = &prepared.event.learner;
+        let known = request
+            .learners
+            .get(&prepared.id_hash)
+            .or_else(|| self.added.learners.get(&prepared.id_hash))
+            .or_else(|| self.learners.get(&prepared.id_hash));
+        match known {
+            Some(known) if known.name != input.name => Err(FieldError::new(
+                "name",
+                "learner_name_mismatch",
+                "differs from the name first reported with this ID number",
+            )),
+            Some(known) => Ok(known.id.clone()),
+            None => {
+                let row = LearnerRow {
+                    id: new_id(),
+                    id_hash: prepared.id_hash.clone(),
+                    id_masked: input.id_number.masked(),
+                    name: input.name.clone(),
+                    created_at: now.naive_utc(),
+                };
+                let id = row.id.clone();
+                request.learners.insert(row.id_hash.clone(), row);
+                Ok(id)
+            }
+        }
+    }
+
+    /// Writes what the group added: learners, completions and their audit entries, claims,
+    /// and each counter it changed, once.
+    fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), ServiceError> {
+        let audit = self
+            .added
+            .completions
+            .iter()
+            .map(|row| AuditRow {
+                id: new_id(),
+                at: row.received_at,
+                actor: format!("platform:{}", row.platform_code),
+                action: "completion.recorded".to_owned(),
+                object_type: "completion".to_owned(),
+                object_id: row.id.clone(),
+                before_state: None,
+                after_state: Some(
+                    json!({
+                        "event_id": row.event_id, "payer": row.payer_code, "status": row.status,
+                        "training_year": row.training_year,
+                        "gross": Money::from_fen(row.gross_fen),
+                        "granted": Money::from_fen(row.granted_fen),
+                        "limited_by": row.limited_by,
+                    })
+                    .to_string(),
+                ),
+            })
+            .collect();
+        rows::record(
+            conn,
+            &GroupWrites {
+                learners: self.added.learners.into_values().collect(),
+                completions: self.added.completions,
+                audit,
+                before: &self.loaded,
+                after: self.meter.counters(),
+                now: now.naive_utc(),
+            },
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! The one writer of completions in this process. Requests are parsed and keyed by the
+//! handlers, then queued here with a reply channel; the writer takes everything queued (up to a
+//! bound), applies it in arrival order in one money transaction, commits once, and answers
+//! every request. One commit (one fsync) per group instead of one per request, and the
+//! requests of many clients share the group's set queries.
+
+use super::group::{self, Answer, Request};
+use super::ServiceError;
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use tokio::sync::oneshot;
+
+/// Events waiting for the writer at most; past it requests are answered 503 with
+/// `Retry-After` instead of growing memory.
+pub const QUEUE_EVENTS: usize = 16_000;
+/// Events in one group at most (a group always takes at least one request whole).
+pub const GROUP_EVENTS: usize = 4_000;
+
+struct Queued {
+    request: Request,
+    reply: oneshot::Sender<Answer>,
+}
+
+pub struct Writer {
+    queue: mpsc::Sender<Queued>,
+    /// Events queued and not yet taken into a group.
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    /// Starts the writer thread. It ends when the last handle to the queue is dropped, after
+    /// answering everything queued, so a graceful shutdown loses nothing.
+    pub fn start(store: Store, clock: Arc<dyn Clock>) -> Writer {
+        let (queue, inbox) = mpsc::channel::<Queued>();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::clone(&waiting);
+        std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || run(&store, clock.as_ref(), &inbox, &taken))
+            .expect("the writer thread starts");
+        Writer { queue, waiting }
+    }
+
+    /// Queues a request; the answer arrives on the returned channel once its group committed.
+    pub fn submit(&self, request: Request) -> Result<oneshot::Receiver<Answer>, ServiceError> {
+        let events = request.events.len();
+        let before = self.waiting.fetch_add(events, Ordering::SeqCst);
+        if before > 0 && before + events > QUEUE_EVENTS {
+            self.waiting.fetch_sub(events, Ordering::SeqCst);
+            return Err(ServiceError::Busy);
+        }
+        let (reply, answer) = oneshot::channel();
+        if self.queue.send(Queued { request, reply }).is_err() {
+            self.waiting.fetch_sub(events, Ordering::SeqCst);
+            return Err(writer_stopped());
+        }
+        Ok(answer)
+    }
+}
+
+fn writer_stopped() -> ServiceError {
+    ServiceError::Store(StoreError::Unavailable(
+        "the ledger writer has stopped".into(),
+    ))
+}
+
+fn run(store: &Store, clock: &dyn Clock, inbox: &mpsc::Receiver<Queued>, waiting: &AtomicUsize) {
+    while let Ok(first) = inbox.recv() {
+        let mut events = first.request.events.len();
+        let mut batch = vec![first];
+        while events < GROUP_EVENTS {
+            match inbox.try_recv() {
+                Ok(next) => {
+                    events += next.request.events.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        waiting.fetch_sub(events, Ordering::SeqCst);
+        let answers = answer_group(store, clock, &batch);
+        for (queued, answer) in batch.into_iter().zip(answers) {
+            // A client that went away no longer waits for its answer; what was stored stays.
+            let _ = queued.reply.send(answer);
+        }
+    }
+}
+
+/// Applies a group; if its transaction fails, each request is retried alone, so that one
+/// request's failure (or a lost connection) is answered to that request only.
+fn answer_group(store: &Store, clock: &dyn Clock, batch: &[Queued]) -> Vec<Answer> {
+    let requests: Vec<&Request> = batch.iter().map(|q| &q.request).collect();
+    match guarded(store, clock, &requests) {
+        Ok(answers) => answers,
+        Err(failure) if requests.len() == 1 => vec![Err(failure)],
+        Err(failure) => {
+            tracing::warn!(error = %failure, requests = requests.len(), "group failed; applying its requests one by one");
+            requests
+                .iter()
+                .map(|request| guarded(store, clock, &[request]).and_then(|mut one| one.remove(0)))
+                .collect()
+        }
+    }
+}
+
+/// A panic in a group must not stop the writer: it is answered as a failure.
+fn guarded(
+    store: &Store,
+    clock: &dyn Clock,
+    requests: &[&Request],
+) -> Result<Vec<Answer>, ServiceError> {
+    catch_unwind(AssertUnwindSafe(|| {
+        group::apply(store, clock.now(), requests)
+    }))
+    .unwrap_or_else(|_| {
+        tracing::error!("the ledger writer panicked applying a group; nothing of it was stored");
+        Err(ServiceError::Internal("the ledger writer panicked".into()))
+    })
+}

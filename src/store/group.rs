@@ -1,0 +1,354 @@
+//! Set-based reads and writes for a group of completions: a handful of queries to load what a
+//! group names, multi-row inserts, and each changed counter written once. Called only inside
+//! [`super::Store::write`], so the counters read here are the ones committed last.
+
+use super::models::{AuditRow, CompletionRow, CourseRow, LearnerRow, PlatformRow, RateScheduleRow};
+use super::schema::{
+    audit_events, claims, completions, course_usage, courses, learner_year_usage, learners, payers,
+    platform_year_usage, platforms, rate_schedules,
+};
+use super::{DbConn, StoreError};
+use crate::domain::metering::{ClaimKey, CourseCounter, CourseKey, LearnerYear, PlatformYear};
+use crate::domain::{CompletionStatus, Counters, Money};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Rows per multi-row statement: under SQLite's 32,766 bound variables at 20 columns.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// Multi-row inserts, in chunks. Diesel's multi-backend connection has no batch insert, so each
+/// backend gets its own statement here, in this one place.
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        for chunk in $rows.chunks(ROWS_PER_INSERT) {
+            match &mut *$conn {
+                DbConn::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+                DbConn::Postgres(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+            };
+        }
+    };
+}
+
+pub fn platforms_named(conn: &mut DbConn, codes: &[&str]) -> Result<Vec<PlatformRow>> {
+    Ok(platforms::table
+        .filter(platforms::code.eq_any(codes))
+        .load(conn)?)
+}
+
+/// The courses of these platforms with these codes (a superset when several platforms share a
+/// group; the caller keys them by both).
+pub fn courses_named(
+    conn: &mut DbConn,
+    platform_codes: &[&str],
+    codes: &[&str],
+) -> Result<Vec<CourseRow>> {
+    Ok(courses::table
+        .filter(courses::platform_code.eq_any(platform_codes))
+        .filter(courses::code.eq_any(codes))
+        .load(conn)?)
+}
+
+pub fn payers_named(conn: &mut DbConn, codes: &[&str]) -> Result<Vec<String>> {
+    Ok(payers::table
+        .filter(payers::code.eq_any(codes))
+        .select(payers::code)
+        .load(conn)?)
+}
+
+/// Every schedule version of these payers, newest first.
+pub fn schedules_of(conn: &mut DbConn, payer_codes: &[&str]) -> Result<Vec<RateScheduleRow>> {
+    Ok(rate_schedules::table
+        .filter(rate_schedules::payer_code.eq_any(payer_codes))
+        .order(rate_schedules::effective_year.desc())
+        .load(conn)?)
+}
+
+/// Stored completions with these event ids on these platforms (keyed by both by the caller).
+pub fn completions_named(
+    conn: &mut DbConn,
+    platform_codes: &[&str],
+    event_ids: &[&str],
+) -> Result<Vec<CompletionRow>> {
+    Ok(completions::table
+        .filter(completions::platform_code.eq_any(platform_codes))
+        .filter(completions::event_id.eq_any(event_ids))
+        .load(conn)?)
+}
+
+pub fn certificates_taken(conn: &mut DbConn, numbers: &[&str]) -> Result<Vec<String>> {
+    Ok(completions::table
+        .filter(completions::certificate_no.eq_any(numbers))
+        .select(completions::certificate_no.assume_not_null())
+        .load(conn)?)
+}
+
+pub fn learners_hashed(conn: &mut DbConn, id_hashes: &[&str]) -> Result<Vec<LearnerRow>> {
+    Ok(learners::table
+        .filter(learners::id_hash.eq_any(id_hashes))
+        .load(conn)?)
+}
+
+/// The claims, counters and free phases of these learners, platforms and courses.
+pub fn counters_of(
+    conn: &mut DbConn,
+    learner_ids: &[&str],
+    platform_codes: &[&str],
+    course_ids: &[&str],
+) -> Result<Counters> {
+    let mut counters = Counters::default();
+    if !learner_ids.is_empty() {
+        let claimed: Vec<ClaimKey> = claims::table
+            .filter(claims::learner_id.eq_any(learner_ids))
+            .filter(claims::course_id.eq_any(course_ids))
+            .select((claims::learner_id, claims::course_id))
+            .load(conn)?;
+        counters.claims.extend(claimed);
+        let learners: Vec<(String, String, i32, i64)> = learner_year_usage::table
+            .filter(learner_year_usage::learner_id.eq_any(learner_ids))
+            .load(conn)?;
+        counters.learners.extend(
+            learners
+                .into_iter()
+                .map(|(payer, learner, year, fen)| ((payer, learner, year), Money::from_fen(fen))),
+        );
+    }
+    let platforms: Vec<(String, String, i32, i64)> = platform_year_usage::table
+        .filter(platform_year_usage::platform_code.eq_any(platform_codes))
+        .load(conn)?;
+    counters.platforms.extend(
+        platforms
+            .into_iter()
+            .map(|(payer, platform, year, fen)| ((payer, platform, year), Money::from_fen(fen))),
+    );
+    let courses: Vec<(String, String, i64, Option<NaiveDateTime>)> = course_usage::table
+        .filter(course_usage::course_id.eq_any(course_ids))
+        .load(conn)?;
+    counters
+        .courses
+        .extend(courses.into_iter().map(|(payer, course, fen, free_since)| {
+            let counter = CourseCounter {
+                granted: Money::from_fen(fen),
+                free: free_since.is_some(),
+            };
+            ((payer, course), counter)
+        }));
+    Ok(counters)
+}
+
+/// What a group adds: new learners, completions with their audit entries, claims, and the
+/// counters as they stand after the group (`before` says which rows exist already).
+pub struct GroupWrites<'a> {
+    pub learners: Vec<LearnerRow>,
+    pub completions: Vec<CompletionRow>,
+    pub audit: Vec<AuditRow>,
+    pub before: &'a Counters,
+    pub after: &'a Counters,
+    /// When a course that turned free in this group did so.
+    pub now: NaiveDateTime,
+}
+
+pub fn record(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
+    insert_all!(conn, learners::table, writes.learners);
+    insert_all!(conn, completions::table, writes.completions);
+    insert_all!(conn, audit_events::table, writes.audit);
+    record_claims(conn, writes)?;
+    record_counters(conn, writes)
+}
+
+/// Claims only appear in a group (revocation releases them elsewhere); each names the accepted
+/// completion that holds it (a duplicate claim of the same learner and course holds nothing).
+fn record_claims(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
+    let holders: std::collections::HashMap<(&str, &str), &str> = writes
+        .completions
+        .iter()
+        .filter(|c| c.status == CompletionStatus::Accepted.as_str())
+        .map(|c| ((c.learner_id.as_str(), c.course_id.as_str()), c.id.as_str()))
+        .collect();
+    let rows: Vec<_> = writes
+        .after
+        .claims
+        .difference(&writes.before.claims)
+        .map(|(learner, course)| {
+            let holder = holders
+                .get(&(learner.as_str(), course.as_str()))
+                .expect("a new claim comes with its completion");
+            (
+                claims::learner_id.eq(learner.as_str()),
+                claims::course_id.eq(course.as_str()),
+                claims::completion_id.eq(*holder),
+            )
+        })
+        .collect();
+    insert_all!(conn, claims::table, rows);
+    Ok(())
+}
+
+/// A counter row to insert (it did not exist) or to update (it did), with its new value.
+struct Changed<'a, K, V> {
+    inserts: Vec<(&'a K, &'a V)>,
+    updates: Vec<(&'a K, &'a V)>,
+}
+
+fn changed<'a, K: std::hash::Hash + Eq, V: PartialEq>(
+    before: &std::collections::HashMap<K, V>,
+    after: &'a std::collections::HashMap<K, V>,
+) -> Changed<'a, K, V> {
+    let mut out = Changed {
+        inserts: Vec::new(),
+        updates: Vec::new(),
+    };
+    for (key, value) in after {
+        match before.get(key) {
+            None => out.inserts.push((key, value)),
+            Some(old) if old != value => out.updates.push((key, value)),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+fn record_counters(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
+    let learners = changed(&writes.before.learners, &writes.after.learners);
+    let platforms = changed(&writes.before.platforms, &writes.after.platforms);
+    let courses = changed(&writes.before.courses, &writes.after.courses);
+    let free_since = |c: &CourseCounter| c.free.then_some(writes.now);
+
+    let rows: Vec<_> = learners
+        .inserts
+        .iter()
+        .map(|((payer, learner, year), fen)| {
+            (
+                learner_year_usage::payer_code.eq(payer),
+                learner_year_usage::learner_id.eq(learner),
+                learner_year_usage::training_year.eq(*year),
+                learner_year_usage::granted_fen.eq(fen.fen()),
+            )
+        })
+        .collect();
+    insert_all!(conn, learner_year_usage::table, rows);
+    let rows: Vec<_> = platforms
+        .inserts
+        .iter()
+        .map(|((payer, platform, year), fen)| {
+            (
+                platform_year_usage::payer_code.eq(payer),
+                platform_year_usage::platform_code.eq(platform),
+                platform_year_usage::training_year.eq(*year),
+                platform_year_usage::granted_fen.eq(fen.fen()),
+            )
+        })
+        .collect();
+    insert_all!(conn, platform_year_usage::table, rows);
+    let rows: Vec<_> = courses
+        .inserts
+        .iter()
+        .map(|((payer, course), counter)| {
+            (
+                course_usage::payer_code.eq(payer),
+                course_usage::course_id.eq(course),
+                course_usage::granted_fen.eq(counter.granted.fen()),
+                course_usage::free_since.eq(free_since(counter)),
+            )
+        })
+        .collect();
+    insert_all!(conn, course_usage::table, rows);
+    update_counters(
+        conn,
+        &learners.updates,
+        &platforms.updates,
+        &courses.updates,
+        writes.now,
+    )
+}
+
+/// Counters that exist already get their new values: on PostgreSQL one `UPDATE … FROM UNNEST`
+/// per table (one round trip whatever the group's size), on embedded SQLite one prepared
+/// statement per row (no round trip to save). `free_since` is only ever set, never cleared.
+fn update_counters(
+    conn: &mut DbConn,
+    learners: &[(&LearnerYear, &Money)],
+    platforms: &[(&PlatformYear, &Money)],
+    courses: &[(&CourseKey, &CourseCounter)],
+    now: NaiveDateTime,
+) -> Result<()> {
+    let free_since = |c: &CourseCounter| c.free.then_some(now);
+    match conn {
+        DbConn::Postgres(pg) => {
+            let year_update = |table: &str, key: &str| {
+                format!(
+                    "UPDATE {table} AS u SET granted_fen = v.fen \
+                     FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[]) AS v(payer, k, year, fen) \
+                     WHERE u.payer_code = v.payer AND u.{key} = v.k AND u.training_year = v.year"
+                )
+            };
+            for (sql, rows) in [
+                (year_update("learner_year_usage", "learner_id"), learners),
+                (
+                    year_update("platform_year_usage", "platform_code"),
+                    platforms,
+                ),
+            ] {
+                if rows.is_empty() {
+                    continue;
+                }
+                diesel::sql_query(sql)
+                    .bind::<Array<Text>, _>(rows.iter().map(|(k, _)| &k.0).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(rows.iter().map(|(k, _)| &k.1).collect::<Vec<_>>())
+                    .bind::<Array<Integer>, _>(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
+                    .bind::<Array<BigInt>, _>(rows.iter().map(|(_, v)| v.fen()).collect::<Vec<_>>())
+                    .execute(pg)?;
+            }
+            if !courses.is_empty() {
+                diesel::sql_query(
+                    "UPDATE course_usage AS u SET granted_fen = v.fen, \
+                     free_since = COALESCE(u.free_since, v.free_since) \
+                     FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::timestamp[]) \
+                     AS v(payer, course, fen, free_since) \
+                     WHERE u.payer_code = v.payer AND u.course_id = v.course",
+                )
+                .bind::<Array<Text>, _>(courses.iter().map(|(k, _)| &k.0).collect::<Vec<_>>())
+                .bind::<Array<Text>, _>(courses.iter().map(|(k, _)| &k.1).collect::<Vec<_>>())
+                .bind::<Array<BigInt>, _>(
+                    courses
+                        .iter()
+                        .map(|(_, c)| c.granted.fen())
+                        .collect::<Vec<_>>(),
+                )
+                .bind::<Array<Nullable<Timestamp>>, _>(
+                    courses
+                        .iter()
+                        .map(|(_, c)| free_since(c))
+                        .collect::<Vec<_>>(),
+                )
+                .execute(pg)?;
+            }
+        }
+        DbConn::Sqlite(lite) => {
+            for ((payer, learner, year), fen) in learners {
+                diesel::update(learner_year_usage::table.find((payer, learner, year)))
+                    .set(learner_year_usage::granted_fen.eq(fen.fen()))
+                    .execute(lite)?;
+            }
+            for ((payer, platform, year), fen) in platforms {
+                diesel::update(platform_year_usage::table.find((payer, platform, year)))
+                    .set(platform_year_usage::granted_fen.eq(fen.fen()))
+                    .execute(lite)?;
+            }
+            for ((payer, course), counter) in courses {
+                diesel::sql_query(
+                    "UPDATE course_usage SET granted_fen = ?, free_since = COALESCE(free_since, ?) \
+                     WHERE payer_code = ? AND course_id = ?",
+                )
+                .bind::<BigInt, _>(counter.granted.fen())
+                .bind::<Nullable<Timestamp>, _>(free_since(counter))
+                .bind::<Text, _>(payer)
+                .bind::<Text, _>(course)
+                .execute(lite)?;
+            }
+        }
+    }
+    Ok(())
+}
