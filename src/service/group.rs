@@ -411,3 +411,198 @@ impl Group {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::IdNumber;
+    use crate::store::models::PlatformRow;
+    use crate::store::schema::{course_usage, learner_year_usage, learners, platform_year_usage};
+    use crate::store::{catalog, DatabaseUrl, StoreError};
+    use chrono::{NaiveDate, TimeZone};
+    use diesel::prelude::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2022, 12, 15, 2, 0, 0).unwrap()
+    }
+
+    /// A store with platforms P and Q (Q suspended), three courses each, the seed schedule.
+    fn store(dir: &std::path::Path, name: &str) -> Store {
+        let url = DatabaseUrl::Sqlite(dir.join(name));
+        let store = Store::open(&url, 2, Duration::from_secs(5)).unwrap();
+        store
+            .write(|conn| {
+                let at = now().naive_utc();
+                for (code, status) in [("P", "active"), ("Q", "suspended")] {
+                    catalog::insert_platform(
+                        conn,
+                        &PlatformRow {
+                            code: code.into(),
+                            name: code.into(),
+                            status: status.into(),
+                            client_id: format!("client-{code}"),
+                            client_secret_hash: String::new(),
+                            created_at: at,
+                            updated_at: at,
+                        },
+                    )?;
+                    for (i, level) in ["junior", "intermediate", "senior"].iter().enumerate() {
+                        catalog::insert_course(
+                            conn,
+                            &CourseRow {
+                                id: format!("{code}-course-{i}"),
+                                platform_code: code.into(),
+                                code: format!("C{i}"),
+                                title: "course".into(),
+                                level: (*level).into(),
+                                class_hours: 10,
+                                created_at: at,
+                                updated_at: at,
+                            },
+                        )?;
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        store
+    }
+
+    /// (learner, course, class hours, resend, certified, unknown course)
+    type Spec = (u8, u8, u8, u8, bool, bool);
+
+    /// Event `n`: few learners and courses so that claims, caps and saturation bind, with the
+    /// odd resend of an earlier event id and the odd refusal (unknown course).
+    fn prepared(spec: &Spec, n: usize) -> Prepared {
+        let (learner, course, hours, resend, certified, bad_course) = *spec;
+        let event_id = if resend < 40 {
+            format!("e{}", resend % 8)
+        } else {
+            format!("e-{n}")
+        };
+        let value = json!({
+            "event_id": event_id,
+            "course_code": if bad_course { "nope".to_owned() } else { format!("C{course}") },
+            "learner": {
+                "id_number": IdNumber::complete(&format!("11010519900101{:03}", 100 + learner)),
+                "name": format!("学员{learner}"),
+            },
+            "class_hours": hours,
+            "certificate_no": certified.then(|| format!("CERT-{event_id}")),
+            "certified_at": "2022-06-01T10:00:00+08:00",
+        });
+        let today = NaiveDate::from_ymd_opt(2022, 12, 15).unwrap();
+        let event = CompletionEvent::parse(&value, "", today).expect("a well-formed event");
+        let id_hash = format!("hash-{}", event.learner.id_number.expose());
+        let content_hash = event.content_hash(&id_hash);
+        Prepared {
+            event,
+            id_hash,
+            content_hash,
+        }
+    }
+
+    /// A request of one to three events; those led by learner 7 go to the suspended platform.
+    fn request(specs: &[Spec], n: usize) -> Request {
+        Request {
+            platform: if specs[0].0 == 7 { "Q" } else { "P" }.into(),
+            events: specs
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| prepared(spec, n * 4 + i))
+                .collect(),
+            batch: specs.len() > 1,
+        }
+    }
+
+    fn answers(store: &Store, groups: &[&[Request]]) -> Vec<String> {
+        groups
+            .iter()
+            .flat_map(|group| {
+                let refs: Vec<&Request> = group.iter().collect();
+                apply(store, now(), &refs).unwrap()
+            })
+            .map(|answer| format!("{answer:?}"))
+            .collect()
+    }
+
+    type Snapshot = (
+        Vec<(String, i32, i64)>,
+        Vec<(String, i32, i64)>,
+        Vec<(String, i64, bool)>,
+    );
+
+    /// Every counter, keyed by what is the same in both stores (ID hash, course id).
+    fn counters(store: &Store) -> Snapshot {
+        store
+            .read(|conn| {
+                let by_learner = learner_year_usage::table
+                    .inner_join(learners::table.on(learners::id.eq(learner_year_usage::learner_id)))
+                    .select((
+                        learners::id_hash,
+                        learner_year_usage::training_year,
+                        learner_year_usage::granted_fen,
+                    ))
+                    .order(learners::id_hash)
+                    .load(conn)?;
+                let by_platform = platform_year_usage::table
+                    .select((
+                        platform_year_usage::platform_code,
+                        platform_year_usage::training_year,
+                        platform_year_usage::granted_fen,
+                    ))
+                    .order(platform_year_usage::platform_code)
+                    .load(conn)?;
+                let by_course = course_usage::table
+                    .select((
+                        course_usage::course_id,
+                        course_usage::granted_fen,
+                        course_usage::free_since.is_not_null(),
+                    ))
+                    .order(course_usage::course_id)
+                    .load(conn)?;
+                Ok::<_, StoreError>((by_learner, by_platform, by_course))
+            })
+            .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Requests applied in random groups answer and count exactly as applied one by one,
+        /// refused requests included.
+        #[test]
+        fn grouping_changes_no_result(
+            specs in prop::collection::vec(
+                prop::collection::vec(
+                    (0u8..8, 0u8..3, 1u8..=10, 0u8..100, prop::bool::weighted(0.9), prop::bool::weighted(0.05)),
+                    1..4,
+                ),
+                1..60,
+            ),
+            cuts in prop::collection::vec(any::<bool>(), 60),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let requests: Vec<Request> =
+                specs.iter().enumerate().map(|(n, s)| request(s, n)).collect();
+            let alone = store(dir.path(), "alone.db");
+            let singles: Vec<&[Request]> = requests.chunks(1).collect();
+            let expected = answers(&alone, &singles);
+
+            let grouped = store(dir.path(), "grouped.db");
+            let mut groups: Vec<&[Request]> = vec![];
+            let mut start = 0;
+            for end in 1..=requests.len() {
+                if end == requests.len() || cuts[end] {
+                    groups.push(&requests[start..end]);
+                    start = end;
+                }
+            }
+            prop_assert_eq!(answers(&grouped, &groups), expected);
+            prop_assert_eq!(counters(&grouped), counters(&alone));
+        }
+    }
+}

@@ -68,7 +68,7 @@ pub struct CompletionEvent {
 }
 
 impl CompletionEvent {
-    fn parse(
+    pub(super) fn parse(
         value: &Value,
         prefix: &str,
         today: NaiveDate,
@@ -130,7 +130,7 @@ impl CompletionEvent {
     }
 
     /// What makes a resend "the same event": every field as parsed, the ID number keyed.
-    fn content_hash(&self, id_hash: &str) -> String {
+    pub(super) fn content_hash(&self, id_hash: &str) -> String {
         let canonical = serde_json::json!([
             self.event_id,
             self.course_code,
