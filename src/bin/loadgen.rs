@@ -1,11 +1,25 @@
 //! Load generator: starts `gateway serve` (the binary beside this one) on a fresh database and
-//! measures single-event webhooks from concurrent clients and 1,000-event batches.
+//! measures it beside the raw engine under it, in the same run:
+//!
+//! 1. the HTTP floor: the same requests refused at authentication (the stack doing no work);
+//! 2. the raw engine: the minimal money transaction (insert a completion, three capped counter
+//!    upserts) straight on the same engine, one event per transaction from as many clients as
+//!    the single-event load, and 1,000 per transaction from as many as the batch load;
+//! 3. single-event webhooks from concurrent clients (closed loop), then paced at a fixed offered
+//!    rate (open loop: latency counted from when each request was due, not when it was sent);
+//! 4. 1,000-event batches.
+//!
+//! `--scale N` instead loads N completions in batches, then measures the invoice run over them
+//! with single events of another platform sent meanwhile, `gateway check` (time and peak RSS),
+//! and the bytes stored per completion.
 //!
 //! `cargo build --release && target/release/loadgen` (SQLite), or with
 //! `--postgres postgres://postgres@127.0.0.1:5432/postgres` for a fresh PostgreSQL database.
 
 use clap::Parser;
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::connection::SimpleConnection;
+use diesel::sql_types::{BigInt, Text};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -17,10 +31,10 @@ use subsidy_gateway::domain::IdNumber;
 #[derive(Parser)]
 #[command(about = "Load generator for the subsidy gateway")]
 struct Args {
-    /// An existing PostgreSQL server to create a fresh database on; SQLite in a temp dir if absent.
+    /// An existing PostgreSQL server to create fresh databases on; SQLite in a temp dir if absent.
     #[arg(long)]
     postgres: Option<String>,
-    /// Concurrent clients posting single events.
+    /// Concurrent clients posting single events (and running single-event raw transactions).
     #[arg(long, default_value_t = 64)]
     clients: usize,
     /// Single-event webhooks to post in all.
@@ -32,6 +46,16 @@ struct Args {
     /// Concurrent clients posting batches.
     #[arg(long, default_value_t = 4)]
     batch_clients: usize,
+    /// Offered rate of the paced run, events/s; 80 % of the closed-loop peak if absent.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Length of the paced run.
+    #[arg(long, default_value_t = 5)]
+    paced_seconds: u64,
+    /// Instead of the run above: load this many completions, then time the invoice run (with
+    /// single events meanwhile) and `gateway check`.
+    #[arg(long)]
+    scale: Option<usize>,
 }
 
 struct Gateway {
@@ -52,13 +76,21 @@ fn sibling(name: &str) -> std::path::PathBuf {
         .with_file_name(name)
 }
 
+/// The gateway's log level: `LOADGEN_GATEWAY_LOG` (also echoes its log), else warnings.
+fn gateway_log() -> Option<String> {
+    std::env::var("LOADGEN_GATEWAY_LOG").ok()
+}
+
 fn start(database_url: &str) -> anyhow::Result<Gateway> {
     let mut child = Command::new(sibling("gateway"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("DATABASE_URL", database_url)
         .env("GATEWAY_RATE_PER_SECOND", "1000000")
         .env("GATEWAY_RATE_BURST", "1000000")
-        .env("RUST_LOG", "warn,subsidy_gateway::startup=info")
+        .env(
+            "RUST_LOG",
+            gateway_log().unwrap_or_else(|| "warn,subsidy_gateway::startup=info".into()),
+        )
         .stderr(Stdio::piped())
         .spawn()?;
     let stderr = child.stderr.take().expect("piped");
@@ -74,7 +106,14 @@ fn start(database_url: &str) -> anyhow::Result<Gateway> {
                 .collect::<String>();
         }
     };
-    std::thread::spawn(move || lines.for_each(drop));
+    let echo = gateway_log().is_some();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if echo {
+                eprintln!("{line}");
+            }
+        }
+    });
     Ok(Gateway {
         child,
         address: format!("http://127.0.0.1:{port}"),
@@ -91,7 +130,7 @@ fn token(database_url: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8(output.stdout)?.trim().to_owned())
 }
 
-/// Peak resident memory of a process, from the kernel's high-water mark.
+/// Peak resident memory of a running process, from the kernel's high-water mark.
 fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
@@ -108,19 +147,27 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 /// Event `n`: a distinct learner on one of 500 courses, so every event is metered for real.
-fn event(n: usize, certified_at: &str) -> Value {
+fn event(n: usize, course_prefix: &str, certified_at: &str) -> Value {
     let first17 = format!("140105{:04}0101{:03}", 1950 + (n / 1000) % 50, n % 1000);
     let birth_shift = n / 50_000; // beyond 50,000 learners vary the region instead
     let first17 = format!("{}{}", 110_101 + birth_shift, &first17[6..]);
     json!({
         "event_id": format!("ev-{n}"),
-        "course_code": format!("course-{}", n % 500),
+        "course_code": format!("{course_prefix}{}", n % 500),
         "learner": {"id_number": IdNumber::complete(&first17), "name": format!("学员{n}")},
         "class_hours": 10,
-        "certificate_no": format!("CERT-{n}"),
+        "certificate_no": format!("CERT-{course_prefix}{n}"),
         "certified_at": certified_at,
     })
+}
+
+fn batch(first: usize, size: usize, course_prefix: &str, certified_at: &str) -> Value {
+    json!({"events": (first..first + size).map(|n| event(n, course_prefix, certified_at)).collect::<Vec<_>>()})
 }
 
 struct Figures {
@@ -130,26 +177,41 @@ struct Figures {
 }
 
 impl Figures {
-    fn print(&mut self, label: &str) {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn print(&mut self, label: &str, unit: &str) -> f64 {
         self.latencies.sort();
+        let rate = self.rate();
+        let latency = if self.latencies.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                ms(percentile(&self.latencies, 50)),
+                ms(percentile(&self.latencies, 99)),
+                ms(*self.latencies.last().expect("not empty")),
+            )
+        };
         println!(
-            "{label}: {} events in {:.2} s = {:.0} events/s; request latency p50 {:.1} ms, p99 {:.1} ms",
+            "{label}: {} {unit} in {:.2} s = {rate:.0} {unit}/s{latency}",
             self.events,
             self.elapsed.as_secs_f64(),
-            self.events as f64 / self.elapsed.as_secs_f64(),
-            percentile(&self.latencies, 50).as_secs_f64() * 1000.0,
-            percentile(&self.latencies, 99).as_secs_f64() * 1000.0,
         );
+        rate
     }
 }
 
-/// Posts `bodies` from `clients` concurrent clients; every answer must be 200.
+/// Posts `bodies` from `clients` concurrent clients (closed loop); every answer must have
+/// `expect` status.
 async fn drive(
     address: &str,
     token: &str,
     clients: usize,
     bodies: Vec<Value>,
     events_each: usize,
+    expect: u16,
 ) -> anyhow::Result<Figures> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
@@ -168,19 +230,7 @@ async fn drive(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { break };
                     let sent = Instant::now();
-                    let response = client
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .json(body)
-                        .send()
-                        .await?;
-                    anyhow::ensure!(
-                        response.status().is_success(),
-                        "status {}: {}",
-                        response.status(),
-                        response.text().await?
-                    );
-                    response.bytes().await?;
+                    post(&client, &url, &token, body, expect).await?;
                     latencies.push(sent.elapsed());
                 }
                 Ok::<_, anyhow::Error>(latencies)
@@ -198,39 +248,284 @@ async fn drive(
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let _dir;
-    let mut cleanup = None;
-    let database_url = match &args.postgres {
-        Some(admin) => {
-            let name = format!("gw_load_{}", std::process::id());
-            let mut conn = PgConnection::establish(admin)?;
-            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
-            cleanup = Some((admin.clone(), name.clone()));
-            format!(
-                "{}/{name}",
-                admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b)
-            )
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+    expect: u16,
+) -> anyhow::Result<()> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(status.as_u16() == expect, "status {status}: {text}");
+    Ok(())
+}
+
+/// Open loop: request `i` is due at `start + i / rate` and sent then, whatever the answers
+/// before it; its latency counts from when it was due.
+async fn paced(
+    address: &str,
+    token: &str,
+    rate: f64,
+    bodies: Vec<Value>,
+) -> anyhow::Result<Figures> {
+    let client = reqwest::Client::builder().build()?;
+    let url = format!("{address}/v1/completions");
+    let started = tokio::time::Instant::now();
+    let mut sent = Vec::with_capacity(bodies.len());
+    let events = bodies.len();
+    for (i, body) in bodies.into_iter().enumerate() {
+        let due = started + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let (client, url, token) = (client.clone(), url.clone(), token.to_owned());
+        sent.push(tokio::spawn(async move {
+            post(&client, &url, &token, &body, 200).await?;
+            Ok::<_, anyhow::Error>(due.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(sent.len());
+    for request in sent {
+        latencies.push(request.await??);
+    }
+    Ok(Figures {
+        events,
+        elapsed: started.elapsed(),
+        latencies,
+    })
+}
+
+/// The engine under the gateway, without the gateway: the minimal money transaction.
+enum RawEngine {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+const RAW_SCHEMA: &str = "
+    CREATE TABLE raw_completions (id TEXT PRIMARY KEY, platform TEXT NOT NULL, event_id TEXT NOT NULL,
+        learner TEXT NOT NULL, course TEXT NOT NULL, granted BIGINT NOT NULL, UNIQUE (platform, event_id));
+    CREATE TABLE raw_learners (k TEXT PRIMARY KEY, fen BIGINT NOT NULL);
+    CREATE TABLE raw_courses (k TEXT PRIMARY KEY, fen BIGINT NOT NULL);
+    CREATE TABLE raw_platforms (k TEXT PRIMARY KEY, fen BIGINT NOT NULL);";
+
+impl RawEngine {
+    fn connect(&self) -> anyhow::Result<RawConn> {
+        Ok(match self {
+            RawEngine::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000;",
+                )?;
+                RawConn::Sqlite(conn)
+            }
+            RawEngine::Postgres(url) => RawConn::Postgres(PgConnection::establish(url)?),
+        })
+    }
+
+    /// `transactions` transactions of `per_transaction` events each, from `clients` threads.
+    fn run(
+        &self,
+        clients: usize,
+        transactions: usize,
+        per_transaction: usize,
+    ) -> anyhow::Result<Figures> {
+        self.connect()?.batch(
+            RAW_SCHEMA
+                .replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS")
+                .as_str(),
+        )?;
+        let next = AtomicUsize::new(0);
+        let started = Instant::now();
+        let latencies = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..clients)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut conn = self.connect()?;
+                        let mut latencies = vec![];
+                        loop {
+                            let t = next.fetch_add(1, Ordering::Relaxed);
+                            if t >= transactions {
+                                return Ok::<_, anyhow::Error>(latencies);
+                            }
+                            let began = Instant::now();
+                            conn.money_transaction(t * per_transaction, per_transaction)?;
+                            latencies.push(began.elapsed());
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("raw client"))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?;
+        Ok(Figures {
+            events: transactions * per_transaction,
+            elapsed: started.elapsed(),
+            latencies: latencies.into_iter().flatten().collect(),
+        })
+    }
+}
+
+enum RawConn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl RawConn {
+    fn batch(&mut self, sql: &str) -> anyhow::Result<()> {
+        match self {
+            RawConn::Sqlite(c) => c.batch_execute(sql)?,
+            RawConn::Postgres(c) => c.batch_execute(sql)?,
         }
-        None => {
-            _dir = tempfile_dir()?;
-            format!("sqlite://{}/load.db", _dir.display())
+        Ok(())
+    }
+
+    /// Events `first..first + count` in one transaction: each inserts its completion and adds
+    /// its grant to three counters, capped (learner 300.00, course 1,000.00, platform 3,000,000.00).
+    fn money_transaction(&mut self, first: usize, count: usize) -> anyhow::Result<()> {
+        macro_rules! apply {
+            ($conn:expr, $begin:expr, $min:expr) => {{
+                $conn.batch_execute($begin)?;
+                for n in first..first + count {
+                    diesel::sql_query(
+                        "INSERT INTO raw_completions (id, platform, event_id, learner, course, granted) \
+                         VALUES ($1, 'load', $2, $3, $4, 3000)",
+                    )
+                    .bind::<Text, _>(format!("id-{n}"))
+                    .bind::<Text, _>(format!("ev-{n}"))
+                    .bind::<Text, _>(format!("learner-{n}"))
+                    .bind::<Text, _>(format!("course-{}", n % 500))
+                    .execute($conn)?;
+                    for (table, key, cap) in [
+                        ("raw_learners", format!("learner-{n}"), 30_000i64),
+                        ("raw_courses", format!("course-{}", n % 500), 100_000),
+                        ("raw_platforms", "load".to_owned(), 300_000_000),
+                    ] {
+                        diesel::sql_query(format!(
+                            "INSERT INTO {table} (k, fen) VALUES ($1, 3000) ON CONFLICT (k) \
+                             DO UPDATE SET fen = {}({table}.fen + 3000, $2)",
+                            $min
+                        ))
+                        .bind::<Text, _>(key)
+                        .bind::<BigInt, _>(cap)
+                        .execute($conn)?;
+                    }
+                }
+                $conn.batch_execute("COMMIT")?;
+            }};
         }
-    };
-    let backend = if args.postgres.is_some() {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let gateway = start(&database_url)?;
-    let admin = token(&database_url, &["--role", "admin", "--sub", "loadgen"])?;
+        match self {
+            RawConn::Sqlite(c) => apply!(c, "BEGIN IMMEDIATE", "MIN"),
+            RawConn::Postgres(c) => apply!(c, "BEGIN", "LEAST"),
+        }
+        Ok(())
+    }
+}
+
+/// A fresh database for one purpose: a file in the temp dir, or a new PostgreSQL database
+/// dropped at the end.
+struct Database {
+    url: String,
+    admin: Option<(String, String)>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Database {
+    fn fresh(postgres: Option<&str>, purpose: &str) -> anyhow::Result<Database> {
+        match postgres {
+            Some(admin) => {
+                let name = format!("gw_{purpose}_{}", std::process::id());
+                let mut conn = PgConnection::establish(admin)?;
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
+                let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+                Ok(Database {
+                    url: format!("{base}/{name}"),
+                    admin: Some((admin.to_owned(), name)),
+                    dir: None,
+                })
+            }
+            None => {
+                let dir =
+                    std::env::temp_dir().join(format!("gateway-{purpose}-{}", std::process::id()));
+                std::fs::create_dir_all(&dir)?;
+                Ok(Database {
+                    url: format!("sqlite://{}/{purpose}.db", dir.display()),
+                    admin: None,
+                    dir: Some(dir),
+                })
+            }
+        }
+    }
+
+    fn raw_engine(&self) -> RawEngine {
+        match &self.dir {
+            Some(dir) => RawEngine::Sqlite(dir.join("raw.db")),
+            None => RawEngine::Postgres(self.url.clone()),
+        }
+    }
+
+    /// Bytes the database holds now (SQLite: the file and its WAL after a checkpoint).
+    fn size_bytes(&self) -> anyhow::Result<u64> {
+        match (&self.dir, &self.admin) {
+            (Some(dir), _) => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut conn = SqliteConnection::establish(path)?;
+                conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
+                Ok(std::fs::read_dir(dir)?
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("scale.db"))
+                    .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                    .sum())
+            }
+            (None, Some((_, name))) => {
+                #[derive(diesel::QueryableByName)]
+                struct Size {
+                    #[diesel(sql_type = BigInt)]
+                    bytes: i64,
+                }
+                let mut conn = PgConnection::establish(&self.url)?;
+                let size: Size =
+                    diesel::sql_query(format!("SELECT pg_database_size('{name}') AS bytes"))
+                        .get_result(&mut conn)?;
+                Ok(u64::try_from(size.bytes)?)
+            }
+            _ => anyhow::bail!("no database"),
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.admin {
+            if let Ok(mut conn) = PgConnection::establish(admin) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A platform with 500 junior courses, and its token.
+async fn platform(
+    gateway: &Gateway,
+    database_url: &str,
+    admin: &str,
+    code: &str,
+) -> anyhow::Result<String> {
     let client = reqwest::Client::new();
     let created = client
         .post(format!("{}/v1/platforms", gateway.address))
-        .bearer_auth(&admin)
-        .json(&json!({"code": "load", "name": "Load"}))
+        .bearer_auth(admin)
+        .json(&json!({"code": code, "name": code}))
         .send()
         .await?;
     anyhow::ensure!(
@@ -238,53 +533,229 @@ async fn main() -> anyhow::Result<()> {
         "platform: {}",
         created.text().await?
     );
-    let platform = token(&database_url, &["--role", "platform", "--platform", "load"])?;
+    let token = token(database_url, &["--role", "platform", "--platform", code])?;
     for c in 0..500 {
         let course = client
-            .put(format!("{}/v1/courses/course-{c}", gateway.address))
-            .bearer_auth(&platform)
+            .put(format!("{}/v1/courses/{code}-{c}", gateway.address))
+            .bearer_auth(&token)
             .json(&json!({"title": "course", "level": "junior", "class_hours": 10}))
             .send()
             .await?;
         anyhow::ensure!(course.status().is_success(), "course");
     }
+    Ok(token)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let backend = if args.postgres.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let certified_at = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    if let Some(completions) = args.scale {
+        return scale(&args, backend, completions, &certified_at).await;
+    }
+    let database = Database::fresh(args.postgres.as_deref(), "load")?;
+    let gateway = start(&database.url)?;
+    let admin = token(&database.url, &["--role", "admin", "--sub", "loadgen"])?;
+    let load = platform(&gateway, &database.url, &admin, "load").await?;
     println!(
         "backend: {backend}; {} single events from {} clients; {} batches of 1,000 from {} clients",
         args.events, args.clients, args.batches, args.batch_clients
     );
 
-    let singles = (0..args.events).map(|n| event(n, &certified_at)).collect();
-    drive(&gateway.address, &platform, args.clients, singles, 1)
-        .await?
-        .print("single-event webhooks");
-    let offset = args.events;
-    let batches = (0..args.batches)
-        .map(|b| json!({"events": (0..1000).map(|i| event(offset + b * 1000 + i, &certified_at)).collect::<Vec<_>>()}))
+    let refused = (0..args.events)
+        .map(|n| event(n, "load-", &certified_at))
         .collect();
-    drive(
+    let floor = drive(
         &gateway.address,
-        &platform,
+        "not-a-token",
+        args.clients,
+        refused,
+        1,
+        401,
+    )
+    .await?
+    .print("HTTP floor (refused at authentication)", "requests");
+
+    let raw = database.raw_engine();
+    let raw_single = raw
+        .run(args.clients, args.events, 1)?
+        .print("raw engine, one event per transaction", "events");
+    let raw_batched = raw
+        .run(args.batch_clients, args.batches, 1000)?
+        .print("raw engine, 1,000 events per transaction", "events");
+
+    let singles = (0..args.events)
+        .map(|n| event(n, "load-", &certified_at))
+        .collect();
+    let single = drive(&gateway.address, &load, args.clients, singles, 1, 200)
+        .await?
+        .print("gateway, single-event webhooks (closed loop)", "events");
+    let mut next = args.events;
+
+    let rate = args.rate.unwrap_or(single * 0.8);
+    let count = (rate * args.paced_seconds as f64) as usize;
+    let bodies = (next..next + count)
+        .map(|n| event(n, "load-", &certified_at))
+        .collect();
+    next += count;
+    paced(&gateway.address, &load, rate, bodies).await?.print(
+        &format!("gateway, single events paced at {rate:.0}/s (open loop)"),
+        "events",
+    );
+
+    let batches = (0..args.batches)
+        .map(|b| batch(next + b * 1000, 1000, "load-", &certified_at))
+        .collect();
+    let batched = drive(
+        &gateway.address,
+        &load,
         args.batch_clients,
         batches,
         1000,
+        200,
     )
     .await?
-    .print("1,000-event batches");
+    .print("gateway, 1,000-event batches", "events");
+    println!(
+        "ratios: single events {:.0} % of the raw engine (one per transaction), {:.0} % of the HTTP floor; \
+         batches {:.0} % of the raw engine (1,000 per transaction)",
+        100.0 * single / raw_single,
+        100.0 * single / floor,
+        100.0 * batched / raw_batched,
+    );
     if let Some(mib) = peak_rss_mib(gateway.child.id()) {
         println!("gateway peak RSS: {mib:.1} MiB");
-    }
-    drop(gateway);
-    if let Some((admin, name)) = cleanup {
-        let mut conn = PgConnection::establish(&admin)?;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)?;
     }
     Ok(())
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("gateway-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// Loads `completions` through the API, then the invoice run with single events of another
+/// platform meanwhile, then `gateway check`.
+async fn scale(
+    args: &Args,
+    backend: &str,
+    completions: usize,
+    certified_at: &str,
+) -> anyhow::Result<()> {
+    let database = Database::fresh(args.postgres.as_deref(), "scale")?;
+    let gateway = start(&database.url)?;
+    let admin = token(&database.url, &["--role", "admin", "--sub", "loadgen"])?;
+    let finance = token(&database.url, &["--role", "finance", "--sub", "loadgen"])?;
+    let load = platform(&gateway, &database.url, &admin, "load").await?;
+    let other = platform(&gateway, &database.url, &admin, "other").await?;
+    println!("backend: {backend}; loading {completions} completions in 1,000-event batches from {} clients", args.batch_clients);
+    let batches = (0..completions.div_ceil(1000))
+        .map(|b| {
+            batch(
+                b * 1000,
+                1000.min(completions - b * 1000),
+                "load-",
+                certified_at,
+            )
+        })
+        .collect();
+    drive(
+        &gateway.address,
+        &load,
+        args.batch_clients,
+        batches,
+        1000,
+        200,
+    )
+    .await?
+    .print("load", "events");
+    let loaded_rss = peak_rss_mib(gateway.child.id());
+
+    // Single events of another platform every 10 ms while the invoice run works.
+    let probing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let probe = {
+        let (address, other, probing) = (gateway.address.clone(), other.clone(), probing.clone());
+        let certified_at = certified_at.to_owned();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let url = format!("{address}/v1/completions");
+            let mut latencies = vec![];
+            let mut n = 10_000_000;
+            while probing.load(Ordering::Relaxed) {
+                let sent = Instant::now();
+                post(
+                    &client,
+                    &url,
+                    &other,
+                    &event(n, "other-", &certified_at),
+                    200,
+                )
+                .await?;
+                latencies.push(sent.elapsed());
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let period = &certified_at[..7];
+    let began = Instant::now();
+    let run = reqwest::Client::new()
+        .post(format!("{}/v1/invoice-runs", gateway.address))
+        .bearer_auth(&finance)
+        .json(&json!({"period": period, "payer": "province"}))
+        .send()
+        .await?;
+    let run_time = began.elapsed();
+    let status = run.status();
+    let body = run.text().await?;
+    anyhow::ensure!(status.is_success(), "invoice run: {status} {body}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    probing.store(false, Ordering::Relaxed);
+    let mut latencies = probe.await??;
+    latencies.sort();
+    println!(
+        "invoice run over {completions} completions: {:.2} s; {} single events of another platform meanwhile: \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        run_time.as_secs_f64(),
+        latencies.len(),
+        ms(percentile(&latencies, 50)),
+        ms(percentile(&latencies, 99)),
+        ms(*latencies.last().expect("probed")),
+    );
+    if let Some(mib) = peak_rss_mib(gateway.child.id()) {
+        println!(
+            "gateway peak RSS: {:.1} MiB after loading, {mib:.1} MiB after the invoice run",
+            loaded_rss.unwrap_or_default()
+        );
+    }
+
+    let began = Instant::now();
+    let mut check = Command::new(sibling("gateway"))
+        .arg("check")
+        .env("DATABASE_URL", &database.url)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let pid = check.id();
+    let mut peak = 0.0f64;
+    while check.try_wait()?.is_none() {
+        peak = peak.max(peak_rss_mib(pid).unwrap_or(0.0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = check.wait_with_output()?;
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    println!(
+        "gateway check: {:.2} s, peak RSS {peak:.1} MiB, status {}",
+        began.elapsed().as_secs_f64(),
+        report["status"]
+    );
+    drop(gateway);
+    let bytes = database.size_bytes()?;
+    println!(
+        "database: {:.1} MiB, {:.0} bytes per completion",
+        bytes as f64 / (1024.0 * 1024.0),
+        bytes as f64 / completions as f64
+    );
+    Ok(())
 }

@@ -14,6 +14,7 @@ use crate::store::{DbConn, Store};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 /// An event parsed and keyed before it reaches the writer.
 #[derive(Debug)]
@@ -41,12 +42,27 @@ pub fn apply(
     now: DateTime<Utc>,
     requests: &[&Request],
 ) -> Result<Vec<Answer>, ServiceError> {
-    store.write(|conn| {
+    let started = Instant::now();
+    let mut phases = [Duration::ZERO; 3];
+    let answers = store.write(|conn| {
         let mut group = Group::load(conn, requests)?;
-        let answers = requests.iter().map(|r| group.take(r, now)).collect();
+        phases[0] = started.elapsed();
+        let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
+        phases[1] = started.elapsed();
         group.record(conn, now)?;
-        Ok(answers)
-    })
+        phases[2] = started.elapsed();
+        Ok::<_, ServiceError>(answers)
+    })?;
+    tracing::debug!(
+        requests = requests.len(),
+        events = requests.iter().map(|r| r.events.len()).sum::<usize>(),
+        load_us = phases[0].as_micros(),
+        decide_us = (phases[1] - phases[0]).as_micros(),
+        record_us = (phases[2] - phases[1]).as_micros(),
+        commit_us = (started.elapsed() - phases[2]).as_micros(),
+        "group committed"
+    );
+    Ok(answers)
 }
 
 /// What a request adds, kept apart until the whole request passes.
@@ -131,7 +147,19 @@ impl Group {
             .collect();
         let learner_ids: Vec<&str> = learners.values().map(|l| l.id.as_str()).collect();
         let course_ids: Vec<&str> = courses.values().map(|c| c.id.as_str()).collect();
-        let loaded = rows::counters_of(conn, &learner_ids, &platform_codes, &course_ids)?;
+        let years: Vec<i32> = events()
+            .map(|p| TrainingYear::of(p.event.certified_at).value())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let loaded = rows::counters_of(
+            conn,
+            &payer_codes,
+            &years,
+            &learner_ids,
+            &platform_codes,
+            &course_ids,
+        )?;
         Ok(Group {
             platforms,
             payers: rows::payers_named(conn, &payer_codes)?
@@ -423,7 +451,6 @@ mod tests {
     use diesel::prelude::*;
     use proptest::prelude::*;
     use serde_json::json;
-    use std::time::Duration;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2022, 12, 15, 2, 0, 0).unwrap()

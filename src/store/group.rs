@@ -16,18 +16,25 @@ use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// Rows per multi-row statement: under SQLite's 32,766 bound variables at 20 columns.
-const ROWS_PER_INSERT: usize = 1000;
-
-/// Multi-row inserts, in chunks. Diesel's multi-backend connection has no batch insert, so each
-/// backend gets its own statement here, in this one place.
+/// Inserts many rows: `COPY … FROM STDIN (FORMAT binary)` on PostgreSQL (one round trip, no
+/// statement of thousands of parameters to parse), one cached prepared statement per row on
+/// embedded SQLite (no round trip to save; a multi-row statement would be parsed anew each time).
+/// Diesel's multi-backend connection has no batch insert, so each backend gets its own here.
 macro_rules! insert_all {
     ($conn:expr, $table:expr, $rows:expr) => {
-        for chunk in $rows.chunks(ROWS_PER_INSERT) {
-            match &mut *$conn {
-                DbConn::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-                DbConn::Postgres(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-            };
+        match &mut *$conn {
+            DbConn::Sqlite(c) => {
+                for row in $rows.iter() {
+                    diesel::insert_into($table).values(row).execute(c)?;
+                }
+            }
+            DbConn::Postgres(c) => {
+                if !$rows.is_empty() {
+                    diesel::copy_from($table)
+                        .from_insertable($rows.as_slice())
+                        .execute(c)?;
+                }
+            }
         }
     };
 }
@@ -94,6 +101,8 @@ pub fn learners_hashed(conn: &mut DbConn, id_hashes: &[&str]) -> Result<Vec<Lear
 /// The claims, counters and free phases of these learners, platforms and courses.
 pub fn counters_of(
     conn: &mut DbConn,
+    payer_codes: &[&str],
+    years: &[i32],
     learner_ids: &[&str],
     platform_codes: &[&str],
     course_ids: &[&str],
@@ -106,8 +115,11 @@ pub fn counters_of(
             .select((claims::learner_id, claims::course_id))
             .load(conn)?;
         counters.claims.extend(claimed);
+        // Every key column bound: the primary key answers, whatever else the learners have.
         let learners: Vec<(String, String, i32, i64)> = learner_year_usage::table
+            .filter(learner_year_usage::payer_code.eq_any(payer_codes))
             .filter(learner_year_usage::learner_id.eq_any(learner_ids))
+            .filter(learner_year_usage::training_year.eq_any(years))
             .load(conn)?;
         counters.learners.extend(
             learners

@@ -152,9 +152,16 @@ impl ManageConnection for ConnectionManager {
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConn::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConn::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn =
+                    PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                // A group binds its keys as one array (`= ANY($1)`). A generic plan cannot see
+                // the array's size and scans it linearly for every row; a custom plan hashes it
+                // and picks index or scan by the real size. Planning these queries is cheap.
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Postgres(conn))
+            }
         }
     }
 

@@ -66,7 +66,7 @@ pub struct CourseRow {
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
-#[diesel(table_name = learners)]
+#[diesel(table_name = learners, treat_none_as_default_value = false)]
 pub struct LearnerRow {
     pub id: String,
     pub id_hash: String,
