@@ -10,6 +10,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gateway.db";
 pub struct Settings {
     pub database_url: DatabaseUrl,
     pub db_pool_size: u32,
+    /// Events waiting for the ledger writer at most; past it completions are answered 503.
+    pub ingest_queue_events: usize,
     /// How long a request waits for a database connection before answering 503.
     pub db_connect_timeout_ms: u64,
     pub jwt: JwtSettings,
@@ -125,6 +127,11 @@ impl Settings {
         let defaults = Settings::defaults(database_url);
         Ok(Settings {
             db_pool_size: parsed("GATEWAY_DB_POOL_SIZE", defaults.db_pool_size, 1..=512)?,
+            ingest_queue_events: parsed(
+                "GATEWAY_INGEST_QUEUE_EVENTS",
+                defaults.ingest_queue_events,
+                1000..=1_000_000,
+            )?,
             db_connect_timeout_ms: parsed(
                 "GATEWAY_DB_CONNECT_TIMEOUT_MS",
                 defaults.db_connect_timeout_ms,
@@ -174,6 +181,7 @@ impl Settings {
         Settings {
             database_url,
             db_pool_size: 16,
+            ingest_queue_events: 16_000,
             db_connect_timeout_ms: 5000,
             jwt: JwtSettings {
                 secret: None,

@@ -589,3 +589,52 @@ async fn course_level_and_hours_freeze_once_completed() {
     assert_eq!(problem["errors"].as_array().unwrap().len(), 3);
     app.assert_books_clean().await;
 }
+
+/// A full writer queue refuses with 503 `ingest_queue_full` and `Retry-After`, storing nothing
+/// of the refused request: resent, every one of its events is metered for the first time.
+#[tokio::test]
+async fn a_full_queue_answers_503_and_stores_nothing() {
+    let app = TestApp::with(DEC_2022, |s| s.ingest_queue_events = 1000).await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    let batches: Vec<_> = (0..16u32)
+        .map(|b| {
+            json!({"events": (0..1000u32)
+                .map(|i| event(&format!("q{b}-{i}"), "C", 10_000 + b * 1000 + i, 10, JUNE_2022))
+                .collect::<Vec<_>>()})
+        })
+        .collect();
+    let answers = futures_util::future::join_all(batches.iter().map(|batch| {
+        app.client
+            .post(format!("{}/v1/completions", app.address))
+            .bearer_auth(&p)
+            .json(batch)
+            .send()
+    }))
+    .await;
+    let mut refused = vec![];
+    for (batch, answer) in batches.iter().zip(answers) {
+        let answer = answer.expect("answered");
+        match answer.status() {
+            StatusCode::OK => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(answer.headers()["retry-after"], "1");
+                let problem: serde_json::Value = answer.json().await.unwrap();
+                assert_eq!(problem["code"], "ingest_queue_full");
+                refused.push(batch);
+            }
+            other => panic!("unexpected {other}: {}", answer.text().await.unwrap()),
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "16 batches at once fill a queue of 1,000 events"
+    );
+    for batch in refused {
+        let (code, body) = app.post("/v1/completions", &p, batch.clone()).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        let results = body["results"].as_array().unwrap();
+        assert!(results.iter().all(|r| r["replayed"] == false));
+    }
+    app.assert_books_clean().await;
+}

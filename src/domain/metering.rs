@@ -319,7 +319,7 @@ mod tests {
     fn metered<'a>(e: &(u8, u8, i64, bool), names: &'a [String]) -> Metered<'a> {
         Metered {
             payer: "province",
-            platform: if e.0 % 2 == 0 { "P" } else { "Q" },
+            platform: if e.0.is_multiple_of(2) { "P" } else { "Q" },
             learner: &names[usize::from(e.0)],
             course: &names[usize::from(e.1)],
             year: 2022,

@@ -82,7 +82,11 @@ impl Gateway {
             .map_err(database)?;
         let tokens = TokenKeys::new(jwt_secret.as_bytes(), &settings.jwt, settings.idp.as_ref())?;
         Ok(Gateway {
-            writer: writer::Writer::start(store.clone(), Arc::clone(&clock)),
+            writer: writer::Writer::start(
+                store.clone(),
+                Arc::clone(&clock),
+                settings.ingest_queue_events,
+            ),
             store,
             clock,
             tokens,

@@ -13,9 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 
-/// Events waiting for the writer at most; past it requests are answered 503 with
-/// `Retry-After` instead of growing memory.
-pub const QUEUE_EVENTS: usize = 16_000;
 /// Events in one group at most (a group always takes at least one request whole).
 pub const GROUP_EVENTS: usize = 4_000;
 
@@ -28,12 +25,15 @@ pub struct Writer {
     queue: mpsc::Sender<Queued>,
     /// Events queued and not yet taken into a group.
     waiting: Arc<AtomicUsize>,
+    /// Events that may wait at most; past it requests are refused (503 with `Retry-After`)
+    /// instead of growing memory. A request larger than this still queues alone.
+    capacity: usize,
 }
 
 impl Writer {
     /// Starts the writer thread. It ends when the last handle to the queue is dropped, after
     /// answering everything queued, so a graceful shutdown loses nothing.
-    pub fn start(store: Store, clock: Arc<dyn Clock>) -> Writer {
+    pub fn start(store: Store, clock: Arc<dyn Clock>, capacity: usize) -> Writer {
         let (queue, inbox) = mpsc::channel::<Queued>();
         let waiting = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&waiting);
@@ -41,14 +41,18 @@ impl Writer {
             .name("ledger-writer".into())
             .spawn(move || run(&store, clock.as_ref(), &inbox, &taken))
             .expect("the writer thread starts");
-        Writer { queue, waiting }
+        Writer {
+            queue,
+            waiting,
+            capacity,
+        }
     }
 
     /// Queues a request; the answer arrives on the returned channel once its group committed.
     pub fn submit(&self, request: Request) -> Result<oneshot::Receiver<Answer>, ServiceError> {
         let events = request.events.len();
         let before = self.waiting.fetch_add(events, Ordering::SeqCst);
-        if before > 0 && before + events > QUEUE_EVENTS {
+        if before > 0 && before + events > self.capacity {
             self.waiting.fetch_sub(events, Ordering::SeqCst);
             return Err(ServiceError::Busy);
         }
