@@ -638,3 +638,92 @@ async fn a_full_queue_answers_503_and_stores_nothing() {
     }
     app.assert_books_clean().await;
 }
+
+/// Reconciliation, on the real queries of either backend, finds every kind of breach a
+/// tampered database can hold.
+#[tokio::test]
+async fn reconciliation_finds_tampered_books() {
+    use diesel::RunQueryDsl;
+    let app = TestApp::at(DEC_2022).await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    app.course(&p, "D", "junior", 10).await;
+    for (id, course, learner) in [("e1", "C", 1), ("e2", "C", 1), ("e3", "D", 2)] {
+        let (code, body) = app
+            .post(
+                "/v1/completions",
+                &p,
+                event(id, course, learner, 10, JUNE_2022),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    let clean = app.assert_books_clean().await;
+    assert_eq!(clean["checked"]["completions"], 3);
+    assert_eq!(clean["checked"]["claims"], 2);
+    assert_eq!(clean["checked"]["counters"], 5);
+
+    let store = subsidy_gateway::store::Store::open(
+        &app.db.url.parse().unwrap(),
+        1,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let completion =
+        |event: &str| format!("(SELECT id FROM completions WHERE event_id = '{event}')");
+    let learner =
+        |event: &str| format!("(SELECT learner_id FROM completions WHERE event_id = '{event}')");
+    let course = |code: &str| format!("(SELECT id FROM courses WHERE code = '{code}')");
+    let tampering = [
+        // e2 was a second claim of the same course: now a second payment.
+        "UPDATE completions SET status = 'accepted' WHERE event_id = 'e2'".to_owned(),
+        format!(
+            "UPDATE completions SET granted_fen = gross_fen + 1 WHERE id = {}",
+            completion("e1")
+        ),
+        format!("DELETE FROM course_usage WHERE course_id = {}", course("D")),
+        format!(
+            "DELETE FROM claims WHERE completion_id = {}",
+            completion("e3")
+        ),
+        format!(
+            "INSERT INTO claims (learner_id, course_id, completion_id) VALUES ({}, {}, {})",
+            learner("e3"),
+            course("C"),
+            completion("e3")
+        ),
+        "UPDATE platform_year_usage SET granted_fen = 300000001".to_owned(),
+    ];
+    store
+        .write(|conn| {
+            for sql in &tampering {
+                diesel::sql_query(sql).execute(conn)?;
+            }
+            Ok::<_, subsidy_gateway::store::StoreError>(())
+        })
+        .unwrap();
+    let (code, report) = app.get("/v1/reconciliation", app.admin()).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(report["status"], "breached");
+    let mut found: Vec<&str> = report["breaches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["invariant"].as_str().unwrap())
+        .collect();
+    found.sort();
+    found.dedup();
+    assert_eq!(
+        found,
+        [
+            "claim_missing",
+            "claim_stale",
+            "counter_mismatch",
+            "counter_missing",
+            "grant_out_of_range",
+            "over_limit",
+            "paid_twice"
+        ],
+        "{report:#}"
+    );
+}

@@ -1,12 +1,13 @@
 //! Reconciliation: the invariants the books must satisfy, checked from first principles.
 //!
-//! The gateway keeps running totals (counters) so that metering is fast; this module recomputes
-//! them from the individual grants and compares. It also checks the limits, the one-claim rule,
-//! invoice arithmetic and that every approved invoice is queued for the bureau exactly once.
+//! The gateway keeps running totals (counters) so that metering is fast; reconciliation compares
+//! them with what the individual grants add up to. It also checks the limits, the one-claim
+//! rule, invoice arithmetic and that every approved invoice is queued for the bureau exactly
+//! once. [`Reconciler`] takes the books one key at a time, so they can be streamed through it.
 
 use super::Money;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// What a running total counts.
@@ -46,56 +47,12 @@ impl fmt::Display for CounterKey {
     }
 }
 
-/// One metered completion as stored.
+/// One metered completion as stored: its grant must lie within `0..=gross`.
 #[derive(Debug, Clone)]
 pub struct GrantRecord {
     pub completion: String,
-    pub payer: String,
-    pub platform: String,
-    pub learner: String,
-    pub course: String,
-    pub year: i32,
     pub gross: Money,
     pub granted: Money,
-    /// Accepted and not revoked: it counts against the limits.
-    pub live: bool,
-}
-
-impl GrantRecord {
-    pub fn counters(&self) -> [CounterKey; 3] {
-        [
-            CounterKey::Learner {
-                payer: self.payer.clone(),
-                learner: self.learner.clone(),
-                year: self.year,
-            },
-            CounterKey::Platform {
-                payer: self.payer.clone(),
-                platform: self.platform.clone(),
-                year: self.year,
-            },
-            CounterKey::Course {
-                payer: self.payer.clone(),
-                course: self.course.clone(),
-            },
-        ]
-    }
-}
-
-/// A stored running total and the limit it must stay within (if one applies).
-#[derive(Debug, Clone)]
-pub struct CounterRecord {
-    pub key: CounterKey,
-    pub value: Money,
-    pub limit: Option<Money>,
-}
-
-/// The claim index: which completion holds the paid claim of a learner on a course.
-#[derive(Debug, Clone)]
-pub struct ClaimRecord {
-    pub learner: String,
-    pub course: String,
-    pub completion: String,
 }
 
 #[derive(Debug, Clone)]
@@ -115,16 +72,6 @@ pub struct DeliveryRecord {
     pub status: String,
 }
 
-/// Everything reconciliation looks at, read in one consistent snapshot.
-#[derive(Debug, Default)]
-pub struct Books {
-    pub grants: Vec<GrantRecord>,
-    pub counters: Vec<CounterRecord>,
-    pub claims: Vec<ClaimRecord>,
-    pub invoices: Vec<InvoiceRecord>,
-    pub deliveries: Vec<DeliveryRecord>,
-}
-
 /// One violated invariant (or, for notices, something an operator must act on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -141,7 +88,7 @@ pub enum Verdict {
     Breached,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Checked {
     pub completions: usize,
     pub counters: usize,
@@ -162,32 +109,6 @@ pub struct Reconciliation {
 /// Invoice states in which the invoice has been approved for payment.
 const APPROVED_STATES: [&str; 3] = ["approved", "submitted", "paid"];
 
-pub fn reconcile(books: &Books) -> Reconciliation {
-    let mut breaches = vec![];
-    let mut notices = vec![];
-    check_grants(books, &mut breaches);
-    check_counters(books, &mut breaches);
-    check_claims(books, &mut breaches);
-    check_invoices(books, &mut breaches);
-    check_deliveries(books, &mut breaches, &mut notices);
-    Reconciliation {
-        status: if breaches.is_empty() {
-            Verdict::Clean
-        } else {
-            Verdict::Breached
-        },
-        checked: Checked {
-            completions: books.grants.len(),
-            counters: books.counters.len(),
-            claims: books.claims.len(),
-            invoices: books.invoices.len(),
-            deliveries: books.deliveries.len(),
-        },
-        breaches,
-        notices,
-    }
-}
-
 fn finding(invariant: &'static str, subject: impl fmt::Display, detail: String) -> Finding {
     Finding {
         invariant,
@@ -196,187 +117,194 @@ fn finding(invariant: &'static str, subject: impl fmt::Display, detail: String) 
     }
 }
 
-fn check_grants(books: &Books, breaches: &mut Vec<Finding>) {
-    for g in &books.grants {
+/// Checks the books as they are fed to it, one record or one key at a time, so that the
+/// caller can stream books of any size through it: every grant; every counter key with what
+/// its live grants add up to; every learner × course with its live grants and its claim; then
+/// the invoices and their deliveries.
+#[derive(Debug, Default)]
+pub struct Reconciler {
+    checked: Checked,
+    breaches: Vec<Finding>,
+    notices: Vec<Finding>,
+}
+
+impl Reconciler {
+    pub fn grant(&mut self, g: &GrantRecord) {
+        self.checked.completions += 1;
         if g.granted < Money::ZERO || g.granted > g.gross {
-            breaches.push(finding(
+            self.breaches.push(finding(
                 "grant_out_of_range",
                 format!("completion {}", g.completion),
                 format!("granted {} is not within 0.00..={}", g.granted, g.gross),
             ));
         }
     }
-}
 
-fn check_counters(books: &Books, breaches: &mut Vec<Finding>) {
-    let mut sums: BTreeMap<CounterKey, Money> = BTreeMap::new();
-    for g in books.grants.iter().filter(|g| g.live) {
-        for key in g.counters() {
-            let total = sums.entry(key).or_insert(Money::ZERO);
-            *total = *total + g.granted;
-        }
-    }
-    let mut seen = BTreeSet::new();
-    for counter in &books.counters {
-        seen.insert(&counter.key);
-        let sum = sums.get(&counter.key).copied().unwrap_or(Money::ZERO);
-        if counter.value != sum {
-            breaches.push(finding(
-                "counter_mismatch",
-                &counter.key,
-                format!("counter {} but its grants add up to {sum}", counter.value),
-            ));
-        }
-        if let Some(limit) = counter.limit {
-            if counter.value > limit {
-                breaches.push(finding(
-                    "over_limit",
-                    &counter.key,
-                    format!("counter {} is above its limit {limit}", counter.value),
+    /// A counter key: what its live grants add up to, the largest limit they were priced
+    /// under (if any), and the stored running total (if one exists).
+    pub fn counter(
+        &mut self,
+        key: &CounterKey,
+        sum: Money,
+        limit: Option<Money>,
+        stored: Option<Money>,
+    ) {
+        let Some(value) = stored else {
+            if !sum.is_zero() {
+                self.breaches.push(finding(
+                    "counter_missing",
+                    key,
+                    format!("grants add up to {sum} but no counter records them"),
                 ));
             }
+            return;
+        };
+        self.checked.counters += 1;
+        if value != sum {
+            self.breaches.push(finding(
+                "counter_mismatch",
+                key,
+                format!("counter {value} but its grants add up to {sum}"),
+            ));
         }
-    }
-    for (key, sum) in sums {
-        if !seen.contains(&key) && !sum.is_zero() {
-            breaches.push(finding(
-                "counter_missing",
-                &key,
-                format!("grants add up to {sum} but no counter records them"),
+        if let Some(limit) = limit.filter(|limit| value > *limit) {
+            self.breaches.push(finding(
+                "over_limit",
+                key,
+                format!("counter {value} is above its limit {limit}"),
             ));
         }
     }
-}
 
-fn check_claims(books: &Books, breaches: &mut Vec<Finding>) {
-    let mut live_by_pair: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
-    for g in books.grants.iter().filter(|g| g.live) {
-        live_by_pair
-            .entry((&g.learner, &g.course))
-            .or_default()
-            .push(&g.completion);
-    }
-    for ((learner, course), completions) in &live_by_pair {
-        if completions.len() > 1 {
-            breaches.push(finding(
+    /// A learner on a course: its live grants (at most one may be paid) and the completion
+    /// its claim names (the claim must name a live grant, and only while there is one).
+    pub fn claim(&mut self, learner: &str, course: &str, live: &[String], claim: Option<&str>) {
+        let subject = || format!("learner {learner} on course {course}");
+        if claim.is_some() {
+            self.checked.claims += 1;
+        }
+        if live.len() > 1 {
+            self.breaches.push(finding(
                 "paid_twice",
-                format!("learner {learner} on course {course}"),
-                format!(
-                    "{} live grants: {}",
-                    completions.len(),
-                    completions.join(", ")
-                ),
+                subject(),
+                format!("{} live grants: {}", live.len(), live.join(", ")),
             ));
         }
-    }
-    let claimed: BTreeMap<(&str, &str), &str> = books
-        .claims
-        .iter()
-        .map(|c| {
-            (
-                (c.learner.as_str(), c.course.as_str()),
-                c.completion.as_str(),
-            )
-        })
-        .collect();
-    for (pair, completions) in &live_by_pair {
-        if claimed.get(pair).is_none_or(|c| !completions.contains(c)) {
-            breaches.push(finding(
-                "claim_missing",
-                format!("learner {} on course {}", pair.0, pair.1),
-                "a live grant holds no claim, so a second one could be paid".into(),
-            ));
-        }
-    }
-    for (pair, completion) in &claimed {
-        if !live_by_pair.contains_key(pair) {
-            breaches.push(finding(
-                "claim_stale",
-                format!("learner {} on course {}", pair.0, pair.1),
-                format!("claim held by {completion}, which is not a live grant"),
-            ));
-        }
-    }
-}
-
-fn check_invoices(books: &Books, breaches: &mut Vec<Finding>) {
-    for invoice in &books.invoices {
-        let lines: Money = invoice.line_amounts.iter().copied().sum();
-        if lines != invoice.amount {
-            breaches.push(finding(
-                "invoice_lines_mismatch",
-                format!("invoice {}", invoice.id),
-                format!(
-                    "lines add up to {lines}, the invoice says {}",
-                    invoice.amount
-                ),
-            ));
-        }
-        if invoice.payable_ytd - invoice.previously_invoiced != invoice.amount {
-            breaches.push(finding(
-                "invoice_true_up_mismatch",
-                format!("invoice {}", invoice.id),
-                format!(
-                    "payable to date {} less previously invoiced {} is not the amount {}",
-                    invoice.payable_ytd, invoice.previously_invoiced, invoice.amount
-                ),
-            ));
-        }
-    }
-}
-
-fn check_deliveries(books: &Books, breaches: &mut Vec<Finding>, notices: &mut Vec<Finding>) {
-    let mut by_invoice: BTreeMap<&str, Vec<&DeliveryRecord>> = BTreeMap::new();
-    for d in &books.deliveries {
-        by_invoice.entry(&d.invoice).or_default().push(d);
-    }
-    for invoice in &books.invoices {
-        let subject = format!("invoice {}", invoice.id);
-        let deliveries = by_invoice.remove(invoice.id.as_str()).unwrap_or_default();
-        let approved = APPROVED_STATES.contains(&invoice.status.as_str());
-        match (approved, deliveries.as_slice()) {
-            (false, []) => {}
-            (false, _) => breaches.push(finding(
-                "delivery_unexpected",
-                subject,
-                format!("a {} invoice is queued for the bureau", invoice.status),
-            )),
-            (true, []) => breaches.push(finding(
-                "delivery_missing",
-                subject,
-                format!(
-                    "a {} invoice was never queued for the bureau",
-                    invoice.status
-                ),
-            )),
-            (true, [one]) => {
-                if invoice.status == "submitted" && one.status != "delivered" {
-                    breaches.push(finding(
-                        "delivery_inconsistent",
-                        subject,
-                        format!("submitted, but its delivery is {}", one.status),
-                    ));
-                } else if one.status == "failed" {
-                    notices.push(finding(
-                        "delivery_failed",
-                        subject,
-                        "the bureau refused the delivery; an operator must act".into(),
+        match claim {
+            _ if live.is_empty() => {
+                if let Some(completion) = claim {
+                    self.breaches.push(finding(
+                        "claim_stale",
+                        subject(),
+                        format!("claim held by {completion}, which is not a live grant"),
                     ));
                 }
             }
-            (true, many) => breaches.push(finding(
-                "delivery_duplicated",
-                subject,
-                format!("{} deliveries", many.len()),
+            Some(completion) if live.iter().any(|l| l == completion) => {}
+            _ => self.breaches.push(finding(
+                "claim_missing",
+                subject(),
+                "a live grant holds no claim, so a second one could be paid".into(),
             )),
         }
     }
-    for invoice in by_invoice.keys() {
-        breaches.push(finding(
-            "delivery_orphaned",
-            format!("invoice {invoice}"),
-            "a delivery for an invoice that does not exist".into(),
-        ));
+
+    /// Invoice arithmetic, and one delivery for every approved invoice.
+    pub fn invoices(&mut self, invoices: &[InvoiceRecord], deliveries: &[DeliveryRecord]) {
+        self.checked.invoices += invoices.len();
+        self.checked.deliveries += deliveries.len();
+        for invoice in invoices {
+            let lines: Money = invoice.line_amounts.iter().copied().sum();
+            if lines != invoice.amount {
+                self.breaches.push(finding(
+                    "invoice_lines_mismatch",
+                    format!("invoice {}", invoice.id),
+                    format!(
+                        "lines add up to {lines}, the invoice says {}",
+                        invoice.amount
+                    ),
+                ));
+            }
+            if invoice.payable_ytd - invoice.previously_invoiced != invoice.amount {
+                self.breaches.push(finding(
+                    "invoice_true_up_mismatch",
+                    format!("invoice {}", invoice.id),
+                    format!(
+                        "payable to date {} less previously invoiced {} is not the amount {}",
+                        invoice.payable_ytd, invoice.previously_invoiced, invoice.amount
+                    ),
+                ));
+            }
+        }
+        self.deliveries(invoices, deliveries);
+    }
+
+    fn deliveries(&mut self, invoices: &[InvoiceRecord], deliveries: &[DeliveryRecord]) {
+        let mut by_invoice: BTreeMap<&str, Vec<&DeliveryRecord>> = BTreeMap::new();
+        for d in deliveries {
+            by_invoice.entry(&d.invoice).or_default().push(d);
+        }
+        for invoice in invoices {
+            let subject = format!("invoice {}", invoice.id);
+            let deliveries = by_invoice.remove(invoice.id.as_str()).unwrap_or_default();
+            let approved = APPROVED_STATES.contains(&invoice.status.as_str());
+            match (approved, deliveries.as_slice()) {
+                (false, []) => {}
+                (false, _) => self.breaches.push(finding(
+                    "delivery_unexpected",
+                    subject,
+                    format!("a {} invoice is queued for the bureau", invoice.status),
+                )),
+                (true, []) => self.breaches.push(finding(
+                    "delivery_missing",
+                    subject,
+                    format!(
+                        "a {} invoice was never queued for the bureau",
+                        invoice.status
+                    ),
+                )),
+                (true, [one]) => {
+                    if invoice.status == "submitted" && one.status != "delivered" {
+                        self.breaches.push(finding(
+                            "delivery_inconsistent",
+                            subject,
+                            format!("submitted, but its delivery is {}", one.status),
+                        ));
+                    } else if one.status == "failed" {
+                        self.notices.push(finding(
+                            "delivery_failed",
+                            subject,
+                            "the bureau refused the delivery; an operator must act".into(),
+                        ));
+                    }
+                }
+                (true, many) => self.breaches.push(finding(
+                    "delivery_duplicated",
+                    subject,
+                    format!("{} deliveries", many.len()),
+                )),
+            }
+        }
+        for invoice in by_invoice.keys() {
+            self.breaches.push(finding(
+                "delivery_orphaned",
+                format!("invoice {invoice}"),
+                "a delivery for an invoice that does not exist".into(),
+            ));
+        }
+    }
+
+    pub fn finish(self) -> Reconciliation {
+        Reconciliation {
+            status: if self.breaches.is_empty() {
+                Verdict::Clean
+            } else {
+                Verdict::Breached
+            },
+            checked: self.checked,
+            breaches: self.breaches,
+            notices: self.notices,
+        }
     }
 }
 
@@ -384,13 +312,118 @@ fn check_deliveries(books: &Books, breaches: &mut Vec<Finding>, notices: &mut Ve
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeSet;
 
     fn fen(n: i64) -> Money {
         Money::from_fen(n)
     }
 
-    fn grant(completion: &str, learner: &str, course: &str, granted: i64) -> GrantRecord {
-        GrantRecord {
+    /// A grant with the keys it counts under, as the ledger holds it.
+    #[derive(Debug, Clone)]
+    struct LedgerGrant {
+        completion: String,
+        payer: String,
+        platform: String,
+        learner: String,
+        course: String,
+        year: i32,
+        gross: Money,
+        granted: Money,
+        live: bool,
+    }
+
+    impl LedgerGrant {
+        fn counters(&self) -> [CounterKey; 3] {
+            [
+                CounterKey::Learner {
+                    payer: self.payer.clone(),
+                    learner: self.learner.clone(),
+                    year: self.year,
+                },
+                CounterKey::Platform {
+                    payer: self.payer.clone(),
+                    platform: self.platform.clone(),
+                    year: self.year,
+                },
+                CounterKey::Course {
+                    payer: self.payer.clone(),
+                    course: self.course.clone(),
+                },
+            ]
+        }
+    }
+
+    struct CounterRecord {
+        key: CounterKey,
+        value: Money,
+        limit: Option<Money>,
+    }
+
+    struct ClaimRecord {
+        learner: String,
+        course: String,
+        completion: String,
+    }
+
+    #[derive(Default)]
+    struct Books {
+        grants: Vec<LedgerGrant>,
+        counters: Vec<CounterRecord>,
+        claims: Vec<ClaimRecord>,
+        invoices: Vec<InvoiceRecord>,
+        deliveries: Vec<DeliveryRecord>,
+    }
+
+    /// Groups books held in memory by key and feeds them to a [`Reconciler`], as the service
+    /// does with the grouped rows of its queries.
+    fn reconcile(books: &Books) -> Reconciliation {
+        let mut reconciler = Reconciler::default();
+        let mut sums: BTreeMap<CounterKey, Money> = BTreeMap::new();
+        let mut live: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for g in &books.grants {
+            reconciler.grant(&GrantRecord {
+                completion: g.completion.clone(),
+                gross: g.gross,
+                granted: g.granted,
+            });
+            if g.live {
+                for key in g.counters() {
+                    let sum = sums.entry(key).or_insert(Money::ZERO);
+                    *sum = *sum + g.granted;
+                }
+                live.entry((g.learner.clone(), g.course.clone()))
+                    .or_default()
+                    .push(g.completion.clone());
+            }
+        }
+        let stored: BTreeMap<&CounterKey, &CounterRecord> =
+            books.counters.iter().map(|c| (&c.key, c)).collect();
+        let keys: BTreeSet<&CounterKey> = sums.keys().chain(stored.keys().copied()).collect();
+        for key in keys {
+            let counter = stored.get(key);
+            reconciler.counter(
+                key,
+                sums.get(key).copied().unwrap_or(Money::ZERO),
+                counter.and_then(|c| c.limit),
+                counter.map(|c| c.value),
+            );
+        }
+        let claims: BTreeMap<(String, String), &str> = books
+            .claims
+            .iter()
+            .map(|c| ((c.learner.clone(), c.course.clone()), c.completion.as_str()))
+            .collect();
+        let pairs: BTreeSet<&(String, String)> = live.keys().chain(claims.keys()).collect();
+        for pair in pairs {
+            let grants = live.get(pair).map_or(&[][..], Vec::as_slice);
+            reconciler.claim(&pair.0, &pair.1, grants, claims.get(pair).copied());
+        }
+        reconciler.invoices(&books.invoices, &books.deliveries);
+        reconciler.finish()
+    }
+
+    fn grant(completion: &str, learner: &str, course: &str, granted: i64) -> LedgerGrant {
+        LedgerGrant {
             completion: completion.into(),
             payer: "province".into(),
             platform: "p1".into(),
@@ -404,7 +437,7 @@ mod tests {
     }
 
     /// Books made consistent by construction from the grants: counters, limits and claims.
-    fn consistent(grants: Vec<GrantRecord>, limit: i64) -> Books {
+    fn consistent(grants: Vec<LedgerGrant>, limit: i64) -> Books {
         let mut totals: BTreeMap<CounterKey, Money> = BTreeMap::new();
         for g in grants.iter().filter(|g| g.live) {
             for key in g.counters() {
@@ -590,7 +623,7 @@ mod tests {
             let grants: Vec<_> = amounts
                 .iter()
                 .enumerate()
-                .map(|(i, (learner, course, granted, live))| GrantRecord {
+                .map(|(i, (learner, course, granted, live))| LedgerGrant {
                     // Unique learner × course per live grant keeps the one-claim rule.
                     learner: format!("l{learner}-{i}"),
                     live: *live,

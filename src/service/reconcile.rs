@@ -1,22 +1,21 @@
-//! `gateway check` and `GET /v1/reconciliation`: the books against their invariants.
+//! `gateway check` and `GET /v1/reconciliation`: the books against their invariants, streamed
+//! through the domain's [`Reconciler`] one key at a time from a consistent snapshot, so neither
+//! memory nor the writers' wait grows with the books.
 
 use super::{schedule_of, Gateway, ServiceError};
 use crate::domain::reconcile::{
-    reconcile, Books, ClaimRecord, CounterKey, CounterRecord, DeliveryRecord, GrantRecord,
-    InvoiceRecord, Reconciliation,
+    CounterKey, DeliveryRecord, GrantRecord, InvoiceRecord, Reconciler, Reconciliation,
 };
-use crate::domain::{Level, Money};
-use crate::store::books::{read_all, RawBooks};
-use std::collections::{BTreeMap, HashMap};
+use crate::domain::{Level, Money, RateSchedule};
+use crate::store::books::{self, CounterKind, CounterRow};
+use crate::store::{DbConn, StoreError};
+use std::collections::HashMap;
 
 impl Gateway {
-    /// Reads every grant, counter, claim, invoice and delivery in one money transaction (so
-    /// no metering interleaves) and checks them. Writers wait while it reads.
     pub fn reconcile(&self) -> Result<Reconciliation, ServiceError> {
-        let raw = self
+        let report = self
             .store
-            .write(|conn| Ok::<_, ServiceError>(read_all(conn)?))?;
-        let report = reconcile(&books_of(raw));
+            .snapshot(|conn| Ok::<_, ServiceError>(check(conn)?))?;
         for breach in &report.breaches {
             tracing::error!(invariant = breach.invariant, subject = %breach.subject, detail = %breach.detail, "reconciliation breach");
         }
@@ -25,113 +24,140 @@ impl Gateway {
     }
 }
 
-/// The stored rows as the domain's records, each counter with the limit its grants were priced
-/// under (the largest, where a course was priced under more than one schedule).
-fn books_of(raw: RawBooks) -> Books {
-    let schedules: HashMap<_, _> = raw
-        .schedules
+fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
+    let schedules: HashMap<String, RateSchedule> = books::schedules(conn)?
         .iter()
-        .map(|row| (row.id.as_str(), schedule_of(row)))
+        .map(|row| (row.id.clone(), schedule_of(row)))
         .collect();
-    let courses: HashMap<_, _> = raw
-        .courses
-        .iter()
-        .map(|(id, level, hours)| (id.as_str(), (level.parse::<Level>().ok(), *hours)))
+    let courses: HashMap<String, (Option<Level>, u32)> = books::courses(conn)?
+        .into_iter()
+        .map(|(id, level, hours)| (id, (level.parse().ok(), u32::try_from(hours).unwrap_or(0))))
         .collect();
-    let mut limits: BTreeMap<CounterKey, Money> = BTreeMap::new();
-    let mut raise = |key: CounterKey, limit: Money| {
-        let entry = limits.entry(key).or_insert(limit);
-        *entry = (*entry).max(limit);
-    };
-    let mut grants = Vec::with_capacity(raw.grants.len());
-    for row in raw.grants {
-        let live = row.status == "accepted" && row.revoked_at.is_none();
-        let grant = GrantRecord {
-            completion: row.id,
-            payer: row.payer_code,
-            platform: row.platform_code,
-            learner: row.learner_id,
-            course: row.course_id,
-            year: row.training_year.unwrap_or_default(),
-            gross: Money::from_fen(row.gross_fen),
-            granted: Money::from_fen(row.granted_fen),
-            live,
-        };
-        let schedule = row.schedule_id.as_deref().and_then(|id| schedules.get(id));
-        if let (true, Some(schedule)) = (live, schedule) {
-            let [learner, platform, course] = grant.counters();
-            raise(learner, schedule.learner_annual_cap);
-            raise(platform, schedule.platform_annual_ceiling);
-            if let Some((Some(level), hours)) = courses.get(grant.course.as_str()) {
-                let hours = u32::try_from(*hours).unwrap_or(0);
-                raise(course, schedule.saturation_limit(*level, hours));
+    let mut reconciler = Reconciler::default();
+    for grant in books::grants(conn)? {
+        let (completion, gross, granted) = grant?;
+        reconciler.grant(&GrantRecord {
+            completion,
+            gross: Money::from_fen(gross),
+            granted: Money::from_fen(granted),
+        });
+    }
+    for kind in [
+        CounterKind::Learner,
+        CounterKind::Platform,
+        CounterKind::Course,
+    ] {
+        let rows = books::counter_rows(conn, kind)?;
+        for_each_group(rows, counter_key(kind), |key, rows| {
+            let sum = rows.iter().filter_map(|r| r.granted_fen).sum::<i64>();
+            // The largest limit any of its grants was priced under.
+            let limit = rows
+                .iter()
+                .filter_map(|r| schedules.get(r.schedule_id.as_deref()?))
+                .filter_map(|schedule| limit_of(schedule, &key, &courses))
+                .max();
+            let stored = rows.iter().find_map(|r| r.stored_fen).map(Money::from_fen);
+            reconciler.counter(&key, Money::from_fen(sum), limit, stored);
+        })?;
+    }
+    let rows = books::claim_rows(conn)?;
+    for_each_group(
+        rows,
+        |row| (row.learner.clone(), row.course.clone()),
+        |(learner, course), rows| {
+            let live: Vec<String> = rows.iter().filter_map(|r| r.completion.clone()).collect();
+            let claimed = rows.iter().find_map(|r| r.claimed.as_deref());
+            reconciler.claim(&learner, &course, &live, claimed);
+        },
+    )?;
+    let (invoices, lines, deliveries) = books::invoices(conn)?;
+    let mut lines_of: HashMap<String, Vec<Money>> = HashMap::new();
+    for (invoice, fen) in lines {
+        lines_of
+            .entry(invoice)
+            .or_default()
+            .push(Money::from_fen(fen));
+    }
+    let invoices: Vec<InvoiceRecord> = invoices
+        .into_iter()
+        .map(|row| InvoiceRecord {
+            line_amounts: lines_of.remove(&row.id).unwrap_or_default(),
+            id: row.id,
+            status: row.status,
+            amount: Money::from_fen(row.amount_fen),
+            payable_ytd: Money::from_fen(row.payable_ytd_fen),
+            previously_invoiced: Money::from_fen(row.previously_invoiced_fen),
+        })
+        .collect();
+    let deliveries: Vec<DeliveryRecord> = deliveries
+        .into_iter()
+        .map(|(invoice, status)| DeliveryRecord { invoice, status })
+        .collect();
+    reconciler.invoices(&invoices, &deliveries);
+    Ok(reconciler.finish())
+}
+
+fn counter_key(kind: CounterKind) -> impl Fn(&CounterRow) -> CounterKey {
+    move |row| {
+        let (payer, subject, year) = (row.payer.clone(), row.subject.clone(), row.year);
+        match kind {
+            CounterKind::Learner => CounterKey::Learner {
+                payer,
+                learner: subject,
+                year: year.unwrap_or_default(),
+            },
+            CounterKind::Platform => CounterKey::Platform {
+                payer,
+                platform: subject,
+                year: year.unwrap_or_default(),
+            },
+            CounterKind::Course => CounterKey::Course {
+                payer,
+                course: subject,
+            },
+        }
+    }
+}
+
+/// The limit a schedule puts on a counter: the learner's cap, the platform's ceiling, or the
+/// course's saturation for its level and class-hours.
+fn limit_of(
+    schedule: &RateSchedule,
+    key: &CounterKey,
+    courses: &HashMap<String, (Option<Level>, u32)>,
+) -> Option<Money> {
+    match key {
+        CounterKey::Learner { .. } => Some(schedule.learner_annual_cap),
+        CounterKey::Platform { .. } => Some(schedule.platform_annual_ceiling),
+        CounterKey::Course { course, .. } => match courses.get(course) {
+            Some((Some(level), hours)) => Some(schedule.saturation_limit(*level, *hours)),
+            _ => None,
+        },
+    }
+}
+
+/// Calls `each` once per run of consecutive rows with the same key (the queries sort by key),
+/// holding one run at a time.
+fn for_each_group<R, K: PartialEq>(
+    rows: impl Iterator<Item = Result<R, StoreError>>,
+    key: impl Fn(&R) -> K,
+    mut each: impl FnMut(K, Vec<R>),
+) -> Result<(), StoreError> {
+    let mut current: Option<(K, Vec<R>)> = None;
+    for row in rows {
+        let row = row?;
+        let k = key(&row);
+        match &mut current {
+            Some((open, group)) if *open == k => group.push(row),
+            _ => {
+                if let Some((done, group)) = current.replace((k, vec![row])) {
+                    each(done, group);
+                }
             }
         }
-        grants.push(grant);
     }
-    let mut counters = vec![];
-    let mut counter = |key: CounterKey, fen: i64| {
-        counters.push(CounterRecord {
-            limit: limits.get(&key).copied(),
-            key,
-            value: Money::from_fen(fen),
-        })
-    };
-    for (payer, learner, year, fen) in raw.learner_counters {
-        counter(
-            CounterKey::Learner {
-                payer,
-                learner,
-                year,
-            },
-            fen,
-        );
+    if let Some((done, group)) = current {
+        each(done, group);
     }
-    for (payer, platform, year, fen) in raw.platform_counters {
-        counter(
-            CounterKey::Platform {
-                payer,
-                platform,
-                year,
-            },
-            fen,
-        );
-    }
-    for (payer, course, fen) in raw.course_counters {
-        counter(CounterKey::Course { payer, course }, fen);
-    }
-    let mut lines: HashMap<String, Vec<Money>> = HashMap::new();
-    for (invoice, fen) in raw.lines {
-        lines.entry(invoice).or_default().push(Money::from_fen(fen));
-    }
-    Books {
-        grants,
-        counters,
-        claims: raw
-            .claims
-            .into_iter()
-            .map(|(learner, course, completion)| ClaimRecord {
-                learner,
-                course,
-                completion,
-            })
-            .collect(),
-        invoices: raw
-            .invoices
-            .into_iter()
-            .map(|row| InvoiceRecord {
-                line_amounts: lines.remove(&row.id).unwrap_or_default(),
-                id: row.id,
-                status: row.status,
-                amount: Money::from_fen(row.amount_fen),
-                payable_ytd: Money::from_fen(row.payable_ytd_fen),
-                previously_invoiced: Money::from_fen(row.previously_invoiced_fen),
-            })
-            .collect(),
-        deliveries: raw
-            .deliveries
-            .into_iter()
-            .map(|(invoice, status)| DeliveryRecord { invoice, status })
-            .collect(),
-    }
+    Ok(())
 }

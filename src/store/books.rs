@@ -1,106 +1,154 @@
-//! Whole-table reads for reconciliation (`gateway check`): every grant, counter, claim,
-//! invoice and delivery, keyed as stored. Called inside [`super::Store::write`] so that the
-//! snapshot is consistent with every money transaction.
+//! The books for reconciliation (`gateway check`), read as streams: the database sums and
+//! joins, rows arrive one at a time sorted by key, so memory stays bounded whatever the size
+//! of the books. Called inside [`super::Store::snapshot`]: every query sees the same state.
 
 use super::models::{InvoiceRow, RateScheduleRow};
-use super::schema::{
-    claims, completions, course_usage, courses, invoice_lines, invoices, learner_year_usage,
-    outbox, platform_year_usage, rate_schedules,
-};
+use super::schema::{completions, courses, invoice_lines, invoices, outbox, rate_schedules};
 use super::{DbConn, StoreError};
-use chrono::NaiveDateTime;
+use crate::domain::CompletionStatus;
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-#[derive(Queryable)]
-pub struct GrantRow {
-    pub id: String,
-    pub payer_code: String,
-    pub platform_code: String,
-    pub learner_id: String,
-    pub course_id: String,
-    pub training_year: Option<i32>,
-    pub status: String,
-    pub gross_fen: i64,
-    pub granted_fen: i64,
-    pub revoked_at: Option<NaiveDateTime>,
+/// Every completion's id, gross and grant.
+pub fn grants(conn: &mut DbConn) -> Result<impl Iterator<Item = Result<(String, i64, i64)>> + '_> {
+    Ok(completions::table
+        .select((
+            completions::id,
+            completions::gross_fen,
+            completions::granted_fen,
+        ))
+        .load_iter::<(String, i64, i64), DefaultLoadingMode>(conn)?
+        .map(|row| row.map_err(StoreError::from)))
+}
+
+/// A running total's key with the live grants it counts under one schedule (`None` where no
+/// grant counts under the key) and the stored total (`None` where none is stored).
+#[derive(QueryableByName, Debug)]
+pub struct CounterRow {
+    #[diesel(sql_type = Text)]
+    pub payer: String,
+    /// The learner, platform or course.
+    #[diesel(sql_type = Text)]
+    pub subject: String,
+    /// None for courses, which count across years.
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub year: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
     pub schedule_id: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub granted_fen: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub stored_fen: Option<i64>,
 }
 
-pub struct RawBooks {
-    pub grants: Vec<GrantRow>,
-    /// (payer, learner, year, fen)
-    pub learner_counters: Vec<(String, String, i32, i64)>,
-    /// (payer, platform, year, fen)
-    pub platform_counters: Vec<(String, String, i32, i64)>,
-    /// (payer, course id, fen)
-    pub course_counters: Vec<(String, String, i64)>,
-    /// (learner, course id, completion)
-    pub claims: Vec<(String, String, String)>,
-    /// (course id, level, class hours)
-    pub courses: Vec<(String, String, i32)>,
-    pub schedules: Vec<RateScheduleRow>,
-    pub invoices: Vec<InvoiceRow>,
-    /// (invoice, fen)
-    pub lines: Vec<(String, i64)>,
-    /// (invoice, status)
-    pub deliveries: Vec<(String, String)>,
+#[derive(Clone, Copy, Debug)]
+pub enum CounterKind {
+    Learner,
+    Platform,
+    Course,
 }
 
-pub fn read_all(conn: &mut DbConn) -> Result<RawBooks> {
-    Ok(RawBooks {
-        grants: completions::table
-            .select((
-                completions::id,
-                completions::payer_code,
-                completions::platform_code,
-                completions::learner_id,
-                completions::course_id,
-                completions::training_year,
-                completions::status,
-                completions::gross_fen,
-                completions::granted_fen,
-                completions::revoked_at,
-                completions::schedule_id,
-            ))
-            .load(conn)?,
-        learner_counters: learner_year_usage::table
-            .select((
-                learner_year_usage::payer_code,
-                learner_year_usage::learner_id,
-                learner_year_usage::training_year,
-                learner_year_usage::granted_fen,
-            ))
-            .load(conn)?,
-        platform_counters: platform_year_usage::table
-            .select((
-                platform_year_usage::payer_code,
-                platform_year_usage::platform_code,
-                platform_year_usage::training_year,
-                platform_year_usage::granted_fen,
-            ))
-            .load(conn)?,
-        course_counters: course_usage::table
-            .select((
-                course_usage::payer_code,
-                course_usage::course_id,
-                course_usage::granted_fen,
-            ))
-            .load(conn)?,
-        claims: claims::table
-            .select((claims::learner_id, claims::course_id, claims::completion_id))
-            .load(conn)?,
-        courses: courses::table
-            .select((courses::id, courses::level, courses::class_hours))
-            .load(conn)?,
-        schedules: rate_schedules::table.load(conn)?,
-        invoices: invoices::table.load(conn)?,
-        lines: invoice_lines::table
+/// Live grants summed per key and schedule, beside the stored counters (a full outer join, so
+/// counters without grants and grants without counters both appear), sorted by key.
+pub fn counter_rows(
+    conn: &mut DbConn,
+    kind: CounterKind,
+) -> Result<impl Iterator<Item = Result<CounterRow>> + '_> {
+    let (table, subject, year, join_year) = match kind {
+        CounterKind::Learner => (
+            "learner_year_usage",
+            "learner_id",
+            "training_year",
+            "AND c.training_year = g.counted_year",
+        ),
+        CounterKind::Platform => (
+            "platform_year_usage",
+            "platform_code",
+            "training_year",
+            "AND c.training_year = g.counted_year",
+        ),
+        CounterKind::Course => ("course_usage", "course_id", "CAST(NULL AS INTEGER)", ""),
+    };
+    let stored_year = if join_year.is_empty() {
+        "CAST(NULL AS INTEGER)"
+    } else {
+        "c.training_year"
+    };
+    let sql = format!(
+        "SELECT COALESCE(g.payer_code, c.payer_code) AS payer, \
+                COALESCE(g.{subject}, c.{subject}) AS subject, \
+                COALESCE(g.counted_year, {stored_year}) AS year, \
+                g.schedule_id AS schedule_id, g.granted_fen AS granted_fen, \
+                c.granted_fen AS stored_fen \
+         FROM (SELECT payer_code, {subject}, {year} AS counted_year, schedule_id, \
+                      CAST(SUM(granted_fen) AS BIGINT) AS granted_fen \
+               FROM completions WHERE status = $1 AND revoked_at IS NULL \
+               GROUP BY payer_code, {subject}, counted_year, schedule_id) g \
+         FULL OUTER JOIN {table} c \
+           ON c.payer_code = g.payer_code AND c.{subject} = g.{subject} {join_year} \
+         ORDER BY payer, subject, year"
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<Text, _>(CompletionStatus::Accepted.as_str())
+        .load_iter::<CounterRow, DefaultLoadingMode>(conn)?
+        .map(|row| row.map_err(StoreError::from)))
+}
+
+/// A learner × course with one of its live grants (`None` where it has none) and the
+/// completion its claim names (`None` where it has no claim), sorted by learner and course.
+#[derive(QueryableByName, Debug)]
+pub struct ClaimRow {
+    #[diesel(sql_type = Text)]
+    pub learner: String,
+    #[diesel(sql_type = Text)]
+    pub course: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub completion: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub claimed: Option<String>,
+}
+
+pub fn claim_rows(conn: &mut DbConn) -> Result<impl Iterator<Item = Result<ClaimRow>> + '_> {
+    Ok(diesel::sql_query(
+        "SELECT COALESCE(g.learner_id, k.learner_id) AS learner, \
+                COALESCE(g.course_id, k.course_id) AS course, \
+                g.id AS completion, k.completion_id AS claimed \
+         FROM (SELECT learner_id, course_id, id FROM completions \
+               WHERE status = $1 AND revoked_at IS NULL) g \
+         FULL OUTER JOIN claims k ON k.learner_id = g.learner_id AND k.course_id = g.course_id \
+         ORDER BY learner, course",
+    )
+    .bind::<Text, _>(CompletionStatus::Accepted.as_str())
+    .load_iter::<ClaimRow, DefaultLoadingMode>(conn)?
+    .map(|row| row.map_err(StoreError::from)))
+}
+
+/// (course id, level, class hours) of every course: the saturation limits need them.
+pub fn courses(conn: &mut DbConn) -> Result<Vec<(String, String, i32)>> {
+    Ok(courses::table
+        .select((courses::id, courses::level, courses::class_hours))
+        .load(conn)?)
+}
+
+pub fn schedules(conn: &mut DbConn) -> Result<Vec<RateScheduleRow>> {
+    Ok(rate_schedules::table.load(conn)?)
+}
+
+/// Every invoice with its line amounts, and every delivery as (invoice, status): a few per
+/// platform and month, held in memory.
+pub fn invoices(
+    conn: &mut DbConn,
+) -> Result<(Vec<InvoiceRow>, Vec<(String, i64)>, Vec<(String, String)>)> {
+    Ok((
+        invoices::table.load(conn)?,
+        invoice_lines::table
             .select((invoice_lines::invoice_id, invoice_lines::amount_fen))
             .load(conn)?,
-        deliveries: outbox::table
+        outbox::table
             .select((outbox::invoice_id, outbox::status))
             .load(conn)?,
-    })
+    ))
 }

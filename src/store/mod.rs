@@ -284,6 +284,21 @@ impl Store {
         })
     }
 
+    /// A consistent, read-only view of the committed books that blocks no writer: on SQLite
+    /// the read transaction's WAL snapshot, on PostgreSQL `REPEATABLE READ`.
+    pub fn snapshot<T, E>(&self, work: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError> + From<DieselError>,
+    {
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            if let DbConn::Postgres(pg) = &mut **conn {
+                pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+            }
+            work(conn)
+        })
+    }
+
     /// Whether the database answers now (for `/readyz`).
     pub fn ping(&self) -> Result<(), StoreError> {
         self.conn()?.batch_execute("SELECT 1")?;
