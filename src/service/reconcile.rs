@@ -70,7 +70,11 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
             reconciler.claim(&learner, &course, &live, claimed);
         },
     )?;
-    let (invoices, lines, deliveries) = books::invoices(conn)?;
+    let books::InvoiceBooks {
+        invoices,
+        lines,
+        deliveries,
+    } = books::invoices(conn)?;
     let mut lines_of: HashMap<String, Vec<Money>> = HashMap::new();
     for (invoice, fen) in lines {
         lines_of

@@ -137,18 +137,23 @@ pub fn schedules(conn: &mut DbConn) -> Result<Vec<RateScheduleRow>> {
     Ok(rate_schedules::table.load(conn)?)
 }
 
-/// Every invoice with its line amounts, and every delivery as (invoice, status): a few per
-/// platform and month, held in memory.
-pub fn invoices(
-    conn: &mut DbConn,
-) -> Result<(Vec<InvoiceRow>, Vec<(String, i64)>, Vec<(String, String)>)> {
-    Ok((
-        invoices::table.load(conn)?,
-        invoice_lines::table
+/// Every invoice, its line amounts and its deliveries: a few per platform and month.
+pub struct InvoiceBooks {
+    pub invoices: Vec<InvoiceRow>,
+    /// (invoice, fen)
+    pub lines: Vec<(String, i64)>,
+    /// (invoice, status)
+    pub deliveries: Vec<(String, String)>,
+}
+
+pub fn invoices(conn: &mut DbConn) -> Result<InvoiceBooks> {
+    Ok(InvoiceBooks {
+        invoices: invoices::table.load(conn)?,
+        lines: invoice_lines::table
             .select((invoice_lines::invoice_id, invoice_lines::amount_fen))
             .load(conn)?,
-        outbox::table
+        deliveries: outbox::table
             .select((outbox::invoice_id, outbox::status))
             .load(conn)?,
-    ))
+    })
 }
