@@ -609,33 +609,48 @@ impl Database {
         }
     }
 
-    /// Bytes the database holds now (SQLite: the file and its WAL after a checkpoint).
-    fn size_bytes(&self) -> anyhow::Result<u64> {
-        match (&self.dir, &self.admin) {
-            (Some(dir), _) => {
+    /// Bytes the database holds now, in all and per table or index, largest first (SQLite:
+    /// the file after a checkpoint, pages per object from `dbstat`).
+    fn sizes(&self) -> anyhow::Result<(u64, Vec<(String, u64)>)> {
+        #[derive(diesel::QueryableByName)]
+        struct Size {
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = BigInt)]
+            bytes: i64,
+        }
+        let (total, objects): (u64, Vec<Size>) = match &self.admin {
+            None => {
                 let path = self.url.trim_start_matches("sqlite://");
                 let mut conn = SqliteConnection::establish(path)?;
                 conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
-                Ok(std::fs::read_dir(dir)?
-                    .filter_map(Result::ok)
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("scale.db"))
-                    .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
-                    .sum())
+                let objects = diesel::sql_query(
+                    "SELECT name, CAST(SUM(pgsize) AS BIGINT) AS bytes FROM dbstat GROUP BY name",
+                )
+                .load(&mut conn)?;
+                (std::fs::metadata(path)?.len(), objects)
             }
-            (None, Some((_, name))) => {
-                #[derive(diesel::QueryableByName)]
-                struct Size {
-                    #[diesel(sql_type = BigInt)]
-                    bytes: i64,
-                }
+            Some((_, name)) => {
                 let mut conn = PgConnection::establish(&self.url)?;
-                let size: Size =
-                    diesel::sql_query(format!("SELECT pg_database_size('{name}') AS bytes"))
-                        .get_result(&mut conn)?;
-                Ok(u64::try_from(size.bytes)?)
+                let total: Size = diesel::sql_query(format!(
+                    "SELECT '{name}' AS name, pg_database_size('{name}') AS bytes"
+                ))
+                .get_result(&mut conn)?;
+                let objects = diesel::sql_query(
+                    "SELECT c.relname::text AS name, pg_relation_size(c.oid) AS bytes \
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')",
+                )
+                .load(&mut conn)?;
+                (u64::try_from(total.bytes)?, objects)
             }
-            _ => anyhow::bail!("no database"),
-        }
+        };
+        let mut objects: Vec<(String, u64)> = objects
+            .into_iter()
+            .map(|s| (s.name, u64::try_from(s.bytes).unwrap_or(0)))
+            .collect();
+        objects.sort_by(|a, b| b.1.cmp(&a.1));
+        Ok((total, objects))
     }
 }
 
@@ -933,11 +948,15 @@ async fn scale(
         report["status"]
     );
     drop(gateway);
-    let bytes = database.size_bytes()?;
+    let (bytes, objects) = database.sizes()?;
+    let per = |b: u64| b as f64 / completions as f64;
     println!(
-        "database: {:.1} MiB, {:.0} bytes per completion",
+        "database: {:.1} MiB, {:.0} bytes per completion; per completion by table and index:",
         bytes as f64 / (1024.0 * 1024.0),
-        bytes as f64 / completions as f64
+        per(bytes)
     );
+    for (name, size) in objects.iter().filter(|(_, size)| per(*size) >= 1.0) {
+        println!("  {name}: {:.0}", per(*size));
+    }
     Ok(())
 }

@@ -277,17 +277,12 @@ impl Gateway {
             billing::delete_drafts(conn, &payer, &period.to_string())?;
             let mut drafted = Vec::with_capacity(platforms.len());
             for platform in platforms {
-                let rows = billing::year_to_date(conn, &platform, &payer, year.value(), end)?;
                 let mut levels = BTreeMap::<Level, (i64, Money)>::new();
                 let mut revoked = Money::ZERO;
-                for (_, level, hours, granted, was_revoked) in &rows {
-                    let level: Level = level.parse().expect("stored level is valid");
-                    let entry = levels.entry(level).or_insert((0, Money::ZERO));
-                    entry.0 += i64::from(*hours);
-                    entry.1 = entry.1 + Money::from_fen(*granted);
-                    if *was_revoked {
-                        revoked = revoked + Money::from_fen(*granted);
-                    }
+                for row in billing::year_to_date(conn, &platform, &payer, year.value(), end)? {
+                    let level: Level = row.level.parse().expect("stored level is valid");
+                    levels.insert(level, (row.class_hours, Money::from_fen(row.granted_fen)));
+                    revoked = revoked + Money::from_fen(row.revoked_fen);
                 }
                 let ytd = YearToDate {
                     levels: levels.into_iter().map(|(l, (h, m))| (l, h, m)).collect(),
@@ -312,13 +307,6 @@ impl Gateway {
                     year.value(),
                 )?);
                 let statement = true_up(&ytd, ratio, reduction, previously);
-                let invoiced =
-                    billing::invoiced_completions(conn, &platform, &payer, year.value())?;
-                let included: Vec<String> = rows
-                    .iter()
-                    .filter(|(id, .., was_revoked)| !was_revoked && !invoiced.contains(id))
-                    .map(|(id, ..)| id.clone())
-                    .collect();
                 let invoice = InvoiceRow {
                     id: new_id(),
                     number: None,
@@ -360,7 +348,8 @@ impl Gateway {
                         amount_fen: line.amount.fen(),
                     })
                     .collect();
-                billing::insert_invoice(conn, &invoice, &lines, &included)?;
+                billing::insert_invoice(conn, &invoice, &lines)?;
+                billing::link_new_completions(conn, &invoice, end)?;
                 record(
                     conn,
                     stamp,

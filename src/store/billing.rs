@@ -6,17 +6,29 @@ use super::schema::{
     outbox,
 };
 use super::{DbConn, StoreError};
+use crate::domain::CompletionStatus;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use std::collections::HashSet;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Statuses whose amounts count as invoiced (RULES.md §4).
 pub const COUNTED: [&str; 4] = ["issued", "approved", "submitted", "paid"];
 
-/// One accepted completion of the year to date: id, level, class-hours, grant, revoked.
-pub type YearToDateRow = (String, String, i32, i64, bool);
+/// One level's accepted completions of the year to date, summed by the database: class-hours,
+/// grants, and the grants since revoked.
+#[derive(QueryableByName, Debug)]
+pub struct YearToDateRow {
+    #[diesel(sql_type = Text)]
+    pub level: String,
+    #[diesel(sql_type = BigInt)]
+    pub class_hours: i64,
+    #[diesel(sql_type = BigInt)]
+    pub granted_fen: i64,
+    #[diesel(sql_type = BigInt)]
+    pub revoked_fen: i64,
+}
 
 pub fn platforms_with_activity(
     conn: &mut DbConn,
@@ -35,6 +47,7 @@ pub fn platforms_with_activity(
         .load(conn)?)
 }
 
+/// A platform's accepted completions of a payer's year certified before `until`, per level.
 pub fn year_to_date(
     conn: &mut DbConn,
     platform: &str,
@@ -42,39 +55,48 @@ pub fn year_to_date(
     year: i32,
     until: NaiveDateTime,
 ) -> Result<Vec<YearToDateRow>> {
-    Ok(completions::table
-        .filter(completions::platform_code.eq(platform))
-        .filter(completions::payer_code.eq(payer))
-        .filter(completions::training_year.eq(year))
-        .filter(completions::status.eq("accepted"))
-        .filter(completions::certified_at.lt(until))
-        .select((
-            completions::id,
-            completions::level,
-            completions::class_hours,
-            completions::granted_fen,
-            completions::revoked_at.is_not_null(),
-        ))
-        .load(conn)?)
+    Ok(diesel::sql_query(
+        "SELECT level, CAST(SUM(class_hours) AS BIGINT) AS class_hours, \
+                CAST(SUM(granted_fen) AS BIGINT) AS granted_fen, \
+                CAST(SUM(CASE WHEN revoked_at IS NULL THEN 0 ELSE granted_fen END) AS BIGINT) AS revoked_fen \
+         FROM completions \
+         WHERE platform_code = $1 AND payer_code = $2 AND training_year = $3 AND status = $4 \
+           AND certified_at < $5 \
+         GROUP BY level",
+    )
+    .bind::<Text, _>(platform)
+    .bind::<Text, _>(payer)
+    .bind::<Integer, _>(year)
+    .bind::<Text, _>(CompletionStatus::Accepted.as_str())
+    .bind::<Timestamp, _>(until)
+    .load(conn)?)
 }
 
-/// Completions already on a counted invoice of this platform, payer and year.
-pub fn invoiced_completions(
+/// Links to a new invoice the live completions it counts for the first time: those of the
+/// year to date on no counted invoice yet. One statement, however many completions.
+pub fn link_new_completions(
     conn: &mut DbConn,
-    platform: &str,
-    payer: &str,
-    year: i32,
-) -> Result<HashSet<String>> {
-    Ok(invoice_completions::table
-        .inner_join(invoices::table.on(invoices::id.eq(invoice_completions::invoice_id)))
-        .filter(invoices::platform_code.eq(platform))
-        .filter(invoices::payer_code.eq(payer))
-        .filter(invoices::training_year.eq(year))
-        .filter(invoices::status.eq_any(COUNTED))
-        .select(invoice_completions::completion_id)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect())
+    invoice: &InvoiceRow,
+    until: NaiveDateTime,
+) -> Result<usize> {
+    let counted = COUNTED.map(|status| format!("'{status}'")).join(", ");
+    Ok(diesel::sql_query(format!(
+        "INSERT INTO invoice_completions (invoice_id, completion_id) \
+         SELECT $1, c.id FROM completions c \
+         WHERE c.platform_code = $2 AND c.payer_code = $3 AND c.training_year = $4 \
+           AND c.status = $5 AND c.certified_at < $6 AND c.revoked_at IS NULL \
+           AND c.id NOT IN (SELECT ic.completion_id FROM invoice_completions ic \
+                            JOIN invoices i ON i.id = ic.invoice_id \
+                            WHERE i.platform_code = $2 AND i.payer_code = $3 \
+                              AND i.training_year = $4 AND i.status IN ({counted}))"
+    ))
+    .bind::<Text, _>(&invoice.id)
+    .bind::<Text, _>(&invoice.platform_code)
+    .bind::<Text, _>(&invoice.payer_code)
+    .bind::<Integer, _>(invoice.training_year)
+    .bind::<Text, _>(CompletionStatus::Accepted.as_str())
+    .bind::<Timestamp, _>(until)
+    .execute(conn)?)
 }
 
 /// Sum of counted invoices of this platform, payer and year, in fen.
@@ -125,7 +147,6 @@ pub fn insert_invoice(
     conn: &mut DbConn,
     invoice: &InvoiceRow,
     lines: &[InvoiceLineRow],
-    included: &[String],
 ) -> Result<()> {
     diesel::insert_into(invoices::table)
         .values(invoice)
@@ -134,14 +155,6 @@ pub fn insert_invoice(
     for line in lines {
         diesel::insert_into(invoice_lines::table)
             .values(line)
-            .execute(conn)?;
-    }
-    for id in included {
-        diesel::insert_into(invoice_completions::table)
-            .values((
-                invoice_completions::invoice_id.eq(&invoice.id),
-                invoice_completions::completion_id.eq(id),
-            ))
             .execute(conn)?;
     }
     Ok(())
