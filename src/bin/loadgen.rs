@@ -56,6 +56,10 @@ struct Args {
     /// Length of the paced run.
     #[arg(long, default_value_t = 5)]
     paced_seconds: u64,
+    /// Instead of the run above: the same single events and batches against one gateway, then
+    /// against this many gateway processes on the same database.
+    #[arg(long)]
+    replicas: Option<usize>,
     /// Instead of the run above: load this many completions, then time the invoice run (with
     /// single events meanwhile) and `gateway check`.
     #[arg(long)]
@@ -207,8 +211,8 @@ impl Figures {
     }
 }
 
-/// Posts `bodies` from `clients` concurrent clients (closed loop); every answer must have
-/// `expect` status.
+/// Posts `bodies` from `clients` concurrent clients (closed loop), client `k` to the `k`-th of
+/// the comma-separated `address`es (round robin); every answer must have `expect` status.
 async fn drive(
     address: &str,
     token: &str,
@@ -224,10 +228,11 @@ async fn drive(
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let addresses: Vec<&str> = address.split(',').collect();
     let workers: Vec<_> = (0..clients)
-        .map(|_| {
+        .map(|k| {
             let (client, bodies, next) = (client.clone(), bodies.clone(), next.clone());
-            let url = format!("{address}/v1/completions");
+            let url = format!("{}/v1/completions", addresses[k % addresses.len()]);
             let token = token.to_owned();
             tokio::spawn(async move {
                 let mut latencies = vec![];
@@ -712,6 +717,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(completions) = args.scale {
         return scale(&args, backend, completions, &certified_at).await;
     }
+    if let Some(replicas) = args.replicas {
+        return replicated(&args, backend, replicas, &certified_at).await;
+    }
     let database = Database::fresh(args.postgres.as_deref(), "load")?;
     let gateway = start(&database.url)?;
     let admin = token(&database.url, &["--role", "admin", "--sub", "loadgen"])?;
@@ -834,6 +842,61 @@ async fn main() -> anyhow::Result<()> {
         println!("gateway peak RSS: {mib:.1} MiB");
     }
     std::fs::remove_dir_all(&scratch)?;
+    Ok(())
+}
+
+/// Single events and batches against one gateway process, then against `replicas` processes
+/// on the same database, clients spread over them.
+async fn replicated(
+    args: &Args,
+    backend: &str,
+    replicas: usize,
+    certified_at: &str,
+) -> anyhow::Result<()> {
+    let database = Database::fresh(args.postgres.as_deref(), "replicas")?;
+    let first = start(&database.url)?;
+    let admin = token(&database.url, &["--role", "admin", "--sub", "loadgen"])?;
+    let load = platform(&first, &database.url, &admin, "load").await?;
+    let mut gateways = vec![first];
+    println!(
+        "backend: {backend}; {} single events from {} clients, {} batches of 1,000 from {} clients",
+        args.events, args.clients, args.batches, args.batch_clients
+    );
+    let mut next = 0;
+    for processes in [1, replicas] {
+        while gateways.len() < processes {
+            gateways.push(start(&database.url)?);
+        }
+        let addresses = gateways[..processes]
+            .iter()
+            .map(|g| g.address.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let singles = (next..next + args.events)
+            .map(|n| event(n, "load-", certified_at))
+            .collect();
+        next += args.events;
+        drive(&addresses, &load, args.clients, singles, 1, 200)
+            .await?
+            .print(&format!("{processes} process(es), single events"), "events");
+        let batches = (0..args.batches)
+            .map(|b| batch(next + b * 1000, 1000, "load-", certified_at))
+            .collect();
+        next += args.batches * 1000;
+        drive(
+            &addresses,
+            &load,
+            args.batch_clients.max(processes),
+            batches,
+            1000,
+            200,
+        )
+        .await?
+        .print(
+            &format!("{processes} process(es), 1,000-event batches"),
+            "events",
+        );
+    }
     Ok(())
 }
 

@@ -246,7 +246,7 @@ impl Gateway {
         let end = period.end().naive_utc();
         let actor = actor(principal);
         let stamp = now.naive_utc();
-        self.store.write(|conn| {
+        let drafted = self.store.write(|conn| {
             catalog::find_payer(conn, &payer)?.ok_or_else(|| {
                 ServiceError::invalid("payer", "unknown_payer", "is not a known payer")
             })?;
@@ -361,8 +361,11 @@ impl Gateway {
                 )?;
                 drafted.push(invoice);
             }
-            views(conn, drafted)
-        })
+            Ok::<_, ServiceError>(drafted)
+        })?;
+        // Read after the commit: the answer lists every included completion, which need not
+        // hold up metering.
+        self.store.read(|conn| views(conn, drafted))
     }
 
     pub fn list_invoices(
