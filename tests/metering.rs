@@ -702,6 +702,19 @@ async fn reconciliation_finds_tampered_books() {
             Ok::<_, subsidy_gateway::store::StoreError>(())
         })
         .unwrap();
+    // A completion naming a course that does not exist (SQLite's foreign keys would refuse it,
+    // so they are off on this connection for the purpose).
+    let dangling = "UPDATE completions SET course_id = 'no-such-course' WHERE event_id = 'e3'";
+    store
+        .read(|conn| {
+            use diesel::connection::SimpleConnection;
+            if !app.db.is_postgres() {
+                conn.batch_execute("PRAGMA foreign_keys = OFF")?;
+            }
+            diesel::sql_query(dangling).execute(conn)?;
+            Ok::<_, subsidy_gateway::store::StoreError>(())
+        })
+        .unwrap();
     let (code, report) = app.get("/v1/reconciliation", app.admin()).await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(report["status"], "breached");
@@ -722,7 +735,8 @@ async fn reconciliation_finds_tampered_books() {
             "counter_missing",
             "grant_out_of_range",
             "over_limit",
-            "paid_twice"
+            "paid_twice",
+            "reference_missing"
         ],
         "{report:#}"
     );

@@ -140,6 +140,16 @@ impl Reconciler {
         }
     }
 
+    /// A completion names a platform, course, learner, payer or schedule version that does not
+    /// exist.
+    pub fn dangling(&mut self, completion: &str, missing: &str) {
+        self.breaches.push(finding(
+            "reference_missing",
+            format!("completion {completion}"),
+            format!("names a {missing} that does not exist"),
+        ));
+    }
+
     /// A counter key: what its live grants add up to, the largest limit they were priced
     /// under (if any), and the stored running total (if one exists).
     pub fn counter(

@@ -42,6 +42,10 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
             granted: Money::from_fen(granted),
         });
     }
+    for row in books::dangling_references(conn)? {
+        let row = row?;
+        reconciler.dangling(&row.completion, &row.missing);
+    }
     for kind in [
         CounterKind::Learner,
         CounterKind::Platform,

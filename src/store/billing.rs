@@ -130,9 +130,19 @@ pub fn latest_counted_period(
         .first::<Option<String>>(conn)?)
 }
 
-/// Removes a period's drafts; their lines and included completions go with them (ON DELETE
-/// CASCADE in both dialects).
+/// Removes a period's drafts with their included completions; their lines go with them (ON
+/// DELETE CASCADE in both dialects).
 pub fn delete_drafts(conn: &mut DbConn, payer: &str, period: &str) -> Result<()> {
+    let drafts = invoices::table
+        .filter(invoices::payer_code.eq(payer))
+        .filter(invoices::period.eq(period))
+        .filter(invoices::status.eq("draft"))
+        .select(invoices::id);
+    // Links have no foreign key on PostgreSQL (see its migration 2026-11-29): deleted here.
+    diesel::delete(
+        invoice_completions::table.filter(invoice_completions::invoice_id.eq_any(drafts)),
+    )
+    .execute(conn)?;
     diesel::delete(
         invoices::table
             .filter(invoices::payer_code.eq(payer))

@@ -7,21 +7,45 @@ use super::schema::{completions, courses, invoice_lines, invoices, outbox, rate_
 use super::{DbConn, StoreError};
 use crate::domain::CompletionStatus;
 use diesel::connection::DefaultLoadingMode;
+use diesel::pg::PgRowByRowLoadingMode;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// A query's rows one at a time: SQLite steps its statement; PostgreSQL needs libpq's
+/// single-row mode (its default loads the whole result into memory first).
+macro_rules! stream {
+    ($conn:expr, $query:expr, $row:ty) => {{
+        let rows: Box<dyn Iterator<Item = Result<$row>> + '_> = match $conn {
+            DbConn::Sqlite(c) => Box::new(
+                $query
+                    .load_iter::<$row, DefaultLoadingMode>(c)?
+                    .map(|row| row.map_err(StoreError::from)),
+            ),
+            DbConn::Postgres(c) => Box::new(
+                $query
+                    .load_iter::<$row, PgRowByRowLoadingMode>(c)?
+                    .map(|row| row.map_err(StoreError::from)),
+            ),
+        };
+        Ok(rows)
+    }};
+}
+
 /// Every completion's id, gross and grant.
-pub fn grants(conn: &mut DbConn) -> Result<impl Iterator<Item = Result<(String, i64, i64)>> + '_> {
-    Ok(completions::table
-        .select((
+pub fn grants(
+    conn: &mut DbConn,
+) -> Result<Box<dyn Iterator<Item = Result<(String, i64, i64)>> + '_>> {
+    stream!(
+        conn,
+        completions::table.select((
             completions::id,
             completions::gross_fen,
             completions::granted_fen,
-        ))
-        .load_iter::<(String, i64, i64), DefaultLoadingMode>(conn)?
-        .map(|row| row.map_err(StoreError::from)))
+        )),
+        (String, i64, i64)
+    )
 }
 
 /// A running total's key with the live grants it counts under one schedule (`None` where no
@@ -56,7 +80,7 @@ pub enum CounterKind {
 pub fn counter_rows(
     conn: &mut DbConn,
     kind: CounterKind,
-) -> Result<impl Iterator<Item = Result<CounterRow>> + '_> {
+) -> Result<Box<dyn Iterator<Item = Result<CounterRow>> + '_>> {
     let (table, subject, year, join_year) = match kind {
         CounterKind::Learner => (
             "learner_year_usage",
@@ -91,10 +115,8 @@ pub fn counter_rows(
            ON c.payer_code = g.payer_code AND c.{subject} = g.{subject} {join_year} \
          ORDER BY payer, subject, year"
     );
-    Ok(diesel::sql_query(sql)
-        .bind::<Text, _>(CompletionStatus::Accepted.as_str())
-        .load_iter::<CounterRow, DefaultLoadingMode>(conn)?
-        .map(|row| row.map_err(StoreError::from)))
+    let query = diesel::sql_query(sql).bind::<Text, _>(CompletionStatus::Accepted.as_str());
+    stream!(conn, query, CounterRow)
 }
 
 /// A learner × course with one of its live grants (`None` where it has none) and the
@@ -111,8 +133,8 @@ pub struct ClaimRow {
     pub claimed: Option<String>,
 }
 
-pub fn claim_rows(conn: &mut DbConn) -> Result<impl Iterator<Item = Result<ClaimRow>> + '_> {
-    Ok(diesel::sql_query(
+pub fn claim_rows(conn: &mut DbConn) -> Result<Box<dyn Iterator<Item = Result<ClaimRow>> + '_>> {
+    let query = diesel::sql_query(
         "SELECT COALESCE(g.learner_id, k.learner_id) AS learner, \
                 COALESCE(g.course_id, k.course_id) AS course, \
                 g.id AS completion, k.completion_id AS claimed \
@@ -121,9 +143,38 @@ pub fn claim_rows(conn: &mut DbConn) -> Result<impl Iterator<Item = Result<Claim
          FULL OUTER JOIN claims k ON k.learner_id = g.learner_id AND k.course_id = g.course_id \
          ORDER BY learner, course",
     )
-    .bind::<Text, _>(CompletionStatus::Accepted.as_str())
-    .load_iter::<ClaimRow, DefaultLoadingMode>(conn)?
-    .map(|row| row.map_err(StoreError::from)))
+    .bind::<Text, _>(CompletionStatus::Accepted.as_str());
+    stream!(conn, query, ClaimRow)
+}
+
+/// A completion naming a platform, course, learner, payer or schedule version that does not
+/// exist: the foreign keys PostgreSQL does not enforce on the ledger's rows, checked here.
+#[derive(QueryableByName, Debug)]
+pub struct DanglingRow {
+    #[diesel(sql_type = Text)]
+    pub completion: String,
+    #[diesel(sql_type = Text)]
+    pub missing: String,
+}
+
+pub fn dangling_references(
+    conn: &mut DbConn,
+) -> Result<Box<dyn Iterator<Item = Result<DanglingRow>> + '_>> {
+    let query = diesel::sql_query(
+        "SELECT c.id AS completion, \
+                CASE WHEN p.code IS NULL THEN 'platform' WHEN co.id IS NULL THEN 'course' \
+                     WHEN l.id IS NULL THEN 'learner' WHEN y.code IS NULL THEN 'payer' \
+                     ELSE 'rate schedule' END AS missing \
+         FROM completions c \
+         LEFT JOIN platforms p ON p.code = c.platform_code \
+         LEFT JOIN courses co ON co.id = c.course_id \
+         LEFT JOIN learners l ON l.id = c.learner_id \
+         LEFT JOIN payers y ON y.code = c.payer_code \
+         LEFT JOIN rate_schedules s ON s.id = c.schedule_id \
+         WHERE p.code IS NULL OR co.id IS NULL OR l.id IS NULL OR y.code IS NULL \
+            OR (c.schedule_id IS NOT NULL AND s.id IS NULL)",
+    );
+    stream!(conn, query, DanglingRow)
 }
 
 /// (course id, level, class hours) of every course: the saturation limits need them.

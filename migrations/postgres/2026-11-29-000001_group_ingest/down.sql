@@ -17,3 +17,6 @@ ALTER TABLE platform_year_usage
 ALTER TABLE course_usage
     ADD CONSTRAINT course_usage_payer_code_fkey FOREIGN KEY (payer_code) REFERENCES payers(code),
     ADD CONSTRAINT course_usage_course_id_fkey FOREIGN KEY (course_id) REFERENCES courses(id);
+ALTER TABLE invoice_completions
+    ADD CONSTRAINT invoice_completions_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES invoices(id) ON DELETE CASCADE,
+    ADD CONSTRAINT invoice_completions_completion_id_fkey FOREIGN KEY (completion_id) REFERENCES completions(id);
