@@ -12,12 +12,14 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
 type Result<T> = std::result::Result<T, StoreError>;
+/// Rows read one at a time, borrowing the connection.
+pub type Rows<'c, R> = Box<dyn Iterator<Item = Result<R>> + 'c>;
 
 /// A query's rows one at a time: SQLite steps its statement; PostgreSQL needs libpq's
 /// single-row mode (its default loads the whole result into memory first).
 macro_rules! stream {
     ($conn:expr, $query:expr, $row:ty) => {{
-        let rows: Box<dyn Iterator<Item = Result<$row>> + '_> = match $conn {
+        let rows: Rows<'_, $row> = match $conn {
             DbConn::Sqlite(c) => Box::new(
                 $query
                     .load_iter::<$row, DefaultLoadingMode>(c)?
@@ -34,9 +36,7 @@ macro_rules! stream {
 }
 
 /// Every completion's id, gross and grant.
-pub fn grants(
-    conn: &mut DbConn,
-) -> Result<Box<dyn Iterator<Item = Result<(String, i64, i64)>> + '_>> {
+pub fn grants(conn: &mut DbConn) -> Result<Rows<'_, (String, i64, i64)>> {
     stream!(
         conn,
         completions::table.select((
@@ -77,10 +77,7 @@ pub enum CounterKind {
 
 /// Live grants summed per key and schedule, beside the stored counters (a full outer join, so
 /// counters without grants and grants without counters both appear), sorted by key.
-pub fn counter_rows(
-    conn: &mut DbConn,
-    kind: CounterKind,
-) -> Result<Box<dyn Iterator<Item = Result<CounterRow>> + '_>> {
+pub fn counter_rows(conn: &mut DbConn, kind: CounterKind) -> Result<Rows<'_, CounterRow>> {
     let (table, subject, year, join_year) = match kind {
         CounterKind::Learner => (
             "learner_year_usage",
@@ -133,7 +130,7 @@ pub struct ClaimRow {
     pub claimed: Option<String>,
 }
 
-pub fn claim_rows(conn: &mut DbConn) -> Result<Box<dyn Iterator<Item = Result<ClaimRow>> + '_>> {
+pub fn claim_rows(conn: &mut DbConn) -> Result<Rows<'_, ClaimRow>> {
     let query = diesel::sql_query(
         "SELECT COALESCE(g.learner_id, k.learner_id) AS learner, \
                 COALESCE(g.course_id, k.course_id) AS course, \
@@ -157,9 +154,7 @@ pub struct DanglingRow {
     pub missing: String,
 }
 
-pub fn dangling_references(
-    conn: &mut DbConn,
-) -> Result<Box<dyn Iterator<Item = Result<DanglingRow>> + '_>> {
+pub fn dangling_references(conn: &mut DbConn) -> Result<Rows<'_, DanglingRow>> {
     let query = diesel::sql_query(
         "SELECT c.id AS completion, \
                 CASE WHEN p.code IS NULL THEN 'platform' WHEN co.id IS NULL THEN 'course' \
