@@ -654,7 +654,7 @@ impl Database {
             .into_iter()
             .map(|s| (s.name, u64::try_from(s.bytes).unwrap_or(0)))
             .collect();
-        objects.sort_by(|a, b| b.1.cmp(&a.1));
+        objects.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
         Ok((total, objects))
     }
 }
