@@ -114,6 +114,26 @@ async fn worked_example_withholds_then_releases_25_00() {
         "the duplicate claim earns nothing and is not listed"
     );
     let id = june["id"].as_str().unwrap().to_owned();
+    assert_eq!(june["completions_total"], 2);
+    // The same completions a page at a time, as an invoice of a million completions lists them.
+    let mut paged = vec![];
+    let mut after = String::new();
+    loop {
+        let (code, page) = app
+            .get(
+                &format!("/v1/invoices/{id}/completions?limit=1{after}"),
+                &finance,
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{page}");
+        assert_eq!(page["completions_total"], 2);
+        paged.extend(page["completions"].as_array().unwrap().clone());
+        match page["completions_next_after"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(json!(paged), june["completions"]);
 
     let (code, issued) = act(&app, &finance, &id, "issue", json!({})).await;
     assert_eq!(code, StatusCode::OK, "{issued}");

@@ -39,6 +39,11 @@ fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>
         ("GET", "/v1/invoice-runs/export.xlsx", Some(STAFF)),
         ("GET", "/v1/invoices", Some(PLATFORM_OR_STAFF)),
         ("GET", "/v1/invoices/{id}", Some(INVOICE_READERS)),
+        (
+            "GET",
+            "/v1/invoices/{id}/completions",
+            Some(INVOICE_READERS),
+        ),
         ("GET", "/v1/invoices/{id}/export.csv", Some(INVOICE_READERS)),
         (
             "GET",
@@ -134,7 +139,7 @@ async fn every_route_of_the_document_refuses_roles_it_does_not_serve() {
             }
         }
     }
-    assert_eq!(tried, 30 * ROLES.len());
+    assert_eq!(tried, 31 * ROLES.len());
     // A known path with a method it does not serve: 405 and the methods it does.
     for (method, path, allow) in [
         (Method::DELETE, "/v1/platforms", "GET, POST"),

@@ -11,7 +11,7 @@ use crate::service::audit::actor;
 use crate::service::audit::AuditPage;
 use crate::service::courses::{CourseView, Upserted};
 use crate::service::ingest::{CompletionResult, FollowupView, MAX_BATCH};
-use crate::service::invoicing::{InvoicePage, InvoiceView};
+use crate::service::invoicing::{CompletionPage, InvoicePage, InvoiceView};
 use crate::service::learners::LearnerSubsidy;
 use crate::service::usage::PlatformUsage;
 use crate::service::{Gateway, ServiceError};
@@ -513,6 +513,26 @@ async fn list_invoices(
 async fn get_invoice(gateway: web::Data<Gateway>, caller: Caller, id: web::Path<String>) -> Answer {
     let principal = caller.require(INVOICE_READERS)?.clone();
     Ok(HttpResponse::Ok().json(run(gateway, move |g| g.get_invoice(&principal, &id)).await?))
+}
+
+/// The completions an invoice newly includes, by event id, a page at a time.
+#[utoipa::path(tag = "finance", security(("bearer" = [])), params(("id" = String, Path), Paging),
+    responses((status = 200, body = CompletionPage), (status = 404, body = Problem)))]
+#[get("/v1/invoices/{id}/completions")]
+async fn get_invoice_completions(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    id: web::Path<String>,
+    paging: web::Query<Paging>,
+) -> Answer {
+    let principal = caller.require(INVOICE_READERS)?.clone();
+    let page = paging.cursor();
+    Ok(HttpResponse::Ok().json(
+        run(gateway, move |g| {
+            g.invoice_completions(&principal, &id, &page)
+        })
+        .await?,
+    ))
 }
 
 #[utoipa::path(tag = "finance", security(("bearer" = [])), params(("id" = String, Path)),

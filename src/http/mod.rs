@@ -66,6 +66,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(run_invoices)
         .service(list_invoices)
         .service(get_invoice)
+        .service(get_invoice_completions)
         .service(issue_invoice)
         .service(approve_invoice)
         .service(reject_invoice)

@@ -10,7 +10,7 @@ use crate::domain::invoice::{true_up, BillingPeriod, YearToDate};
 use crate::domain::{FollowupRatio, Level, Money, Reduction};
 use crate::store::billing::{self, InvoiceFilter};
 use crate::store::models::{InvoiceLineRow, InvoiceRow, OutboxRow};
-use crate::store::{catalog, ledger, DbConn};
+use crate::store::{catalog, ledger, Cursor, DbConn};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -32,6 +32,41 @@ pub struct IncludedCompletion {
     pub event_id: String,
     #[schema(value_type = String, example = "30.00")]
     pub granted: Money,
+}
+
+/// A page of the completions an invoice newly includes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompletionPage {
+    #[serde(rename = "completions")]
+    pub items: Vec<IncludedCompletion>,
+    /// How many it includes in all.
+    #[serde(rename = "completions_total")]
+    pub total: i64,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(rename = "completions_next_after")]
+    pub next_after: Option<String>,
+}
+
+/// Completions listed with an invoice; the rest are paged.
+const COMPLETIONS_PAGE: i64 = 100;
+
+fn completion_page(
+    conn: &mut DbConn,
+    invoice: &str,
+    page: &Cursor,
+) -> Result<CompletionPage, ServiceError> {
+    let items: Vec<IncludedCompletion> = billing::completions_of(conn, invoice, page)?
+        .into_iter()
+        .map(|(event_id, fen)| IncludedCompletion {
+            event_id,
+            granted: Money::from_fen(fen),
+        })
+        .collect();
+    Ok(CompletionPage {
+        next_after: next_after(&items, page.limit, |c| &c.event_id),
+        total: billing::count_completions_of(conn, invoice)?,
+        items,
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,8 +94,10 @@ pub struct InvoiceView {
     pub learners: i64,
     pub learners_with_followup: i64,
     pub lines: Vec<InvoiceLine>,
-    /// The completions this invoice newly includes.
-    pub completions: Vec<IncludedCompletion>,
+    /// The completions this invoice newly includes: the first page (by event id) of
+    /// `GET /v1/invoices/{id}/completions`.
+    #[serde(flatten)]
+    pub completions: CompletionPage,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub issued_at: Option<DateTime<Utc>>,
@@ -115,15 +152,16 @@ fn views(conn: &mut DbConn, rows: Vec<InvoiceRow>) -> Result<Vec<InvoiceView>, S
             amount: Money::from_fen(l.amount_fen),
         });
     }
-    let mut completions: HashMap<String, Vec<IncludedCompletion>> = HashMap::new();
-    for (invoice, event_id, fen) in billing::completions_of(conn, &ids)? {
-        completions
-            .entry(invoice)
-            .or_default()
-            .push(IncludedCompletion {
-                event_id,
-                granted: Money::from_fen(fen),
-            });
+    // The first page of each invoice's completions; an invoice over a million completions
+    // pages the rest (`GET /v1/invoices/{id}/completions`).
+    let mut completions: HashMap<String, CompletionPage> = HashMap::new();
+    for id in &ids {
+        let first = Cursor {
+            after: None,
+            limit: COMPLETIONS_PAGE,
+        };
+        let page = completion_page(conn, id, &first)?;
+        completions.insert(id.clone(), page);
     }
     let mut deliveries: HashMap<String, Delivery> = billing::outbox_of(conn, &ids)?
         .into_iter()
@@ -142,7 +180,9 @@ fn views(conn: &mut DbConn, rows: Vec<InvoiceRow>) -> Result<Vec<InvoiceView>, S
         .map(|row| InvoiceView {
             offline_ratio: ratio_text(row.learners, row.learners_with_followup),
             lines: lines.remove(&row.id).unwrap_or_default(),
-            completions: completions.remove(&row.id).unwrap_or_default(),
+            completions: completions
+                .remove(&row.id)
+                .expect("a page for every invoice"),
             delivery: deliveries.remove(&row.id),
             id: row.id,
             number: row.number,
@@ -391,6 +431,19 @@ impl Gateway {
                 items: views(conn, rows)?,
                 next_after,
             })
+        })
+    }
+
+    /// A page of the completions an invoice newly includes.
+    pub fn invoice_completions(
+        &self,
+        principal: &Principal,
+        id: &str,
+        page: &Cursor,
+    ) -> Result<CompletionPage, ServiceError> {
+        self.store.read(|conn| {
+            let row = visible(conn, principal, id)?;
+            completion_page(conn, &row.id, page)
         })
     }
 

@@ -5,7 +5,7 @@ use super::schema::{
     audit_events, completions, invoice_completions, invoice_lines, invoice_numbers, invoices,
     outbox,
 };
-use super::{DbConn, StoreError};
+use super::{Cursor, DbConn, StoreError};
 use crate::domain::CompletionStatus;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -235,26 +235,31 @@ pub fn lines_of(conn: &mut DbConn, invoice_ids: &[String]) -> Result<Vec<Invoice
 }
 
 /// The completions these invoices newly include: invoice, event id and grant in fen.
+/// A page of the completions an invoice newly includes, by event id after `after`.
 pub fn completions_of(
     conn: &mut DbConn,
-    invoice_ids: &[String],
-) -> Result<Vec<(String, String, i64)>> {
-    let mut included = Vec::new();
-    for ids in invoice_ids.chunks(IDS_PER_QUERY) {
-        included.extend(
-            invoice_completions::table
-                .inner_join(completions::table)
-                .filter(invoice_completions::invoice_id.eq_any(ids))
-                .order((invoice_completions::invoice_id, completions::event_id))
-                .select((
-                    invoice_completions::invoice_id,
-                    completions::event_id,
-                    completions::granted_fen,
-                ))
-                .load::<(String, String, i64)>(conn)?,
-        );
+    invoice_id: &str,
+    page: &Cursor,
+) -> Result<Vec<(String, i64)>> {
+    let mut query = invoice_completions::table
+        .inner_join(completions::table)
+        .filter(invoice_completions::invoice_id.eq(invoice_id))
+        .order(completions::event_id)
+        .select((completions::event_id, completions::granted_fen))
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(completions::event_id.gt(after.clone()));
     }
-    Ok(included)
+    Ok(query.load(conn)?)
+}
+
+/// How many completions an invoice newly includes.
+pub fn count_completions_of(conn: &mut DbConn, invoice_id: &str) -> Result<i64> {
+    Ok(invoice_completions::table
+        .filter(invoice_completions::invoice_id.eq(invoice_id))
+        .count()
+        .get_result(conn)?)
 }
 
 /// The deliveries of these invoices (at most one each).
