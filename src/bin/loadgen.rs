@@ -182,6 +182,8 @@ struct Figures {
     events: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// p50, p99 and max as another tool measured them (wrk), instead of `latencies`.
+    quantiles: Option<[Duration; 3]>,
 }
 
 impl Figures {
@@ -192,16 +194,22 @@ impl Figures {
     fn print(&mut self, label: &str, unit: &str) -> f64 {
         self.latencies.sort();
         let rate = self.rate();
-        let latency = if self.latencies.is_empty() {
-            String::new()
-        } else {
+        let quantiles = self.quantiles.or_else(|| {
+            let max = *self.latencies.last()?;
+            Some([
+                percentile(&self.latencies, 50),
+                percentile(&self.latencies, 99),
+                max,
+            ])
+        });
+        let latency = quantiles.map_or(String::new(), |[p50, p99, max]| {
             format!(
                 "; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-                ms(percentile(&self.latencies, 50)),
-                ms(percentile(&self.latencies, 99)),
-                ms(*self.latencies.last().expect("not empty")),
+                ms(p50),
+                ms(p99),
+                ms(max)
             )
-        };
+        });
         println!(
             "{label}: {} {unit} in {:.2} s = {rate:.0} {unit}/s{latency}",
             self.events,
@@ -255,6 +263,7 @@ async fn drive(
         events: bodies.len() * events_each,
         elapsed: started.elapsed(),
         latencies,
+        quantiles: None,
     })
 }
 
@@ -317,6 +326,7 @@ async fn paced(
         events,
         elapsed: started.elapsed(),
         latencies,
+        quantiles: None,
     })
 }
 
@@ -367,22 +377,21 @@ fn wrk(
         .and_then(|l| l.split_whitespace().next())
         .ok_or_else(|| anyhow::anyhow!("no request count in wrk's output:\n{text}"))?
         .parse()?;
-    // wrk prints its latency distribution as "50%  3.21ms"; kept as the only latencies.
-    let latencies = ["50%", "99%"]
-        .iter()
-        .filter_map(|p| field(p))
-        .map(|v| parse_wrk_duration(&v))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // wrk prints its latency distribution as "50%  3.21ms", and the maximum on "Latency".
+    let quantile = |prefix: &str| -> anyhow::Result<Duration> {
+        let value = field(prefix).ok_or_else(|| anyhow::anyhow!("no {prefix} in wrk's output"))?;
+        parse_wrk_duration(&value)
+    };
     let max = text
         .lines()
         .find(|l| l.trim_start().starts_with("Latency") && l.split_whitespace().count() >= 4)
         .and_then(|l| l.split_whitespace().nth(3))
-        .map(parse_wrk_duration)
-        .transpose()?;
+        .ok_or_else(|| anyhow::anyhow!("no maximum latency in wrk's output"))?;
     Ok(Some(Figures {
         events: requests,
         elapsed: Duration::from_secs(seconds),
-        latencies: latencies.into_iter().chain(max).collect(),
+        latencies: vec![],
+        quantiles: Some([quantile("50%")?, quantile("99%")?, parse_wrk_duration(max)?]),
     }))
 }
 
@@ -512,6 +521,7 @@ impl RawEngine {
             events: transactions * per_transaction,
             elapsed: started.elapsed(),
             latencies: latencies.into_iter().flatten().collect(),
+            quantiles: None,
         })
     }
 }
