@@ -730,10 +730,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(replicas) = args.replicas {
         return replicated(&args, backend, replicas, &certified_at).await;
     }
-    let database = Database::fresh(args.postgres.as_deref(), "load")?;
-    let gateway = start(&database.url)?;
-    let admin = token(&database.url, &["--role", "admin", "--sub", "loadgen"])?;
-    let load = platform(&gateway, &database.url, &admin, "load").await?;
+    let (database, gateway, _admin, load) = set_up(&args, "load").await?;
     println!(
         "backend: {backend}; {} single events from {} clients; {} batches of 1,000 from {} clients",
         args.events, args.clients, args.batches, args.batch_clients
@@ -855,6 +852,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A fresh database, a gateway on it, an admin token, and platform `load` (500 courses) with
+/// its token.
+async fn set_up(args: &Args, purpose: &str) -> anyhow::Result<(Database, Gateway, String, String)> {
+    let database = Database::fresh(args.postgres.as_deref(), purpose)?;
+    let gateway = start(&database.url)?;
+    let admin = token(&database.url, &["--role", "admin", "--sub", "loadgen"])?;
+    let load = platform(&gateway, &database.url, &admin, "load").await?;
+    Ok((database, gateway, admin, load))
+}
+
 /// Single events and batches against one gateway process, then against `replicas` processes
 /// on the same database, clients spread over them.
 async fn replicated(
@@ -863,10 +870,7 @@ async fn replicated(
     replicas: usize,
     certified_at: &str,
 ) -> anyhow::Result<()> {
-    let database = Database::fresh(args.postgres.as_deref(), "replicas")?;
-    let first = start(&database.url)?;
-    let admin = token(&database.url, &["--role", "admin", "--sub", "loadgen"])?;
-    let load = platform(&first, &database.url, &admin, "load").await?;
+    let (database, first, _admin, load) = set_up(args, "replicas").await?;
     let mut gateways = vec![first];
     println!(
         "backend: {backend}; {} single events from {} clients, {} batches of 1,000 from {} clients",
@@ -918,11 +922,8 @@ async fn scale(
     completions: usize,
     certified_at: &str,
 ) -> anyhow::Result<()> {
-    let database = Database::fresh(args.postgres.as_deref(), "scale")?;
-    let gateway = start(&database.url)?;
-    let admin = token(&database.url, &["--role", "admin", "--sub", "loadgen"])?;
+    let (database, gateway, admin, load) = set_up(args, "scale").await?;
     let finance = token(&database.url, &["--role", "finance", "--sub", "loadgen"])?;
-    let load = platform(&gateway, &database.url, &admin, "load").await?;
     let other = platform(&gateway, &database.url, &admin, "other").await?;
     println!("backend: {backend}; loading {completions} completions in 1,000-event batches from {} clients", args.batch_clients);
     let batches = (0..completions.div_ceil(1000))
