@@ -14,6 +14,7 @@ use crate::store::{DbConn, Store};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// An event parsed and keyed before it reaches the writer.
@@ -45,13 +46,22 @@ pub fn apply(
     let started = Instant::now();
     let mut phases = [Duration::ZERO; 3];
     let answers = store.write(|conn| {
-        let mut group = Group::load(conn, requests)?;
-        phases[0] = started.elapsed();
-        let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
-        phases[1] = started.elapsed();
-        group.record(conn, now)?;
-        phases[2] = started.elapsed();
-        Ok::<_, ServiceError>(answers)
+        // A panic becomes an error inside the transaction, so that it rolls back.
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut group = Group::load(conn, requests)?;
+            phases[0] = started.elapsed();
+            let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
+            phases[1] = started.elapsed();
+            group.record(conn, now)?;
+            phases[2] = started.elapsed();
+            Ok::<_, ServiceError>(answers)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!(
+                "the ledger writer panicked applying a group; nothing of it was stored"
+            );
+            Err(ServiceError::Internal("the ledger writer panicked".into()))
+        })
     })?;
     tracing::debug!(
         requests = requests.len(),

@@ -8,7 +8,6 @@ use super::group::{self, Answer, Request};
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
@@ -93,34 +92,29 @@ fn run(store: &Store, clock: &dyn Clock, inbox: &mpsc::Receiver<Queued>, waiting
     }
 }
 
-/// Applies a group; if its transaction fails, each request is retried alone, so that one
-/// request's failure (or a lost connection) is answered to that request only.
+/// Applies a group; if its transaction fails because of a request, each request is retried
+/// alone, so that the failure is answered to that request only. A database out of reach fails
+/// every request alike, at once.
 fn answer_group(store: &Store, clock: &dyn Clock, batch: &[Queued]) -> Vec<Answer> {
     let requests: Vec<&Request> = batch.iter().map(|q| &q.request).collect();
-    match guarded(store, clock, &requests) {
+    match group::apply(store, clock.now(), &requests) {
         Ok(answers) => answers,
         Err(failure) if requests.len() == 1 => vec![Err(failure)],
+        Err(ServiceError::Store(cause)) if cause.is_unavailable() => {
+            let reason = cause.to_string();
+            requests
+                .iter()
+                .map(|_| Err(ServiceError::Store(StoreError::Unavailable(reason.clone()))))
+                .collect()
+        }
         Err(failure) => {
             tracing::warn!(error = %failure, requests = requests.len(), "group failed; applying its requests one by one");
             requests
                 .iter()
-                .map(|request| guarded(store, clock, &[request]).and_then(|mut one| one.remove(0)))
+                .map(|request| {
+                    group::apply(store, clock.now(), &[request]).and_then(|mut one| one.remove(0))
+                })
                 .collect()
         }
     }
-}
-
-/// A panic in a group must not stop the writer: it is answered as a failure.
-fn guarded(
-    store: &Store,
-    clock: &dyn Clock,
-    requests: &[&Request],
-) -> Result<Vec<Answer>, ServiceError> {
-    catch_unwind(AssertUnwindSafe(|| {
-        group::apply(store, clock.now(), requests)
-    }))
-    .unwrap_or_else(|_| {
-        tracing::error!("the ledger writer panicked applying a group; nothing of it was stored");
-        Err(ServiceError::Internal("the ledger writer panicked".into()))
-    })
 }

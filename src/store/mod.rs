@@ -170,8 +170,11 @@ impl ManageConnection for ConnectionManager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection given back while its thread panics, or still inside a transaction (a
+    /// panic unwound past the commit), is closed, never reused: reused, its open transaction
+    /// would swallow later commits as savepoints and keep holding the ledger lock.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -329,6 +332,44 @@ mod tests {
         let err = "mysql://localhost/db".parse::<DatabaseUrl>().unwrap_err();
         assert!(err.to_string().contains("mysql"));
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
+    }
+
+    /// A panic inside a money transaction rolls it back, and the connection is not reused with
+    /// the transaction still open (which would turn the next commits into savepoints).
+    #[test]
+    fn a_panic_in_a_money_transaction_rolls_back_and_the_next_commits() {
+        use diesel::RunQueryDsl;
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("gateway.db"));
+        let store = Store::open(&url, 1, Duration::from_secs(5)).unwrap();
+        let payer = |conn: &mut DbConn, code: &str| {
+            diesel::sql_query(format!(
+                "INSERT INTO payers (code, name, created_at) VALUES ('{code}', '{code}', CURRENT_TIMESTAMP)"
+            ))
+            .execute(conn)
+            .map_err(StoreError::from)
+        };
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            store.write(|conn| -> Result<(), StoreError> {
+                payer(conn, "lost")?;
+                panic!("a bug mid-transaction");
+            })
+        }));
+        assert!(panicked.is_err());
+        store.write(|conn| payer(conn, "kept")).unwrap();
+        // Another process's view: only what was committed.
+        let other = Store::open(&url, 1, Duration::from_secs(5)).unwrap();
+        let codes: Vec<String> = other
+            .read(|conn| {
+                schema::payers::table
+                    .select(schema::payers::code)
+                    .load(conn)
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert!(codes.contains(&"kept".to_owned()), "{codes:?}");
+        assert!(!codes.contains(&"lost".to_owned()), "{codes:?}");
     }
 
     #[test]
