@@ -333,6 +333,7 @@ impl Group {
         let schedule = schedule_of(&schedule_row);
         let level: Level = course.level.parse().expect("stored level is valid");
         let course_hours = u32::try_from(course.class_hours).unwrap_or(0);
+        let gross = schedule.gross(level, event.class_hours);
         let decision = self.meter.decide(&Metered {
             payer: &event.payer,
             platform,
@@ -340,7 +341,7 @@ impl Group {
             course: &course.id,
             year: year.value(),
             certified: event.certificate_no.is_some(),
-            gross: schedule.gross(level, event.class_hours),
+            gross,
             saturation: schedule.saturation_limit(level, course_hours),
             learner_cap: schedule.learner_annual_cap,
             platform_ceiling: schedule.platform_annual_ceiling,
@@ -359,7 +360,7 @@ impl Group {
             certified_at: Some(event.certified_at.naive_utc()),
             training_year: Some(year.value()),
             status: decision.status.as_str().to_owned(),
-            gross_fen: schedule.gross(level, event.class_hours).fen(),
+            gross_fen: gross.fen(),
             granted_fen: decision.granted.fen(),
             limited_by: decision.limited_by.map(|l| l.as_str().to_owned()),
             schedule_id: Some(schedule_row.id),

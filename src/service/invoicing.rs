@@ -154,14 +154,31 @@ fn views(conn: &mut DbConn, rows: Vec<InvoiceRow>) -> Result<Vec<InvoiceView>, S
     }
     // The first page of each invoice's completions; an invoice over a million completions
     // pages the rest (`GET /v1/invoices/{id}/completions`).
-    let mut completions: HashMap<String, CompletionPage> = HashMap::new();
-    for id in &ids {
-        let first = Cursor {
-            after: None,
-            limit: COMPLETIONS_PAGE,
-        };
-        let page = completion_page(conn, id, &first)?;
-        completions.insert(id.clone(), page);
+    let mut completions: HashMap<String, CompletionPage> = ids
+        .iter()
+        .map(|id| {
+            let empty = CompletionPage {
+                items: vec![],
+                total: 0,
+                next_after: None,
+            };
+            (id.clone(), empty)
+        })
+        .collect();
+    for first in billing::first_completions_of(conn, &ids, COMPLETIONS_PAGE)? {
+        let page = completions
+            .get_mut(&first.invoice_id)
+            .expect("asked for this invoice");
+        page.total = first.total;
+        page.items.push(IncludedCompletion {
+            event_id: first.event_id,
+            granted: Money::from_fen(first.granted_fen),
+        });
+    }
+    for page in completions.values_mut() {
+        page.next_after = (page.total > COMPLETIONS_PAGE)
+            .then(|| page.items.last().map(|c| c.event_id.clone()))
+            .flatten();
     }
     let mut deliveries: HashMap<String, Delivery> = billing::outbox_of(conn, &ids)?
         .into_iter()

@@ -235,6 +235,51 @@ pub fn lines_of(conn: &mut DbConn, invoice_ids: &[String]) -> Result<Vec<Invoice
 }
 
 /// The completions these invoices newly include: invoice, event id and grant in fen.
+/// One of the first completions an invoice newly includes, with how many it includes in all.
+#[derive(QueryableByName, Debug)]
+pub struct FirstCompletion {
+    #[diesel(sql_type = Text)]
+    pub invoice_id: String,
+    #[diesel(sql_type = Text)]
+    pub event_id: String,
+    #[diesel(sql_type = BigInt)]
+    pub granted_fen: i64,
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+}
+
+/// The first `limit` completions (by event id) of each of these invoices, with each one's
+/// total: one query however many invoices a page lists.
+pub fn first_completions_of(
+    conn: &mut DbConn,
+    invoice_ids: &[String],
+    limit: i64,
+) -> Result<Vec<FirstCompletion>> {
+    let mut rows = Vec::new();
+    for ids in invoice_ids.chunks(IDS_PER_QUERY) {
+        // SQLite numbers `$n` parameters in order of appearance: the ids first, then the limit.
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let mut query = diesel::sql_query(format!(
+            "SELECT invoice_id, event_id, granted_fen, total FROM ( \
+               SELECT ic.invoice_id, c.event_id, c.granted_fen, \
+                      ROW_NUMBER() OVER (PARTITION BY ic.invoice_id ORDER BY c.event_id) AS n, \
+                      COUNT(*) OVER (PARTITION BY ic.invoice_id) AS total \
+               FROM invoice_completions ic JOIN completions c ON c.id = ic.completion_id \
+               WHERE ic.invoice_id IN ({})) t \
+             WHERE n <= ${} ORDER BY invoice_id, event_id",
+            placeholders.join(", "),
+            ids.len() + 1
+        ))
+        .into_boxed::<<DbConn as diesel::Connection>::Backend>();
+        for id in ids {
+            query = query.bind::<Text, _>(id.clone());
+        }
+        let query = query.bind::<BigInt, _>(limit);
+        rows.extend(query.load::<FirstCompletion>(conn)?);
+    }
+    Ok(rows)
+}
+
 /// A page of the completions an invoice newly includes, by event id after `after`.
 pub fn completions_of(
     conn: &mut DbConn,

@@ -78,25 +78,30 @@ pub enum CounterKind {
 /// Live grants summed per key and schedule, beside the stored counters (a full outer join, so
 /// counters without grants and grants without counters both appear), sorted by key.
 pub fn counter_rows(conn: &mut DbConn, kind: CounterKind) -> Result<Rows<'_, CounterRow>> {
-    let (table, subject, year, join_year) = match kind {
+    // (counter table, key column, the grants' year, the counter's year, how they join)
+    let (table, subject, year, stored_year, join_year) = match kind {
         CounterKind::Learner => (
             "learner_year_usage",
             "learner_id",
             "training_year",
+            "c.training_year",
             "AND c.training_year = g.counted_year",
         ),
         CounterKind::Platform => (
             "platform_year_usage",
             "platform_code",
             "training_year",
+            "c.training_year",
             "AND c.training_year = g.counted_year",
         ),
-        CounterKind::Course => ("course_usage", "course_id", "CAST(NULL AS INTEGER)", ""),
-    };
-    let stored_year = if join_year.is_empty() {
-        "CAST(NULL AS INTEGER)"
-    } else {
-        "c.training_year"
+        // Courses count across years.
+        CounterKind::Course => (
+            "course_usage",
+            "course_id",
+            "CAST(NULL AS INTEGER)",
+            "CAST(NULL AS INTEGER)",
+            "",
+        ),
     };
     let sql = format!(
         "SELECT COALESCE(g.payer_code, c.payer_code) AS payer, \
