@@ -373,6 +373,81 @@ async fn rejection_reinvoices_and_a_falling_ratio_gives_a_credit_note() {
     app.assert_books_clean().await;
 }
 
+/// Every completion an invoice lists, paged to the end.
+async fn listed(app: &TestApp, token: &str, invoice: &Value) -> Vec<String> {
+    let id = invoice["id"].as_str().unwrap();
+    let (code, page) = app
+        .get(&format!("/v1/invoices/{id}/completions?limit=1000"), token)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    let events: Vec<String> = page["completions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(page["completions_total"], json!(events.len()), "{page}");
+    events
+}
+
+/// An invoice holds the books as its snapshot saw them: what arrives or is revoked after the
+/// run changes neither its amount nor its list, and the next invoice lists exactly what the
+/// counted one before did not, late arrivals of earlier months included.
+#[tokio::test]
+async fn an_invoice_lists_the_books_as_of_its_run() {
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 1).await;
+    for (event_id, learner) in [("e1", 1), ("e2", 2)] {
+        app.post(
+            "/v1/completions",
+            &p,
+            event(event_id, "C", learner, 1, JUNE_2022),
+        )
+        .await;
+    }
+    let (fin1, fin2) = (
+        app.token("finance", "fin1", None),
+        app.token("finance", "fin2", None),
+    );
+    // No learner went on to offline follow-up: half of the 6.00 granted is payable.
+    let june = run(&app, &fin1, "2022-06").await.remove(0);
+    assert_eq!(june["amount"], "3.00");
+
+    // After the run: a late June completion, and a revocation of one the draft holds.
+    app.post("/v1/completions", &p, event("e3", "C", 3, 1, JUNE_2022))
+        .await;
+    let (code, _) = app
+        .post(
+            "/v1/completions/e1/revoke",
+            &p,
+            json!({"reason": "withdrawn"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let id = june["id"].as_str().unwrap().to_owned();
+    let (_, june) = app.get(&format!("/v1/invoices/{id}"), &fin1).await;
+    assert_eq!(june["amount"], "3.00");
+    assert_eq!(listed(&app, &fin1, &june).await, ["e1", "e2"]);
+    act(&app, &fin1, &id, "issue", json!({})).await;
+    let (_, approved) = act(&app, &fin2, &id, "approve", json!({})).await;
+    assert_eq!(approved["status"], "approved");
+
+    app.clock.set(at("2022-08-02T10:00:00+08:00"));
+    app.post(
+        "/v1/completions",
+        &p,
+        event("e4", "C", 4, 1, "2022-07-01T10:00:00+08:00"),
+    )
+    .await;
+    let july = run(&app, &fin1, "2022-07").await.remove(0);
+    // Live year to date 9.00 (e2, e3, e4; e1's 3.00 revoked), half payable, 3.00 invoiced.
+    assert_eq!(july["amount"], "1.50", "{july}");
+    assert_eq!(listed(&app, &fin1, &july).await, ["e3", "e4"]);
+    assert_eq!(july["completions_total"], 2);
+    app.assert_books_clean().await;
+}
+
 #[tokio::test]
 async fn december_invoices_the_next_year_and_runs_close_with_the_claim_window() {
     let app = TestApp::at("2023-01-02T10:00:00+08:00").await;

@@ -45,10 +45,10 @@ pub fn apply(
 ) -> Result<Vec<Answer>, ServiceError> {
     let started = Instant::now();
     let mut phases = [Duration::ZERO; 3];
-    let answers = store.write(|conn| {
+    let answers = store.write_stamped(|conn, generation| {
         // A panic becomes an error inside the transaction, so that it rolls back.
         catch_unwind(AssertUnwindSafe(|| {
-            let mut group = Group::load(conn, requests)?;
+            let mut group = Group::load(conn, requests, generation)?;
             phases[0] = started.elapsed();
             let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
             phases[1] = started.elapsed();
@@ -125,6 +125,8 @@ struct Group {
     meter: Meter,
     loaded: crate::domain::Counters,
     added: Added,
+    /// The ledger generation this group's transaction writes.
+    generation: i64,
 }
 
 /// Each key once, in order: the lists a group's set queries bind.
@@ -134,7 +136,11 @@ fn distinct<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 
 impl Group {
     /// Reads everything the requests name, one query per kind of row.
-    fn load(conn: &mut DbConn, requests: &[&Request]) -> Result<Group, ServiceError> {
+    fn load(
+        conn: &mut DbConn,
+        requests: &[&Request],
+        generation: i64,
+    ) -> Result<Group, ServiceError> {
         let events = || requests.iter().flat_map(|r| r.events.iter());
         let platform_codes = distinct(requests.iter().map(|r| r.platform.as_str()));
         let event_ids = distinct(events().map(|p| p.event.event_id.as_str()));
@@ -188,6 +194,7 @@ impl Group {
             meter: Meter::new(loaded.clone()),
             loaded,
             added: Added::default(),
+            generation,
         })
     }
 
@@ -367,6 +374,8 @@ impl Group {
             received_at: now.naive_utc(),
             revoked_at: None,
             revoke_reason: None,
+            generation: self.generation,
+            revoked_generation: None,
         };
         let result = CompletionResult::of(&row, false);
         request.push(row);

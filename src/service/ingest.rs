@@ -212,7 +212,7 @@ impl Gateway {
         refusals.into_result()?;
         let reason = reason.expect("refused above when missing");
         let now = self.now();
-        let result = self.store.write(|conn| {
+        let result = self.store.write_stamped(|conn, generation| {
             active_platform(conn, platform)?;
             let row = ledger::find_completion(conn, platform, event_id)?
                 .ok_or(ServiceError::NotFound("completion"))?;
@@ -222,7 +222,7 @@ impl Gateway {
                     format!("completion {event_id} was already revoked"),
                 ));
             }
-            ledger::mark_revoked(conn, &row.id, now.naive_utc(), &reason)?;
+            ledger::mark_revoked(conn, &row.id, now.naive_utc(), &reason, generation)?;
             record(
                 conn,
                 now.naive_utc(),

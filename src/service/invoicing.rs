@@ -10,7 +10,7 @@ use crate::domain::invoice::{true_up, BillingPeriod, YearToDate};
 use crate::domain::{FollowupRatio, Level, Money, Reduction};
 use crate::store::billing::{self, InvoiceFilter};
 use crate::store::models::{InvoiceLineRow, InvoiceRow, OutboxRow};
-use crate::store::{catalog, ledger, Cursor, DbConn};
+use crate::store::{catalog, ledger, ledger_generation, Cursor, DbConn};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -50,12 +50,25 @@ pub struct CompletionPage {
 /// Completions listed with an invoice; the rest are paged.
 const COMPLETIONS_PAGE: i64 = 100;
 
+/// What an invoice includes (see [`billing::Window`]).
+fn window(row: &InvoiceRow) -> billing::Window {
+    let period = BillingPeriod::parse(&row.period).expect("stored periods are valid");
+    billing::Window {
+        platform: row.platform_code.clone(),
+        payer: row.payer_code.clone(),
+        year: row.training_year,
+        until: period.end().naive_utc(),
+        cutoff: row.cutoff_generation,
+        covered: row.covered_until.zip(row.covered_generation),
+    }
+}
+
 fn completion_page(
     conn: &mut DbConn,
-    invoice: &str,
+    invoice: &InvoiceRow,
     page: &Cursor,
 ) -> Result<CompletionPage, ServiceError> {
-    let items: Vec<IncludedCompletion> = billing::completions_of(conn, invoice, page)?
+    let items: Vec<IncludedCompletion> = billing::completions_of(conn, &window(invoice), page)?
         .into_iter()
         .map(|(event_id, fen)| IncludedCompletion {
             event_id,
@@ -64,7 +77,7 @@ fn completion_page(
         .collect();
     Ok(CompletionPage {
         next_after: next_after(&items, page.limit, |c| &c.event_id),
-        total: billing::count_completions_of(conn, invoice)?,
+        total: invoice.completions_total,
         items,
     })
 }
@@ -139,8 +152,8 @@ fn ratio_text(learners: i64, with: i64) -> Option<String> {
     .map(super::usage::ratio_text)
 }
 
-/// The invoices as answered, with their lines, included completions and delivery: three
-/// queries for any number of invoices.
+/// The invoices as answered, with their lines, first included completions and delivery: two
+/// queries for any number of invoices and one per invoice for its completions.
 fn views(conn: &mut DbConn, rows: Vec<InvoiceRow>) -> Result<Vec<InvoiceView>, ServiceError> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut lines: HashMap<String, Vec<InvoiceLine>> = HashMap::new();
@@ -154,31 +167,13 @@ fn views(conn: &mut DbConn, rows: Vec<InvoiceRow>) -> Result<Vec<InvoiceView>, S
     }
     // The first page of each invoice's completions; an invoice over a million completions
     // pages the rest (`GET /v1/invoices/{id}/completions`).
-    let mut completions: HashMap<String, CompletionPage> = ids
-        .iter()
-        .map(|id| {
-            let empty = CompletionPage {
-                items: vec![],
-                total: 0,
-                next_after: None,
-            };
-            (id.clone(), empty)
-        })
-        .collect();
-    for first in billing::first_completions_of(conn, &ids, COMPLETIONS_PAGE)? {
-        let page = completions
-            .get_mut(&first.invoice_id)
-            .expect("asked for this invoice");
-        page.total = first.total;
-        page.items.push(IncludedCompletion {
-            event_id: first.event_id,
-            granted: Money::from_fen(first.granted_fen),
-        });
-    }
-    for page in completions.values_mut() {
-        page.next_after = (page.total > COMPLETIONS_PAGE)
-            .then(|| page.items.last().map(|c| c.event_id.clone()))
-            .flatten();
+    let first = Cursor {
+        after: None,
+        limit: COMPLETIONS_PAGE,
+    };
+    let mut completions = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        completions.insert(row.id.clone(), completion_page(conn, row, &first)?);
     }
     let mut deliveries: HashMap<String, Delivery> = billing::outbox_of(conn, &ids)?
         .into_iter()
@@ -263,6 +258,141 @@ fn snapshot(row: &InvoiceRow) -> Value {
     json!({"status": row.status, "number": row.number, "amount": Money::from_fen(row.amount_fen).to_string()})
 }
 
+/// How often a run drafts again when the counted invoices changed under its snapshot.
+const RUN_ATTEMPTS: usize = 3;
+
+/// One invoice run: a payer's period.
+struct Run<'a> {
+    period: BillingPeriod,
+    payer: &'a str,
+    actor: &'a str,
+    stamp: NaiveDateTime,
+}
+
+type Draft = (InvoiceRow, Vec<InvoiceLineRow>);
+
+impl Run<'_> {
+    /// Drafts one invoice per platform with activity in the period's training year from the
+    /// books as `conn`'s snapshot sees them, with the counted invoices it drafted against.
+    fn draft(&self, conn: &mut DbConn) -> Result<(Vec<String>, Vec<Draft>), ServiceError> {
+        let (payer, period) = (self.payer, self.period);
+        let year = period.training_year();
+        let end = period.end().naive_utc();
+        let cutoff = ledger_generation(conn)?;
+        catalog::find_payer(conn, payer)?.ok_or_else(|| {
+            ServiceError::invalid("payer", "unknown_payer", "is not a known payer")
+        })?;
+        let schedule = catalog::schedule_for(conn, payer, year.value())?
+            .map(|row| schedule_of(&row))
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "payer",
+                    "no_rate_schedule",
+                    format!("has no rate schedule for {year}"),
+                )
+            })?;
+        let reduction = Reduction {
+            threshold: schedule.offline_ratio_threshold,
+            factor: schedule.offline_reduction_factor,
+        };
+        let platforms = billing::platforms_with_activity(conn, payer, year.value(), end)?;
+        for platform in &platforms {
+            if let Some(latest) = billing::latest_counted_period(conn, platform, payer)? {
+                if latest.as_str() > period.to_string().as_str() {
+                    return Err(ServiceError::conflict(
+                        "period_already_invoiced",
+                        format!("platform {platform} already has an invoice for {latest}"),
+                    ));
+                }
+            }
+        }
+        let mut drafts = Vec::with_capacity(platforms.len());
+        for platform in platforms {
+            let covered = billing::last_counted(conn, &platform, payer, year.value())?
+                .map(|before| (window(&before).until, before.cutoff_generation));
+            let mut levels = BTreeMap::<Level, (i64, Money)>::new();
+            let mut revoked = Money::ZERO;
+            let mut included = 0;
+            for row in billing::year_to_date(conn, &platform, payer, year.value(), end, covered)? {
+                let level: Level = row.level.parse().expect("stored level is valid");
+                levels.insert(level, (row.class_hours, Money::from_fen(row.granted_fen)));
+                revoked = revoked + Money::from_fen(row.revoked_fen);
+                included += row.newly_included;
+            }
+            let ytd = YearToDate {
+                levels: levels.into_iter().map(|(l, (h, m))| (l, h, m)).collect(),
+                revoked,
+            };
+            let (learners, with) = ledger::followup_counts(
+                conn,
+                &platform,
+                payer,
+                year.value(),
+                year.first_day(),
+                Some(end),
+            )?;
+            let ratio = FollowupRatio {
+                learners: u64::try_from(learners).unwrap_or(0),
+                with_followup: u64::try_from(with).unwrap_or(0),
+            };
+            let previously = Money::from_fen(billing::previously_invoiced(
+                conn,
+                &platform,
+                payer,
+                year.value(),
+            )?);
+            let statement = true_up(&ytd, ratio, reduction, previously);
+            let invoice = InvoiceRow {
+                id: new_id(),
+                number: None,
+                platform_code: platform,
+                payer_code: payer.to_owned(),
+                training_year: year.value(),
+                period: period.to_string(),
+                status: "draft".into(),
+                amount_fen: statement.amount.fen(),
+                granted_ytd_fen: statement.granted_ytd.fen(),
+                payable_ytd_fen: statement.payable_ytd.fen(),
+                previously_invoiced_fen: statement.previously_invoiced.fen(),
+                learners,
+                learners_with_followup: with,
+                created_at: self.stamp,
+                created_by: self.actor.to_owned(),
+                issued_at: None,
+                issued_by: None,
+                approved_at: None,
+                approved_by: None,
+                rejected_at: None,
+                rejected_by: None,
+                reject_reason: None,
+                submitted_at: None,
+                paid_at: None,
+                paid_by: None,
+                payment_reference: None,
+                cutoff_generation: cutoff,
+                covered_until: covered.map(|(until, _)| until),
+                covered_generation: covered.map(|(_, generation)| generation),
+                completions_total: included,
+            };
+            let lines: Vec<InvoiceLineRow> = statement
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, line)| InvoiceLineRow {
+                    invoice_id: invoice.id.clone(),
+                    position: i32::try_from(i).expect("few lines"),
+                    kind: line.kind.as_str().to_owned(),
+                    level: line.level.map(|l| l.as_str().to_owned()),
+                    class_hours: line.class_hours,
+                    amount_fen: line.amount.fen(),
+                })
+                .collect();
+            drafts.push((invoice, lines));
+        }
+        Ok((billing::counted_ids(conn, payer, year.value())?, drafts))
+    }
+}
+
 impl Gateway {
     /// Drafts one invoice per platform with activity in the period's training year, replacing
     /// the period's earlier drafts.
@@ -300,129 +430,48 @@ impl Gateway {
                 format!("invoices for training year {year} closed on 31 December {year}"),
             ));
         }
-        let end = period.end().naive_utc();
         let actor = actor(principal);
-        let stamp = now.naive_utc();
-        let drafted = self.store.write(|conn| {
-            catalog::find_payer(conn, &payer)?.ok_or_else(|| {
-                ServiceError::invalid("payer", "unknown_payer", "is not a known payer")
+        let run = Run {
+            period,
+            payer: &payer,
+            actor: &actor,
+            stamp: now.naive_utc(),
+        };
+        // Drafted from a snapshot that holds up no event; written under the ledger lock only if
+        // the counted invoices it was drafted against are still those (another run or an issue
+        // in between: draft again from a newer snapshot).
+        for _ in 0..RUN_ATTEMPTS {
+            let (counted, drafts) = self.store.snapshot(|conn| run.draft(conn))?;
+            let written = self.store.write(|conn| {
+                if billing::counted_ids(conn, &payer, year.value())? != counted {
+                    return Ok(None);
+                }
+                billing::delete_drafts(conn, &payer, &period.to_string())?;
+                for (invoice, lines) in &drafts {
+                    billing::insert_invoice(conn, invoice, lines)?;
+                    record(
+                        conn,
+                        run.stamp,
+                        &actor,
+                        "invoice.drafted",
+                        ("invoice", &invoice.id),
+                        None,
+                        Some(snapshot(invoice)),
+                    )?;
+                }
+                Ok::<_, ServiceError>(Some(()))
             })?;
-            let schedule = catalog::schedule_for(conn, &payer, year.value())?
-                .map(|row| schedule_of(&row))
-                .ok_or_else(|| {
-                    ServiceError::invalid(
-                        "payer",
-                        "no_rate_schedule",
-                        format!("has no rate schedule for {year}"),
-                    )
-                })?;
-            let reduction = Reduction {
-                threshold: schedule.offline_ratio_threshold,
-                factor: schedule.offline_reduction_factor,
-            };
-            let platforms = billing::platforms_with_activity(conn, &payer, year.value(), end)?;
-            for platform in &platforms {
-                if let Some(latest) = billing::latest_counted_period(conn, platform, &payer)? {
-                    if latest.as_str() > period.to_string().as_str() {
-                        return Err(ServiceError::conflict(
-                            "period_already_invoiced",
-                            format!("platform {platform} already has an invoice for {latest}"),
-                        ));
-                    }
-                }
+            if written.is_some() {
+                let drafted = drafts.into_iter().map(|(invoice, _)| invoice).collect();
+                // Read after the commit: the answer lists included completions, which need
+                // not hold up metering.
+                return self.store.read(|conn| views(conn, drafted));
             }
-            billing::delete_drafts(conn, &payer, &period.to_string())?;
-            let mut drafted = Vec::with_capacity(platforms.len());
-            for platform in platforms {
-                let mut levels = BTreeMap::<Level, (i64, Money)>::new();
-                let mut revoked = Money::ZERO;
-                for row in billing::year_to_date(conn, &platform, &payer, year.value(), end)? {
-                    let level: Level = row.level.parse().expect("stored level is valid");
-                    levels.insert(level, (row.class_hours, Money::from_fen(row.granted_fen)));
-                    revoked = revoked + Money::from_fen(row.revoked_fen);
-                }
-                let ytd = YearToDate {
-                    levels: levels.into_iter().map(|(l, (h, m))| (l, h, m)).collect(),
-                    revoked,
-                };
-                let (learners, with) = ledger::followup_counts(
-                    conn,
-                    &platform,
-                    &payer,
-                    year.value(),
-                    year.first_day(),
-                    Some(end),
-                )?;
-                let ratio = FollowupRatio {
-                    learners: u64::try_from(learners).unwrap_or(0),
-                    with_followup: u64::try_from(with).unwrap_or(0),
-                };
-                let previously = Money::from_fen(billing::previously_invoiced(
-                    conn,
-                    &platform,
-                    &payer,
-                    year.value(),
-                )?);
-                let statement = true_up(&ytd, ratio, reduction, previously);
-                let invoice = InvoiceRow {
-                    id: new_id(),
-                    number: None,
-                    platform_code: platform.clone(),
-                    payer_code: payer.clone(),
-                    training_year: year.value(),
-                    period: period.to_string(),
-                    status: "draft".into(),
-                    amount_fen: statement.amount.fen(),
-                    granted_ytd_fen: statement.granted_ytd.fen(),
-                    payable_ytd_fen: statement.payable_ytd.fen(),
-                    previously_invoiced_fen: statement.previously_invoiced.fen(),
-                    learners,
-                    learners_with_followup: with,
-                    created_at: stamp,
-                    created_by: actor.clone(),
-                    issued_at: None,
-                    issued_by: None,
-                    approved_at: None,
-                    approved_by: None,
-                    rejected_at: None,
-                    rejected_by: None,
-                    reject_reason: None,
-                    submitted_at: None,
-                    paid_at: None,
-                    paid_by: None,
-                    payment_reference: None,
-                };
-                let lines: Vec<InvoiceLineRow> = statement
-                    .lines
-                    .iter()
-                    .enumerate()
-                    .map(|(i, line)| InvoiceLineRow {
-                        invoice_id: invoice.id.clone(),
-                        position: i32::try_from(i).expect("few lines"),
-                        kind: line.kind.as_str().to_owned(),
-                        level: line.level.map(|l| l.as_str().to_owned()),
-                        class_hours: line.class_hours,
-                        amount_fen: line.amount.fen(),
-                    })
-                    .collect();
-                billing::insert_invoice(conn, &invoice, &lines)?;
-                billing::link_new_completions(conn, &invoice, end)?;
-                record(
-                    conn,
-                    stamp,
-                    &actor,
-                    "invoice.drafted",
-                    ("invoice", &invoice.id),
-                    None,
-                    Some(snapshot(&invoice)),
-                )?;
-                drafted.push(invoice);
-            }
-            Ok::<_, ServiceError>(drafted)
-        })?;
-        // Read after the commit: the answer lists every included completion, which need not
-        // hold up metering.
-        self.store.read(|conn| views(conn, drafted))
+        }
+        Err(ServiceError::conflict(
+            "invoices_changing",
+            format!("the invoices of {payer} changed during {RUN_ATTEMPTS} runs; run again"),
+        ))
     }
 
     pub fn list_invoices(
@@ -460,7 +509,7 @@ impl Gateway {
     ) -> Result<CompletionPage, ServiceError> {
         self.store.read(|conn| {
             let row = visible(conn, principal, id)?;
-            completion_page(conn, &row.id, page)
+            completion_page(conn, &row, page)
         })
     }
 

@@ -1,10 +1,7 @@
 //! Invoices, their lines and numbers, the outbox to the finance bureau, and the audit trail.
 
 use super::models::*;
-use super::schema::{
-    audit_events, completions, invoice_completions, invoice_lines, invoice_numbers, invoices,
-    outbox,
-};
+use super::schema::{audit_events, completions, invoice_lines, invoice_numbers, invoices, outbox};
 use super::{Cursor, DbConn, StoreError};
 use crate::domain::CompletionStatus;
 use chrono::NaiveDateTime;
@@ -17,7 +14,7 @@ type Result<T> = std::result::Result<T, StoreError>;
 pub const COUNTED: [&str; 4] = ["issued", "approved", "submitted", "paid"];
 
 /// One level's accepted completions of the year to date, summed by the database: class-hours,
-/// grants, and the grants since revoked.
+/// grants, the grants since revoked, and how many live ones the invoice before did not hold.
 #[derive(QueryableByName, Debug)]
 pub struct YearToDateRow {
     #[diesel(sql_type = Text)]
@@ -28,6 +25,23 @@ pub struct YearToDateRow {
     pub granted_fen: i64,
     #[diesel(sql_type = BigInt)]
     pub revoked_fen: i64,
+    #[diesel(sql_type = BigInt)]
+    pub newly_included: i64,
+}
+
+/// The completions an invoice includes: the live accepted ones of its platform, payer and
+/// year certified before its period's end as of its cut-off generation, less those the window
+/// of the counted invoice before it held (certified before that one's end, recorded by its
+/// cut-off). Exact at any later time: completions and revocations carry their generation.
+#[derive(Clone, Debug)]
+pub struct Window {
+    pub platform: String,
+    pub payer: String,
+    pub year: i32,
+    pub until: NaiveDateTime,
+    pub cutoff: i64,
+    /// (period end, cut-off) of the counted invoice before.
+    pub covered: Option<(NaiveDateTime, i64)>,
 }
 
 pub fn platforms_with_activity(
@@ -47,23 +61,33 @@ pub fn platforms_with_activity(
         .load(conn)?)
 }
 
-/// A platform's accepted completions of a payer's year certified before `until`, per level.
+/// A platform's accepted completions of a payer's year certified before `until`, per level, as
+/// the caller's snapshot sees them; `covered` is the window of the counted invoice before.
 pub fn year_to_date(
     conn: &mut DbConn,
     platform: &str,
     payer: &str,
     year: i32,
     until: NaiveDateTime,
+    covered: Option<(NaiveDateTime, i64)>,
 ) -> Result<Vec<YearToDateRow>> {
+    // No invoice before: a window that holds nothing (no generation is below zero).
+    let (covered_until, covered_generation) = covered.unwrap_or((until, -1));
+    // Placeholders numbered in order of appearance: SQLite binds them in that order.
     Ok(diesel::sql_query(
         "SELECT level, CAST(SUM(class_hours) AS BIGINT) AS class_hours, \
                 CAST(SUM(granted_fen) AS BIGINT) AS granted_fen, \
-                CAST(SUM(CASE WHEN revoked_at IS NULL THEN 0 ELSE granted_fen END) AS BIGINT) AS revoked_fen \
+                CAST(SUM(CASE WHEN revoked_at IS NULL THEN 0 ELSE granted_fen END) AS BIGINT) AS revoked_fen, \
+                CAST(SUM(CASE WHEN revoked_at IS NULL \
+                               AND NOT (certified_at < $1 AND generation <= $2) \
+                              THEN 1 ELSE 0 END) AS BIGINT) AS newly_included \
          FROM completions \
-         WHERE platform_code = $1 AND payer_code = $2 AND training_year = $3 AND status = $4 \
-           AND certified_at < $5 \
+         WHERE platform_code = $3 AND payer_code = $4 AND training_year = $5 AND status = $6 \
+           AND certified_at < $7 \
          GROUP BY level",
     )
+    .bind::<Timestamp, _>(covered_until)
+    .bind::<BigInt, _>(covered_generation)
     .bind::<Text, _>(platform)
     .bind::<Text, _>(payer)
     .bind::<Integer, _>(year)
@@ -72,31 +96,37 @@ pub fn year_to_date(
     .load(conn)?)
 }
 
-/// Links to a new invoice the live completions it counts for the first time: those of the
-/// year to date on no counted invoice yet. One statement, however many completions.
-pub fn link_new_completions(
+/// The counted invoice of this platform, payer and year drafted last: the next one includes
+/// what its window did not.
+pub fn last_counted(
     conn: &mut DbConn,
-    invoice: &InvoiceRow,
-    until: NaiveDateTime,
-) -> Result<usize> {
-    let counted = COUNTED.map(|status| format!("'{status}'")).join(", ");
-    Ok(diesel::sql_query(format!(
-        "INSERT INTO invoice_completions (invoice_id, completion_id) \
-         SELECT $1, c.id FROM completions c \
-         WHERE c.platform_code = $2 AND c.payer_code = $3 AND c.training_year = $4 \
-           AND c.status = $5 AND c.certified_at < $6 AND c.revoked_at IS NULL \
-           AND c.id NOT IN (SELECT ic.completion_id FROM invoice_completions ic \
-                            JOIN invoices i ON i.id = ic.invoice_id \
-                            WHERE i.platform_code = $2 AND i.payer_code = $3 \
-                              AND i.training_year = $4 AND i.status IN ({counted}))"
-    ))
-    .bind::<Text, _>(&invoice.id)
-    .bind::<Text, _>(&invoice.platform_code)
-    .bind::<Text, _>(&invoice.payer_code)
-    .bind::<Integer, _>(invoice.training_year)
-    .bind::<Text, _>(CompletionStatus::Accepted.as_str())
-    .bind::<Timestamp, _>(until)
-    .execute(conn)?)
+    platform: &str,
+    payer: &str,
+    year: i32,
+) -> Result<Option<InvoiceRow>> {
+    Ok(invoices::table
+        .filter(invoices::platform_code.eq(platform))
+        .filter(invoices::payer_code.eq(payer))
+        .filter(invoices::training_year.eq(year))
+        .filter(invoices::status.eq_any(COUNTED))
+        .order((
+            invoices::cutoff_generation.desc(),
+            invoices::created_at.desc(),
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// The counted invoices of a payer's year: a run drafted from a snapshot writes its drafts
+/// only if this is still what the snapshot saw.
+pub fn counted_ids(conn: &mut DbConn, payer: &str, year: i32) -> Result<Vec<String>> {
+    Ok(invoices::table
+        .filter(invoices::payer_code.eq(payer))
+        .filter(invoices::training_year.eq(year))
+        .filter(invoices::status.eq_any(COUNTED))
+        .select(invoices::id)
+        .order(invoices::id)
+        .load(conn)?)
 }
 
 /// Sum of counted invoices of this platform, payer and year, in fen.
@@ -130,19 +160,8 @@ pub fn latest_counted_period(
         .first::<Option<String>>(conn)?)
 }
 
-/// Removes a period's drafts with their included completions; their lines go with them (ON
-/// DELETE CASCADE in both dialects).
+/// Removes a period's drafts; their lines go with them (ON DELETE CASCADE in both dialects).
 pub fn delete_drafts(conn: &mut DbConn, payer: &str, period: &str) -> Result<()> {
-    let drafts = invoices::table
-        .filter(invoices::payer_code.eq(payer))
-        .filter(invoices::period.eq(period))
-        .filter(invoices::status.eq("draft"))
-        .select(invoices::id);
-    // Links have no foreign key on PostgreSQL (see its migration 2026-11-29): deleted here.
-    diesel::delete(
-        invoice_completions::table.filter(invoice_completions::invoice_id.eq_any(drafts)),
-    )
-    .execute(conn)?;
     diesel::delete(
         invoices::table
             .filter(invoices::payer_code.eq(payer))
@@ -234,77 +253,39 @@ pub fn lines_of(conn: &mut DbConn, invoice_ids: &[String]) -> Result<Vec<Invoice
     Ok(lines)
 }
 
-/// The completions these invoices newly include: invoice, event id and grant in fen.
-/// One of the first completions an invoice newly includes, with how many it includes in all.
-#[derive(QueryableByName, Debug)]
-pub struct FirstCompletion {
-    #[diesel(sql_type = Text)]
-    pub invoice_id: String,
-    #[diesel(sql_type = Text)]
-    pub event_id: String,
-    #[diesel(sql_type = BigInt)]
-    pub granted_fen: i64,
-    #[diesel(sql_type = BigInt)]
-    pub total: i64,
-}
-
-/// The first `limit` completions (by event id) of each of these invoices, with each one's
-/// total: one query however many invoices a page lists.
-pub fn first_completions_of(
-    conn: &mut DbConn,
-    invoice_ids: &[String],
-    limit: i64,
-) -> Result<Vec<FirstCompletion>> {
-    let mut rows = Vec::new();
-    for ids in invoice_ids.chunks(IDS_PER_QUERY) {
-        // SQLite numbers `$n` parameters in order of appearance: the ids first, then the limit.
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let mut query = diesel::sql_query(format!(
-            "SELECT invoice_id, event_id, granted_fen, total FROM ( \
-               SELECT ic.invoice_id, c.event_id, c.granted_fen, \
-                      ROW_NUMBER() OVER (PARTITION BY ic.invoice_id ORDER BY c.event_id) AS n, \
-                      COUNT(*) OVER (PARTITION BY ic.invoice_id) AS total \
-               FROM invoice_completions ic JOIN completions c ON c.id = ic.completion_id \
-               WHERE ic.invoice_id IN ({})) t \
-             WHERE n <= ${} ORDER BY invoice_id, event_id",
-            placeholders.join(", "),
-            ids.len() + 1
-        ))
-        .into_boxed::<<DbConn as diesel::Connection>::Backend>();
-        for id in ids {
-            query = query.bind::<Text, _>(id.clone());
-        }
-        let query = query.bind::<BigInt, _>(limit);
-        rows.extend(query.load::<FirstCompletion>(conn)?);
-    }
-    Ok(rows)
-}
-
-/// A page of the completions an invoice newly includes, by event id after `after`.
+/// A page of the completions in a window, by event id after `after`.
 pub fn completions_of(
     conn: &mut DbConn,
-    invoice_id: &str,
+    window: &Window,
     page: &Cursor,
 ) -> Result<Vec<(String, i64)>> {
-    let mut query = invoice_completions::table
-        .inner_join(completions::table)
-        .filter(invoice_completions::invoice_id.eq(invoice_id))
+    let mut query = completions::table
+        .filter(completions::platform_code.eq(&window.platform))
+        .filter(completions::payer_code.eq(&window.payer))
+        .filter(completions::training_year.eq(window.year))
+        .filter(completions::status.eq(CompletionStatus::Accepted.as_str()))
+        .filter(completions::certified_at.lt(window.until))
+        .filter(completions::generation.le(window.cutoff))
+        .filter(
+            completions::revoked_generation
+                .is_null()
+                .or(completions::revoked_generation.gt(window.cutoff)),
+        )
         .order(completions::event_id)
         .select((completions::event_id, completions::granted_fen))
         .limit(page.limit)
         .into_boxed();
+    if let Some((until, generation)) = window.covered {
+        query = query.filter(
+            completions::certified_at
+                .ge(until)
+                .or(completions::generation.gt(generation)),
+        );
+    }
     if let Some(after) = &page.after {
         query = query.filter(completions::event_id.gt(after.clone()));
     }
     Ok(query.load(conn)?)
-}
-
-/// How many completions an invoice newly includes.
-pub fn count_completions_of(conn: &mut DbConn, invoice_id: &str) -> Result<i64> {
-    Ok(invoice_completions::table
-        .filter(invoice_completions::invoice_id.eq(invoice_id))
-        .count()
-        .get_result(conn)?)
 }
 
 /// The deliveries of these invoices (at most one each).

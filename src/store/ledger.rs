@@ -53,11 +53,18 @@ pub fn insert_completion(conn: &mut DbConn, row: &CompletionRow) -> Result<()> {
     Ok(())
 }
 
-pub fn mark_revoked(conn: &mut DbConn, id: &str, at: NaiveDateTime, reason: &str) -> Result<()> {
+pub fn mark_revoked(
+    conn: &mut DbConn,
+    id: &str,
+    at: NaiveDateTime,
+    reason: &str,
+    generation: i64,
+) -> Result<()> {
     diesel::update(completions::table.find(id))
         .set((
             completions::revoked_at.eq(Some(at)),
             completions::revoke_reason.eq(Some(reason)),
+            completions::revoked_generation.eq(Some(generation)),
         ))
         .execute(conn)?;
     Ok(())

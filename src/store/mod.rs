@@ -187,6 +187,22 @@ pub struct Cursor {
     pub limit: i64,
 }
 
+/// The ledger's generation: bumped by every money transaction, stamped on what it records.
+#[derive(QueryableByName)]
+struct Generation {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generation: i64,
+}
+
+/// The generation of the last money transaction this connection's snapshot sees: inside
+/// [`Store::snapshot`], the books are exactly those of the transactions up to it.
+pub fn ledger_generation(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(schema::ledger_locks::table
+        .find("ledger")
+        .select(schema::ledger_locks::generation)
+        .first(conn)?)
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<ConnectionManager>,
@@ -277,13 +293,28 @@ impl Store {
     where
         E: From<StoreError> + From<DieselError>,
     {
+        self.write_stamped(|conn, _| work(conn))
+    }
+
+    /// A money transaction whose work learns the ledger generation it writes, to stamp the
+    /// completions and revocations it records (see [`ledger_generation`]).
+    pub fn write_stamped<T, E>(
+        &self,
+        work: impl FnOnce(&mut DbConn, i64) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError> + From<DieselError>,
+    {
         let _one_writer_here = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
-            diesel::update(schema::ledger_locks::table.find("ledger"))
-                .set(schema::ledger_locks::generation.eq(schema::ledger_locks::generation + 1))
-                .execute(conn)?;
-            work(conn)
+            // Taking the ledger row is the lock; both engines answer RETURNING.
+            let Generation { generation } = diesel::sql_query(
+                "UPDATE ledger_locks SET generation = generation + 1 WHERE name = 'ledger' \
+                 RETURNING generation",
+            )
+            .get_result(conn)?;
+            work(conn, generation)
         })
     }
 

@@ -98,6 +98,10 @@ pub struct CompletionRow {
     pub received_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub revoke_reason: Option<String>,
+    /// The ledger generation whose transaction recorded it.
+    pub generation: i64,
+    /// The ledger generation whose transaction revoked it.
+    pub revoked_generation: Option<i64>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -140,6 +144,14 @@ pub struct InvoiceRow {
     pub paid_at: Option<NaiveDateTime>,
     pub paid_by: Option<String>,
     pub payment_reference: Option<String>,
+    /// The ledger generation of the snapshot it was drafted from: it includes nothing later.
+    pub cutoff_generation: i64,
+    /// The window of the counted invoice before it (its period's end and cut-off): what that
+    /// one included, this one does not.
+    pub covered_until: Option<NaiveDateTime>,
+    pub covered_generation: Option<i64>,
+    /// How many completions it newly includes.
+    pub completions_total: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

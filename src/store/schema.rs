@@ -108,6 +108,8 @@ diesel::table! {
         received_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoke_reason -> Nullable<Text>,
+        generation -> BigInt,
+        revoked_generation -> Nullable<BigInt>,
     }
 }
 
@@ -185,6 +187,10 @@ diesel::table! {
         paid_at -> Nullable<Timestamp>,
         paid_by -> Nullable<Text>,
         payment_reference -> Nullable<Text>,
+        cutoff_generation -> BigInt,
+        covered_until -> Nullable<Timestamp>,
+        covered_generation -> Nullable<BigInt>,
+        completions_total -> BigInt,
     }
 }
 
@@ -196,13 +202,6 @@ diesel::table! {
         level -> Nullable<Text>,
         class_hours -> Nullable<BigInt>,
         amount_fen -> BigInt,
-    }
-}
-
-diesel::table! {
-    invoice_completions (invoice_id, completion_id) {
-        invoice_id -> Text,
-        completion_id -> Text,
     }
 }
 
@@ -242,7 +241,6 @@ diesel::table! {
 }
 
 diesel::joinable!(completions -> courses (course_id));
-diesel::joinable!(invoice_completions -> completions (completion_id));
 diesel::joinable!(completions -> learners (learner_id));
 diesel::joinable!(courses -> platforms (platform_code));
 
@@ -263,7 +261,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     offline_followups,
     invoices,
     invoice_lines,
-    invoice_completions,
     invoice_numbers,
     outbox,
     audit_events,
