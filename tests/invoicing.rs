@@ -713,6 +713,46 @@ async fn every_money_and_configuration_change_is_on_the_audit_trail() {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect::<Vec<_>>()
     );
+    // A recording is derived from its completion row, and filtered like the stored entries.
+    let (_, recorded) = app
+        .get(
+            "/v1/audit-events?actor=platform:P&object_type=completion",
+            app.admin(),
+        )
+        .await;
+    let recorded = recorded["items"].as_array().unwrap();
+    assert_eq!(recorded.len(), 2, "recorded and revoked: {recorded:?}");
+    assert_eq!(recorded[0]["action"], "completion.recorded");
+    assert_eq!(
+        recorded[0]["after"],
+        json!({"event_id": "e1", "payer": "province", "status": "accepted", "training_year": 2022,
+               "gross": "30.00", "granted": "30.00", "limited_by": null})
+    );
+    let completion = recorded[0]["object_id"].as_str().unwrap();
+    let (_, one) = app
+        .get(
+            &format!("/v1/audit-events?object_id={completion}"),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(one["items"].as_array().unwrap().len(), 2);
+    for other in [
+        "actor=admin:ops",
+        "object_type=platform",
+        "action=completion.revoked",
+    ] {
+        let (_, page) = app
+            .get(&format!("/v1/audit-events?{other}"), app.admin())
+            .await;
+        assert!(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["action"] != "completion.recorded"),
+            "{other}: {page}"
+        );
+    }
     let (_, revoked) = app
         .get("/v1/audit-events?action=completion.revoked", app.admin())
         .await;

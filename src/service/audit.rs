@@ -2,12 +2,13 @@
 
 use super::{new_id, next_after, utc, Gateway, ServiceError};
 use crate::auth::Principal;
+use crate::domain::Money;
 use crate::store::billing::{self, AuditFilter};
-use crate::store::models::AuditRow;
+use crate::store::models::{AuditRow, CompletionRow};
 use crate::store::{DbConn, StoreError};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// A caller's identity as the audit trail and separation of duties see it.
@@ -62,6 +63,65 @@ pub struct AuditPage {
     pub next_after: Option<String>,
 }
 
+/// The audit action of a completion's recording.
+const RECORDED: &str = "completion.recorded";
+
+/// A completion's recording as the audit trail shows it. Derived from the completion row,
+/// which records who (the platform), when and what, rather than stored a second time: a copy
+/// per completion would be the largest row in the books.
+fn recorded(row: CompletionRow) -> AuditRow {
+    AuditRow {
+        // Time-ordered like the audit trail's own ids: both are UUIDv7.
+        id: row.id.clone(),
+        at: row.received_at,
+        actor: format!("platform:{}", row.platform_code),
+        action: RECORDED.to_owned(),
+        object_type: "completion".to_owned(),
+        object_id: row.id,
+        before_state: None,
+        after_state: Some(
+            json!({
+                "event_id": row.event_id, "payer": row.payer_code, "status": row.status,
+                "training_year": row.training_year,
+                "gross": Money::from_fen(row.gross_fen),
+                "granted": Money::from_fen(row.granted_fen),
+                "limited_by": row.limited_by,
+            })
+            .to_string(),
+        ),
+    }
+}
+
+/// The recordings a filter asks for: the completions of one platform (actor `platform:X`) or
+/// one completion, all of them when unfiltered, none when it names another kind of event.
+fn recordings(conn: &mut DbConn, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+    let other_type = filter
+        .object_type
+        .as_deref()
+        .is_some_and(|t| t != "completion");
+    let other_action = filter.action.as_deref().is_some_and(|a| a != RECORDED);
+    let platform = match filter.actor.as_deref() {
+        Some(actor) => match actor.strip_prefix("platform:") {
+            Some(code) => Some(code),
+            None => return Ok(vec![]),
+        },
+        None => None,
+    };
+    if other_type || other_action {
+        return Ok(vec![]);
+    }
+    Ok(billing::completions_by_id(
+        conn,
+        platform,
+        filter.object_id.as_deref(),
+        filter.after.as_deref(),
+        filter.limit,
+    )?
+    .into_iter()
+    .map(recorded)
+    .collect())
+}
+
 fn parsed(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
@@ -69,7 +129,13 @@ fn parsed(text: Option<String>) -> Option<Value> {
 impl Gateway {
     pub fn audit_events(&self, filter: AuditFilter) -> Result<AuditPage, ServiceError> {
         let limit = filter.limit;
-        let rows = self.store.read(|conn| billing::list_audit(conn, &filter))?;
+        let rows = self.store.read(|conn| {
+            let mut rows = billing::list_audit(conn, &filter)?;
+            rows.extend(recordings(conn, &filter)?);
+            rows.sort_by(|a, b| a.id.cmp(&b.id));
+            rows.truncate(usize::try_from(limit).unwrap_or(0));
+            Ok::<_, ServiceError>(rows)
+        })?;
         let next_after = next_after(&rows, limit, |r| &r.id);
         Ok(AuditPage {
             items: rows

@@ -7,12 +7,11 @@
 use super::error::{FieldError, Refusals};
 use super::ingest::{CompletionEvent, CompletionResult, CLOCK_SKEW};
 use super::{new_id, schedule_of, ServiceError};
-use crate::domain::{Level, Meter, Metered, Money, TrainingYear};
+use crate::domain::{Level, Meter, Metered, TrainingYear};
 use crate::store::group::{self as rows, GroupWrites};
-use crate::store::models::{AuditRow, CompletionRow, CourseRow, LearnerRow, RateScheduleRow};
+use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow};
 use crate::store::{DbConn, Store};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -418,39 +417,14 @@ impl Group {
         }
     }
 
-    /// Writes what the group added: learners, completions and their audit entries, claims,
-    /// and each counter it changed, once.
+    /// Writes what the group added: learners, completions (the audit trail derives their
+    /// recording from the rows, see `audit::recorded`), claims, and each counter it changed, once.
     fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), ServiceError> {
-        let audit = self
-            .added
-            .completions
-            .iter()
-            .map(|row| AuditRow {
-                id: new_id(),
-                at: row.received_at,
-                actor: format!("platform:{}", row.platform_code),
-                action: "completion.recorded".to_owned(),
-                object_type: "completion".to_owned(),
-                object_id: row.id.clone(),
-                before_state: None,
-                after_state: Some(
-                    json!({
-                        "event_id": row.event_id, "payer": row.payer_code, "status": row.status,
-                        "training_year": row.training_year,
-                        "gross": Money::from_fen(row.gross_fen),
-                        "granted": Money::from_fen(row.granted_fen),
-                        "limited_by": row.limited_by,
-                    })
-                    .to_string(),
-                ),
-            })
-            .collect();
         rows::record(
             conn,
             &GroupWrites {
                 learners: self.added.learners.into_values().collect(),
                 completions: self.added.completions,
-                audit,
                 before: &self.loaded,
                 after: self.meter.counters(),
                 now: now.naive_utc(),

@@ -422,6 +422,31 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// Completions in id order (time order: ids are UUIDv7), of one platform or one id when asked,
+/// after a cursor: the audit trail's "recorded" events are these rows.
+pub fn completions_by_id(
+    conn: &mut DbConn,
+    platform: Option<&str>,
+    id: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<CompletionRow>> {
+    let mut query = completions::table
+        .order(completions::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(platform) = platform {
+        query = query.filter(completions::platform_code.eq(platform.to_owned()));
+    }
+    if let Some(id) = id {
+        query = query.filter(completions::id.eq(id.to_owned()));
+    }
+    if let Some(after) = after {
+        query = query.filter(completions::id.gt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
 pub fn list_audit(conn: &mut DbConn, filter: &AuditFilter) -> Result<Vec<AuditRow>> {
     let mut query = audit_events::table
         .order(audit_events::id)

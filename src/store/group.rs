@@ -2,9 +2,9 @@
 //! group names, multi-row inserts, and each changed counter written once. Called only inside
 //! [`super::Store::write`], so the counters read here are the ones committed last.
 
-use super::models::{AuditRow, CompletionRow, CourseRow, LearnerRow, PlatformRow, RateScheduleRow};
+use super::models::{CompletionRow, CourseRow, LearnerRow, PlatformRow, RateScheduleRow};
 use super::schema::{
-    audit_events, claims, completions, course_usage, courses, learner_year_usage, learners, payers,
+    claims, completions, course_usage, courses, learner_year_usage, learners, payers,
     platform_year_usage, platforms, rate_schedules,
 };
 use super::{DbConn, StoreError};
@@ -150,12 +150,11 @@ pub fn counters_of(
     Ok(counters)
 }
 
-/// What a group adds: new learners, completions with their audit entries, claims, and the
+/// What a group adds: new learners, completions (each its own audit entry), claims, and the
 /// counters as they stand after the group (`before` says which rows exist already).
 pub struct GroupWrites<'a> {
     pub learners: Vec<LearnerRow>,
     pub completions: Vec<CompletionRow>,
-    pub audit: Vec<AuditRow>,
     pub before: &'a Counters,
     pub after: &'a Counters,
     /// When a course that turned free in this group did so.
@@ -165,7 +164,6 @@ pub struct GroupWrites<'a> {
 pub fn record(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
     insert_all!(conn, learners::table, writes.learners);
     insert_all!(conn, completions::table, writes.completions);
-    insert_all!(conn, audit_events::table, writes.audit);
     record_claims(conn, writes)?;
     record_counters(conn, writes)
 }
