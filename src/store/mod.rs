@@ -365,6 +365,92 @@ mod tests {
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
     }
 
+    /// Invoices drafted before the cut-off migration list, after it, exactly what they linked,
+    /// and the next run includes what none of them did (a late arrival, a later month).
+    #[test]
+    fn the_cut_off_migration_keeps_what_old_invoices_linked() {
+        use diesel::sql_types::{BigInt, Nullable, Text};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.db");
+        let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        // The three migrations before it, then invoices and their links as they stood.
+        for _ in 0..3 {
+            conn.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        }
+        // Rows without their learners, courses and payers: only what the migration reads.
+        conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        conn.batch_execute(include_str!("../../tests/fixtures/linked_invoices.sql"))
+            .unwrap();
+        conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+
+        #[derive(QueryableByName, PartialEq, Debug)]
+        struct Stamp {
+            #[diesel(sql_type = Text)]
+            id: String,
+            #[diesel(sql_type = BigInt)]
+            generation: i64,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            revoked_generation: Option<i64>,
+        }
+        let stamps: Vec<Stamp> = diesel::sql_query(
+            "SELECT id, generation, revoked_generation FROM completions ORDER BY id",
+        )
+        .load(&mut conn)
+        .unwrap();
+        let stamp = |id: &str, generation, revoked_generation| Stamp {
+            id: id.into(),
+            generation,
+            revoked_generation,
+        };
+        assert_eq!(
+            stamps,
+            [
+                stamp("x1", 1, Some(3)),
+                stamp("x2", 1, None),
+                stamp("x3", 2, None),
+                stamp("x4", 2, None),
+                stamp("x5", 3, None),
+            ]
+        );
+        let mut conn = DbConn::Sqlite(conn);
+        let invoices: Vec<models::InvoiceRow> = schema::invoices::table
+            .order(schema::invoices::id)
+            .load(&mut conn)
+            .unwrap();
+        let listed = |conn: &mut DbConn, invoice: &models::InvoiceRow, until: &str| {
+            let window = billing::Window {
+                platform: invoice.platform_code.clone(),
+                payer: invoice.payer_code.clone(),
+                year: invoice.training_year,
+                until: until.parse().unwrap(),
+                cutoff: invoice.cutoff_generation,
+                covered: invoice.covered_until.zip(invoice.covered_generation),
+            };
+            let page = Cursor {
+                after: None,
+                limit: 100,
+            };
+            let rows = billing::completions_of(conn, &window, &page).unwrap();
+            rows.into_iter().map(|(event, _)| event).collect::<Vec<_>>()
+        };
+        // June's approved invoice linked e1 (revoked since) and e2; July's draft the late June
+        // arrival e3 and July's e4; e5 came after both runs.
+        assert_eq!(
+            listed(&mut conn, &invoices[0], "2022-06-30T16:00:00"),
+            ["e1", "e2"]
+        );
+        assert_eq!(
+            listed(&mut conn, &invoices[1], "2022-07-31T16:00:00"),
+            ["e3", "e4"]
+        );
+        assert_eq!(
+            (invoices[0].completions_total, invoices[1].completions_total),
+            (2, 2)
+        );
+        let next = ledger_generation(&mut conn).unwrap();
+        assert!(next >= 3, "later runs include what none did: {next}");
+    }
+
     /// A panic inside a money transaction rolls it back, and the connection is not reused with
     /// the transaction still open (which would turn the next commits into savepoints).
     #[test]
