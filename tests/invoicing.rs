@@ -448,6 +448,72 @@ async fn an_invoice_lists_the_books_as_of_its_run() {
     app.assert_books_clean().await;
 }
 
+/// A draft made before an earlier period was issued would bill that period's money again: it
+/// is refused until the period is run again, and the new draft deducts it.
+#[tokio::test]
+async fn a_draft_overtaken_by_an_earlier_issue_is_run_again() {
+    let app = TestApp::at("2022-08-02T10:00:00+08:00").await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 1).await;
+    app.post("/v1/completions", &p, event("e1", "C", 1, 1, JUNE_2022))
+        .await;
+    app.post(
+        "/v1/completions",
+        &p,
+        event("e2", "C", 2, 1, "2022-07-01T10:00:00+08:00"),
+    )
+    .await;
+    let fin1 = app.token("finance", "fin1", None);
+    let june = run(&app, &fin1, "2022-06").await.remove(0);
+    let july = run(&app, &fin1, "2022-07").await.remove(0);
+    assert_eq!(
+        (june["amount"].as_str(), july["amount"].as_str()),
+        (Some("1.50"), Some("3.00")),
+        "July drafted while June was a draft: nothing deducted yet"
+    );
+    let (code, issued) = act(
+        &app,
+        &fin1,
+        june["id"].as_str().unwrap(),
+        "issue",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{issued}");
+    let (code, problem) = act(
+        &app,
+        &fin1,
+        july["id"].as_str().unwrap(),
+        "issue",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("draft_stale")),
+        "{problem}"
+    );
+    let july = run(&app, &fin1, "2022-07").await.remove(0);
+    assert_eq!(
+        (
+            july["amount"].as_str(),
+            july["previously_invoiced"].as_str()
+        ),
+        (Some("1.50"), Some("1.50"))
+    );
+    assert_eq!(listed(&app, &fin1, &july).await, ["e2"]);
+    let (code, issued) = act(
+        &app,
+        &fin1,
+        july["id"].as_str().unwrap(),
+        "issue",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{issued}");
+    app.assert_books_clean().await;
+}
+
 #[tokio::test]
 async fn december_invoices_the_next_year_and_runs_close_with_the_claim_window() {
     let app = TestApp::at("2023-01-02T10:00:00+08:00").await;

@@ -244,6 +244,31 @@ fn visible(conn: &mut DbConn, principal: &Principal, id: &str) -> Result<Invoice
     }
 }
 
+/// A draft is issued only on the basis it was drafted on: the same counted invoice before it
+/// and the same amount invoiced before. Otherwise (an earlier period issued or rejected since)
+/// its amount would bill money twice or not at all: the period must be run again.
+fn refuse_stale(conn: &mut DbConn, draft: &InvoiceRow) -> Result<(), ServiceError> {
+    let (platform, payer, year) = (&draft.platform_code, &draft.payer_code, draft.training_year);
+    let before = billing::last_counted(conn, platform, payer, year)?
+        .map(|before| (window(&before).until, before.cutoff_generation));
+    let previously = billing::previously_invoiced(conn, platform, payer, year)?;
+    if before == draft.covered_until.zip(draft.covered_generation)
+        && previously == draft.previously_invoiced_fen
+    {
+        return Ok(());
+    }
+    Err(ServiceError::conflict(
+        "draft_stale",
+        format!(
+            "the invoices of {platform} counted before this draft changed since it was drafted \
+             (invoiced before: {} then, {} now); run {} again",
+            Money::from_fen(draft.previously_invoiced_fen),
+            Money::from_fen(previously),
+            draft.period
+        ),
+    ))
+}
+
 fn transition_refused(row: &InvoiceRow, to: &str) -> ServiceError {
     ServiceError::conflict(
         "invalid_transition",
@@ -568,6 +593,7 @@ impl Gateway {
             if row.status != "draft" {
                 return Err(transition_refused(row, "issued"));
             }
+            refuse_stale(conn, row)?;
             let n = billing::next_number(conn, &row.payer_code, row.training_year)?;
             row.number = Some(format!(
                 "{}-{}-{n:06}",
