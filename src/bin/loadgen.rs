@@ -1002,6 +1002,77 @@ async fn scale(
         );
     }
 
+    // The platform's next invoice: the first issued, 1,000 completions whose event ids sort after
+    // every earlier one, the period run again. Its list is a query over its window, which holds
+    // only the new ones: reading it must not cost a scan of the million before.
+    let drafts: Value = serde_json::from_str(&body)?;
+    let first = drafts
+        .as_array()
+        .and_then(|d| d.iter().find(|i| i["platform"] == "load"))
+        .and_then(|i| i["id"].as_str())
+        .ok_or_else(|| anyhow::anyhow!("no invoice of platform load: {body}"))?;
+    let client = reqwest::Client::new();
+    let issued = client
+        .post(format!("{}/v1/invoices/{first}/issue", gateway.address))
+        .bearer_auth(&finance)
+        .json(&json!({}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        issued.status().is_success(),
+        "issue: {}",
+        issued.text().await?
+    );
+    let mut later = batch(2_000_000, 1000, "load-", certified_at);
+    for (i, event) in later["events"]
+        .as_array_mut()
+        .expect("a batch")
+        .iter_mut()
+        .enumerate()
+    {
+        event["event_id"] = json!(format!("ew-{i:04}"));
+    }
+    post(
+        &client,
+        &format!("{}/v1/completions", gateway.address),
+        &load,
+        &serialised(vec![later]).remove(0),
+        200,
+    )
+    .await?;
+    let began = Instant::now();
+    let rerun = client
+        .post(format!("{}/v1/invoice-runs", gateway.address))
+        .bearer_auth(&finance)
+        .json(&json!({"period": period, "payer": "province"}))
+        .send()
+        .await?;
+    let rerun_time = began.elapsed();
+    let rerun: Value = serde_json::from_str(&rerun.text().await?)?;
+    let next = rerun
+        .as_array()
+        .and_then(|d| d.iter().find(|i| i["platform"] == "load"))
+        .ok_or_else(|| anyhow::anyhow!("no second invoice: {rerun}"))?;
+    let began = Instant::now();
+    let read = client
+        .get(format!(
+            "{}/v1/invoices/{}",
+            gateway.address,
+            next["id"].as_str().unwrap_or("")
+        ))
+        .bearer_auth(&finance)
+        .send()
+        .await?;
+    let read_time = began.elapsed();
+    let read: Value = serde_json::from_str(&read.text().await?)?;
+    println!(
+        "the next invoice ({} completions newly included, first listed {}): run {:.2} s, read {:.1} ms",
+        read["completions_total"],
+        read["completions"][0]["event_id"],
+        rerun_time.as_secs_f64(),
+        ms(read_time)
+    );
+
     let began = Instant::now();
     let mut check = Command::new(sibling("gateway"))
         .arg("check")
