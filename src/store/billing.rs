@@ -254,38 +254,63 @@ pub fn lines_of(conn: &mut DbConn, invoice_ids: &[String]) -> Result<Vec<Invoice
 }
 
 /// A page of the completions in a window, by event id after `after`.
+type BoxedCompletions<'a> =
+    completions::BoxedQuery<'a, <DbConn as diesel::Connection>::Backend, (Text, BigInt)>;
+
 pub fn completions_of(
     conn: &mut DbConn,
     window: &Window,
     page: &Cursor,
 ) -> Result<Vec<(String, i64)>> {
-    let mut query = completions::table
-        .filter(completions::platform_code.eq(&window.platform))
-        .filter(completions::payer_code.eq(&window.payer))
-        .filter(completions::training_year.eq(window.year))
-        .filter(completions::status.eq(CompletionStatus::Accepted.as_str()))
-        .filter(completions::certified_at.lt(window.until))
-        .filter(completions::generation.le(window.cutoff))
-        .filter(
-            completions::revoked_generation
-                .is_null()
-                .or(completions::revoked_generation.gt(window.cutoff)),
-        )
-        .order(completions::event_id)
-        .select((completions::event_id, completions::granted_fen))
-        .limit(page.limit)
-        .into_boxed();
-    if let Some((until, generation)) = window.covered {
-        query = query.filter(
-            completions::certified_at
-                .ge(until)
-                .or(completions::generation.gt(generation)),
-        );
-    }
-    if let Some(after) = &page.after {
-        query = query.filter(completions::event_id.gt(after.clone()));
-    }
-    Ok(query.load(conn)?)
+    let in_window = || {
+        let mut query = completions::table
+            .filter(completions::payer_code.eq(&window.payer))
+            .filter(completions::platform_code.eq(&window.platform))
+            .filter(completions::training_year.eq(window.year))
+            .filter(completions::status.eq(CompletionStatus::Accepted.as_str()))
+            .filter(completions::certified_at.lt(window.until))
+            .filter(
+                completions::revoked_generation
+                    .is_null()
+                    .or(completions::revoked_generation.gt(window.cutoff)),
+            )
+            .select((completions::event_id, completions::granted_fen))
+            .into_boxed();
+        if let Some(after) = &page.after {
+            query = query.filter(completions::event_id.gt(after.clone()));
+        }
+        query
+    };
+    let page_of = |query: BoxedCompletions<'_>, conn: &mut DbConn| {
+        query
+            .order(completions::event_id)
+            .limit(page.limit)
+            .load::<(String, i64)>(conn)
+    };
+    let recorded_by_cutoff = completions::generation.le(window.cutoff);
+    let Some((until, generation)) = window.covered else {
+        return Ok(page_of(in_window().filter(recorded_by_cutoff), conn)?);
+    };
+    // Outside the window before: recorded since its cut-off, or recorded before it and
+    // certified after its period's end. Two disjoint ranges, each on its own index, so a later
+    // invoice does not walk the year's earlier completions; the page is the first of both.
+    let mut rows = page_of(
+        in_window()
+            .filter(completions::generation.gt(generation))
+            .filter(recorded_by_cutoff),
+        conn,
+    )?;
+    // `generation + 0`: a condition no index answers, so the engine takes the certified_at
+    // range (narrow) rather than every generation up to the one before (most of the year).
+    rows.extend(page_of(
+        in_window()
+            .filter((completions::generation + 0_i64).le(generation))
+            .filter(completions::certified_at.ge(until)),
+        conn,
+    )?);
+    rows.sort();
+    rows.truncate(usize::try_from(page.limit).unwrap_or(0));
+    Ok(rows)
 }
 
 /// The deliveries of these invoices (at most one each).
