@@ -2,6 +2,7 @@
 //! argon2 hashes for platform secrets and staff passwords.
 
 use crate::config::{IdpSettings, JwtSettings};
+use crate::keys::SigningKey;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -79,8 +80,10 @@ pub enum TokenError {
 pub struct KeyError(String);
 
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    own: DecodingKey,
+    /// The newest signing key, with its id.
+    encoding: (String, EncodingKey),
+    /// Every signing key still trusted, by id.
+    own: Vec<(String, DecodingKey)>,
     own_validation: Validation,
     idp: Option<(DecodingKey, Validation)>,
     issuer: String,
@@ -99,8 +102,9 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str) -> Validation 
 }
 
 impl TokenKeys {
+    /// `signing` newest first, as the key file lists them (checked there: never empty).
     pub fn new(
-        secret: &[u8],
+        signing: &[SigningKey],
         jwt: &JwtSettings,
         idp: Option<&IdpSettings>,
     ) -> Result<TokenKeys, KeyError> {
@@ -116,9 +120,18 @@ impl TokenKeys {
                     .map_err(|e| KeyError(e.to_string()))
             })
             .transpose()?;
+        let newest = signing
+            .first()
+            .ok_or_else(|| KeyError("no signing key".into()))?;
         Ok(TokenKeys {
-            encoding: EncodingKey::from_secret(secret),
-            own: DecodingKey::from_secret(secret),
+            encoding: (
+                newest.kid.clone(),
+                EncodingKey::from_secret(newest.secret.as_bytes()),
+            ),
+            own: signing
+                .iter()
+                .map(|k| (k.kid.clone(), DecodingKey::from_secret(k.secret.as_bytes())))
+                .collect(),
             own_validation: validation(Algorithm::HS256, &jwt.issuer, &jwt.audience),
             idp,
             issuer: jwt.issuer.clone(),
@@ -143,8 +156,12 @@ impl TokenKeys {
             iat: now,
             platform: platform.map(str::to_owned),
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 signing cannot fail")
+        let (kid, key) = &self.encoding;
+        let header = Header {
+            kid: Some(kid.clone()),
+            ..Header::new(Algorithm::HS256)
+        };
+        encode(&header, &claims, key).expect("HS256 signing cannot fail")
     }
 
     /// Checks signature, algorithm, issuer, audience and expiry. With an identity provider
@@ -154,7 +171,13 @@ impl TokenKeys {
         let header = decode_header(token).map_err(invalid)?;
         let data: TokenData<Claims> = match (header.alg, &self.idp) {
             (Algorithm::HS256, _) => {
-                decode(token, &self.own, &self.own_validation).map_err(invalid)?
+                let key = self
+                    .own
+                    .iter()
+                    .find(|(kid, _)| Some(kid) == header.kid.as_ref())
+                    .map(|(_, key)| key)
+                    .ok_or_else(|| TokenError::Invalid("unknown or missing key id".into()))?;
+                decode(token, key, &self.own_validation).map_err(invalid)?
             }
             (Algorithm::RS256, Some((key, validation))) => {
                 let data: TokenData<Claims> = decode(token, key, validation).map_err(invalid)?;
@@ -229,14 +252,36 @@ pub fn random_token(bytes: usize) -> String {
 mod tests {
     use super::*;
 
-    fn keys() -> TokenKeys {
-        let jwt = JwtSettings {
-            secret: None,
+    fn jwt() -> JwtSettings {
+        JwtSettings {
             issuer: "gw".into(),
             audience: "gw".into(),
             ttl_seconds: 600,
-        };
-        TokenKeys::new(b"0123456789abcdef0123456789abcdef", &jwt, None).unwrap()
+        }
+    }
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(&crate::keys::Keys::generate().signing, &jwt(), None).unwrap()
+    }
+
+    #[test]
+    fn a_rotated_key_signs_and_the_old_one_still_verifies() {
+        let old = crate::keys::Keys::generate();
+        let before = TokenKeys::new(&old.signing, &jwt(), None).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let issued_before = before.mint(Role::Admin, "ops", None, now);
+        let rotated = old.rotated();
+        let after = TokenKeys::new(&rotated.signing, &jwt(), None).unwrap();
+        assert!(after.verify(&issued_before).is_ok());
+        let issued_after = after.mint(Role::Admin, "ops", None, now);
+        assert_eq!(
+            decode_header(&issued_after).unwrap().kid.as_deref(),
+            Some(rotated.signing[0].kid.as_str())
+        );
+        // Once the old key is dropped from the file, its tokens stop verifying.
+        let dropped = TokenKeys::new(&rotated.signing[..1], &jwt(), None).unwrap();
+        assert!(dropped.verify(&issued_before).is_err());
+        assert!(dropped.verify(&issued_after).is_ok());
     }
 
     #[test]

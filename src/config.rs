@@ -1,7 +1,10 @@
 //! Settings from the environment, parsed once at start. A bad value names its variable.
 
+use crate::keys::{Keys, SigningKey};
 use crate::store::DatabaseUrl;
+use ipnet::IpNet;
 use std::env;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gateway.db";
@@ -16,12 +19,17 @@ pub struct Settings {
     pub db_connect_timeout_ms: u64,
     pub jwt: JwtSettings,
     pub idp: Option<IdpSettings>,
-    /// Key of the ID-number hash; generated and kept in the database when unset.
-    pub id_hash_key: Option<String>,
+    /// Where the keys come from; unset, an SQLite database keeps them in a file beside it and a
+    /// PostgreSQL deployment refuses to start.
+    pub keys: Option<KeySource>,
     pub limits: RateLimits,
     pub json_limit_bytes: usize,
     /// The finance bureau's payment system; without it staff mark invoices paid by hand.
     pub bureau: Option<BureauSettings>,
+    /// `/metrics` on its own address instead of beside the API.
+    pub metrics_listen: Option<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR blocks).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// Delivery of approved invoices to `{url}/payment-requests`.
@@ -36,23 +44,28 @@ pub struct BureauSettings {
     pub give_up_after_secs: u64,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct JwtSettings {
-    /// HS256 signing key; generated and kept in the database when unset.
-    pub secret: Option<String>,
     pub issuer: String,
     pub audience: String,
     pub ttl_seconds: u64,
 }
 
-impl std::fmt::Debug for JwtSettings {
+/// The gateway's keys, never the database.
+#[derive(Clone)]
+pub enum KeySource {
+    /// `GATEWAY_KEYS_FILE`.
+    File(PathBuf),
+    /// `GATEWAY_JWT_SECRET` and `GATEWAY_ID_HASH_KEY` (one signing key, id `env`).
+    Given(Keys),
+}
+
+impl std::fmt::Debug for KeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtSettings")
-            .field("secret", &self.secret.as_ref().map(|_| "<set>"))
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("ttl_seconds", &self.ttl_seconds)
-            .finish()
+        match self {
+            KeySource::File(path) => write!(f, "File({})", path.display()),
+            KeySource::Given(_) => f.write_str("Given(<from the environment>)"),
+        }
     }
 }
 
@@ -99,13 +112,7 @@ impl Settings {
             (Some(_), None) => return Err(missing("GATEWAY_IDP_ISSUER")),
             (None, Some(_)) => return Err(missing("GATEWAY_IDP_PUBLIC_KEY_FILE")),
         };
-        let secret = optional("GATEWAY_JWT_SECRET");
-        if secret.as_ref().is_some_and(|s| s.len() < 32) {
-            return Err(ConfigError {
-                name: "GATEWAY_JWT_SECRET",
-                problem: "must be at least 32 characters".into(),
-            });
-        }
+        let keys = keys_from_env()?;
         let bureau = match optional("GATEWAY_BUREAU_URL") {
             None => None,
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
@@ -138,7 +145,6 @@ impl Settings {
                 100..=60_000,
             )?,
             jwt: JwtSettings {
-                secret,
                 issuer: optional("GATEWAY_JWT_ISSUER").unwrap_or(defaults.jwt.issuer),
                 audience: optional("GATEWAY_JWT_AUDIENCE").unwrap_or(defaults.jwt.audience),
                 ttl_seconds: parsed(
@@ -148,7 +154,7 @@ impl Settings {
                 )?,
             },
             idp,
-            id_hash_key: optional("GATEWAY_ID_HASH_KEY"),
+            keys,
             limits: RateLimits {
                 per_caller_per_second: parsed(
                     "GATEWAY_RATE_PER_SECOND",
@@ -173,6 +179,8 @@ impl Settings {
             )?,
             database_url: defaults.database_url,
             bureau,
+            metrics_listen: optional("GATEWAY_METRICS_LISTEN"),
+            trusted_proxies: trusted_proxies()?,
         })
     }
 
@@ -184,13 +192,12 @@ impl Settings {
             ingest_queue_events: 16_000,
             db_connect_timeout_ms: 5000,
             jwt: JwtSettings {
-                secret: None,
                 issuer: "subsidy-gateway".into(),
                 audience: "subsidy-gateway".into(),
                 ttl_seconds: 3600,
             },
             idp: None,
-            id_hash_key: None,
+            keys: None,
             limits: RateLimits {
                 per_caller_per_second: 200,
                 per_caller_burst: 400,
@@ -198,7 +205,66 @@ impl Settings {
             },
             json_limit_bytes: 2 * 1024 * 1024,
             bureau: None,
+            metrics_listen: None,
+            trusted_proxies: vec![],
         }
+    }
+}
+
+fn trusted_proxies() -> Result<Vec<IpNet>, ConfigError> {
+    let Some(list) = optional("GATEWAY_TRUSTED_PROXIES") else {
+        return Ok(vec![]);
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError {
+                    name: "GATEWAY_TRUSTED_PROXIES",
+                    problem: format!("{entry:?} is not an address or a CIDR block"),
+                })
+        })
+        .collect()
+}
+
+fn keys_from_env() -> Result<Option<KeySource>, ConfigError> {
+    let at_least_32 = |name, value: &String| {
+        if value.len() < 32 {
+            Err(ConfigError {
+                name,
+                problem: "must be at least 32 characters".into(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let signing = optional("GATEWAY_JWT_SECRET");
+    let id_hash = optional("GATEWAY_ID_HASH_KEY");
+    if let Some(secret) = &signing {
+        at_least_32("GATEWAY_JWT_SECRET", secret)?;
+    }
+    if let Some(key) = &id_hash {
+        at_least_32("GATEWAY_ID_HASH_KEY", key)?;
+    }
+    match (optional("GATEWAY_KEYS_FILE"), signing, id_hash) {
+        (Some(path), None, None) => Ok(Some(KeySource::File(path.into()))),
+        (Some(_), _, _) => Err(ConfigError {
+            name: "GATEWAY_KEYS_FILE",
+            problem: "set either it or GATEWAY_JWT_SECRET and GATEWAY_ID_HASH_KEY, not both".into(),
+        }),
+        (None, Some(secret), Some(id_hash)) => Ok(Some(KeySource::Given(Keys {
+            signing: vec![SigningKey {
+                kid: "env".into(),
+                secret,
+            }],
+            id_hash,
+        }))),
+        (None, Some(_), None) => Err(missing("GATEWAY_ID_HASH_KEY")),
+        (None, None, Some(_)) => Err(missing("GATEWAY_JWT_SECRET")),
+        (None, None, None) => Ok(None),
     }
 }
 

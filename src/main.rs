@@ -1,11 +1,13 @@
 //! `gateway`: serve, migrate, mint tokens, print the OpenAPI document.
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::sync::Arc;
 use subsidy_gateway::auth::Role;
 use subsidy_gateway::clock::SystemClock;
 use subsidy_gateway::config::{Settings, DEFAULT_DATABASE_URL};
 use subsidy_gateway::domain::reconcile::Verdict;
+use subsidy_gateway::keys::Keys;
 use subsidy_gateway::service::Gateway;
 use subsidy_gateway::startup::Application;
 
@@ -44,6 +46,32 @@ enum Command {
     Check,
     /// Print the OpenAPI document (YAML) built from the routes.
     Openapi,
+    /// Make, rotate or move out the gateway's keys (kept outside the database).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Write a new key file (mode 0600); never overwrites one.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add a new signing key to a key file; the old ones keep verifying their tokens until
+    /// removed from the file (after the longest token lifetime).
+    Rotate {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Once, for a database of an earlier version: move its keys to a new key file and delete
+    /// them from the database.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn init_logs() {
@@ -67,9 +95,31 @@ fn main() -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve {
         listen: std::env::var("GATEWAY_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into()),
     });
-    if let Command::Openapi = command {
-        print!("{}", subsidy_gateway::http::api_doc().to_yaml()?);
-        return Ok(());
+    match &command {
+        Command::Openapi => {
+            print!("{}", subsidy_gateway::http::api_doc().to_yaml()?);
+            return Ok(());
+        }
+        Command::Keys {
+            action: KeysAction::Generate { out },
+        } => {
+            Keys::generate().create(out)?;
+            eprintln!("keys written to {} (mode 0600)", out.display());
+            return Ok(());
+        }
+        Command::Keys {
+            action: KeysAction::Rotate { file },
+        } => {
+            let rotated = Keys::load(file)?.rotated();
+            rotated.replace(file)?;
+            eprintln!(
+                "{} now signs with {}; restart the gateways to use it",
+                file.display(),
+                rotated.signing[0].kid
+            );
+            return Ok(());
+        }
+        _ => {}
     }
     let settings = Settings::from_env(&cli.database_url)?;
     match command {
@@ -116,6 +166,17 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Openapi => unreachable!("handled above"),
+        Command::Keys {
+            action: KeysAction::Export { out },
+        } => {
+            subsidy_gateway::service::export_database_keys(&settings, &out)?;
+            eprintln!(
+                "keys written to {} (mode 0600) and deleted from the database; start with GATEWAY_KEYS_FILE={}",
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Openapi | Command::Keys { .. } => unreachable!("handled above"),
     }
 }

@@ -15,6 +15,8 @@ use tracing_actix_web::{RequestId, TracingLogger};
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on its own address (`GATEWAY_METRICS_LISTEN`), and that port.
+    metrics: Option<(u16, Server)>,
     gateway: web::Data<Gateway>,
 }
 
@@ -28,12 +30,28 @@ impl Application {
         let gateway = web::Data::new(Gateway::open(settings, clock)?);
         let listener = TcpListener::bind(listen)?;
         let port = listener.local_addr()?.port();
-        let limiters = web::Data::from(Limiters::new(settings.limits));
+        let limiters = web::Data::from(Limiters::new(
+            settings.limits,
+            settings.trusted_proxies.clone(),
+        ));
+        tokio::spawn(prune_limiters(limiters.clone().into_inner()));
+        // Unmatched paths share one label, so random 404s cannot grow the series without bound.
         let prometheus = PrometheusMetricsBuilder::new("gateway")
             .registry(gateway.metrics().registry.clone())
-            .endpoint("/metrics")
-            .build()
-            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+            .mask_unmatched_patterns("UNMATCHED");
+        let metrics_here = settings.metrics_listen.is_none();
+        let prometheus = if metrics_here {
+            prometheus.endpoint("/metrics")
+        } else {
+            prometheus
+        }
+        .build()
+        .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        let metrics_server = settings
+            .metrics_listen
+            .as_deref()
+            .map(|address| metrics_server(gateway.metrics().registry.clone(), address))
+            .transpose()?;
         let json_limit = settings.json_limit_bytes;
         if let Some(bureau) = settings.bureau.clone() {
             tokio::spawn(crate::outbox::run(gateway.clone().into_inner(), bureau));
@@ -45,7 +63,7 @@ impl Application {
         );
         let shared = gateway.clone();
         let server = HttpServer::new(move || {
-            crate::http::app(json_limit)
+            crate::http::app(json_limit, metrics_here)
                 .app_data(gateway.clone())
                 .app_data(limiters.clone())
                 .wrap(actix_web::middleware::from_fn(request_id_header))
@@ -58,12 +76,18 @@ impl Application {
         Ok(Application {
             port,
             server,
+            metrics: metrics_server,
             gateway: shared,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics` when it listens on its own address.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// The use cases behind the server, for tools and tests that share its keys.
@@ -73,7 +97,51 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some((_, metrics)) = self.metrics {
+            tokio::spawn(metrics);
+        }
         self.server.await
+    }
+}
+
+/// `/metrics` alone, on an address that need not face the internet.
+fn metrics_server(registry: prometheus::Registry, listen: &str) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(listen)?;
+    let port = listener.local_addr()?.port();
+    tracing::info!(port, "metrics listening");
+    let server = HttpServer::new(move || {
+        let registry = registry.clone();
+        actix_web::App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let families = registry.gather();
+                async move {
+                    match prometheus::TextEncoder::new().encode_to_string(&families) {
+                        Ok(text) => actix_web::HttpResponse::Ok()
+                            .content_type(prometheus::TEXT_FORMAT)
+                            .body(text),
+                        Err(e) => {
+                            tracing::error!(error = %e, "metrics could not be encoded");
+                            actix_web::HttpResponse::InternalServerError().finish()
+                        }
+                    }
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((port, server))
+}
+
+/// Forgets, every half minute, the callers whose limits are full again.
+async fn prune_limiters(limiters: Arc<Limiters>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        every.tick().await;
+        limiters.prune();
     }
 }
 

@@ -43,8 +43,9 @@ async fn platforms_and_staff_sign_in_with_their_credentials() {
         .json(Method::POST, "/v1/auth/token", None, Some(wrong))
         .await;
     assert_eq!(
-        (code, problem["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        (code, problem["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "RFC 6749 §5.2"
     );
 
     let (code, _) = app
@@ -90,7 +91,7 @@ async fn platforms_and_staff_sign_in_with_their_credentials() {
             ),
         )
         .await;
-    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert_eq!(code, StatusCode::BAD_REQUEST, "RFC 6749 §5.2: invalid_grant");
 
     // Suspension: webhooks 403, and no new tokens.
     let (code, _) = app
@@ -113,10 +114,17 @@ async fn platforms_and_staff_sign_in_with_their_credentials() {
         (code, problem["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("platform_suspended"))
     );
-    let (code, _) = app
+    let (code, refused) = app
         .json(Method::POST, "/v1/auth/token", None, Some(grant))
         .await;
-    assert_eq!(code, StatusCode::FORBIDDEN);
+    assert_eq!(
+        (code, refused["error"].as_str(), refused["code"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("unauthorized_client"),
+            Some("platform_suspended")
+        )
+    );
     let (code, _) = app
         .json(
             Method::PATCH,
@@ -336,7 +344,7 @@ async fn rate_limits_answer_429_with_retry_after() {
                 .await,
         );
     }
-    assert_eq!(codes[0].status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(codes[0].status(), StatusCode::BAD_REQUEST, "invalid_grant");
     assert_eq!(codes[2].status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = codes[2].headers()["retry-after"]
         .to_str()

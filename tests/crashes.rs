@@ -37,7 +37,7 @@ struct Scene {
 }
 
 async fn scene(db: TestDatabase, gateway: &Process) -> Scene {
-    let admin = cli_token(&db.url, &["--role", "admin", "--sub", "ops"]);
+    let admin = cli_token(&db.access(), &["--role", "admin", "--sub", "ops"]);
     let client = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -50,7 +50,7 @@ async fn scene(db: TestDatabase, gateway: &Process) -> Scene {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let platform = cli_token(&db.url, &["--role", "platform", "--platform", "crash"]);
+    let platform = cli_token(&db.access(), &["--role", "platform", "--platform", "crash"]);
     for k in 0..COURSES {
         let response = client
             .put(format!("{}/v1/courses/K{k}", gateway.address))
@@ -115,7 +115,7 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
     let events = setting("CRASH_EVENTS", 600) / COURSES * COURSES;
     let rounds = setting("CRASH_ROUNDS", 3).max(1);
     let db = TestDatabase::fresh();
-    let mut gateway = spawn_gateway(&db.url);
+    let mut gateway = spawn_gateway(&db.access());
     let scene = std::sync::Arc::new(scene(db, &gateway).await);
     // event index → the first acknowledged answer
     let mut acked: BTreeMap<usize, Value> = BTreeMap::new();
@@ -171,7 +171,7 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
             acked.len()
         );
         if !last {
-            gateway = spawn_gateway(&scene.db.url);
+            gateway = spawn_gateway(&scene.db.access());
         } else {
             assert_eq!(lost, 0, "no kill in the last round");
         }
@@ -206,7 +206,7 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
         granted,
         "the platform counter agrees with the answers"
     );
-    let report = cli_check(&scene.db.url);
+    let report = cli_check(&scene.db.access());
     assert_eq!(report["checked"]["completions"], events);
     eprintln!(
         "{events} events, {rounds} kill -9 ({kills_under_load} under load), {committed_but_unacknowledged} committed but unacknowledged (replayed on retry), 0 lost, 0 doubled"
@@ -216,7 +216,7 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_drains_in_flight_requests_before_exit() {
     let db = TestDatabase::fresh();
-    let mut gateway = spawn_gateway(&db.url);
+    let mut gateway = spawn_gateway(&db.access());
     let scene = std::sync::Arc::new(scene(db, &gateway).await);
     // Four batches of 500 events, in flight together.
     let batches: Vec<Value> = (0..4)
@@ -248,7 +248,7 @@ async fn sigterm_drains_in_flight_requests_before_exit() {
     }
     assert!(drained > 0, "at least one batch finished after SIGTERM");
     assert!(gateway.log.lock().unwrap().contains("gateway stopped"));
-    let report = cli_check(&scene.db.url);
+    let report = cli_check(&scene.db.access());
     assert_eq!(report["checked"]["completions"], 2000);
     eprintln!("SIGTERM with 4 batches × 500 in flight: {drained} finished after the signal, all answered 200, exit 0");
 }
@@ -264,11 +264,11 @@ async fn the_outbox_worker_killed_mid_delivery_delivers_once_after_restart() {
         ("GATEWAY_OUTBOX_BASE_DELAY_MS", "20"),
     ];
     let db = TestDatabase::fresh();
-    let mut gateway = spawn_gateway_with(&db.url, &env);
+    let mut gateway = spawn_gateway_with(&db.access(), &env);
     let scene = scene(db, &gateway).await;
     let (code, _) = scene.post(&gateway.address, &scene.event(0)).await.unwrap();
     assert_eq!(code, StatusCode::OK);
-    let finance = |sub: &str| cli_token(&scene.db.url, &["--role", "finance", "--sub", sub]);
+    let finance = |sub: &str| cli_token(&scene.db.access(), &["--role", "finance", "--sub", sub]);
     let (fin1, fin2) = (finance("fin1"), finance("fin2"));
     let period = (chrono::Utc::now() + chrono::Duration::hours(8))
         .format("%Y-%m")
@@ -313,7 +313,7 @@ async fn the_outbox_worker_killed_mid_delivery_delivers_once_after_restart() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     gateway.kill_9();
-    let restarted = spawn_gateway_with(&scene.db.url, &env);
+    let restarted = spawn_gateway_with(&scene.db.access(), &env);
     let start = Instant::now();
     let invoice = loop {
         let invoice = scene
@@ -345,7 +345,7 @@ async fn the_outbox_worker_killed_mid_delivery_delivers_once_after_restart() {
         )
         .await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
-    cli_check(&scene.db.url);
+    cli_check(&scene.db.access());
     eprintln!(
         "outbox worker killed mid-delivery: {} attempts, one key, submitted once",
         received.len()

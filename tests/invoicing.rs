@@ -671,13 +671,71 @@ async fn approved_invoices_reach_the_bureau_after_retries() {
         &bureau_token,
         &id,
         "payment",
-        json!({"reference": "BUREAU-1"}),
+        json!({"reference": "BUREAU-1", "number": "PROVINCE-2022-000001", "amount": "15.00"}),
     )
     .await;
     assert_eq!(
         (code, paid["status"].as_str()),
         (StatusCode::OK, Some("paid"))
     );
+    app.assert_books_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_bureau_pays_only_what_it_was_sent() {
+    let bureau_token = |app: &TestApp| app.token("bureau", "bureau", None);
+    let report = |number: &str, amount: &str| json!({"reference": "BUREAU-1", "number": number, "amount": amount});
+    // Approved but never delivered (the bureau answers 500): the bureau cannot see it or pay it.
+    let failing = bureau(vec![500], Duration::ZERO).await;
+    let app = app_with_bureau(&failing.address, 2000).await;
+    let id = approved_invoice(&app).await;
+    let (code, _) = app
+        .get(&format!("/v1/invoices/{id}"), &bureau_token(&app))
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, _) = act(
+        &app,
+        &bureau_token(&app),
+        &id,
+        "payment",
+        report("PROVINCE-2022-000001", "15.00"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // Delivered: paid only with its own number and amount, and only once.
+    let accepting = bureau(vec![200], Duration::ZERO).await;
+    let app = app_with_bureau(&accepting.address, 2000).await;
+    let id = approved_invoice(&app).await;
+    wait_for(&app, &id, |i| i["status"] == "submitted").await;
+    for wrong in [
+        report("PROVINCE-2022-000001", "15.01"),
+        report("PROVINCE-2022-000002", "15.00"),
+    ] {
+        let (code, problem) = act(&app, &bureau_token(&app), &id, "payment", wrong).await;
+        assert_eq!(
+            (code, problem["code"].as_str()),
+            (StatusCode::CONFLICT, Some("payment_mismatch")),
+            "{problem}"
+        );
+    }
+    let (code, problem) = act(
+        &app,
+        &bureau_token(&app),
+        &id,
+        "payment",
+        json!({"reference": "BUREAU-1"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let right = report("PROVINCE-2022-000001", "15.00");
+    let (code, paid) = act(&app, &bureau_token(&app), &id, "payment", right.clone()).await;
+    assert_eq!(
+        (code, paid["status"].as_str()),
+        (StatusCode::OK, Some("paid"))
+    );
+    let (code, _) = act(&app, &bureau_token(&app), &id, "payment", right).await;
+    assert_eq!(code, StatusCode::CONFLICT, "paid once");
     app.assert_books_clean().await;
 }
 

@@ -192,6 +192,14 @@ fn bad_or_missing_settings_fail_at_start_naming_the_setting() {
             "GATEWAY_JWT_SECRET",
         ),
         (
+            vec![("GATEWAY_ID_HASH_KEY", "x".repeat(40))],
+            "GATEWAY_JWT_SECRET",
+        ),
+        (
+            vec![("GATEWAY_KEYS_FILE", "/nonexistent/keys.json".into())],
+            "/nonexistent/keys.json",
+        ),
+        (
             vec![("GATEWAY_BUREAU_URL", "ftp://bureau".into())],
             "GATEWAY_BUREAU_URL",
         ),

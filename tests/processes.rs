@@ -15,18 +15,18 @@ async fn three_processes_on_one_database_keep_limits_exact() {
         // Replicas may start together: migrations take turns.
         let starting: Vec<_> = (0..3)
             .map(|_| {
-                let url = db.url.clone();
-                std::thread::spawn(move || spawn_gateway(&url))
+                let access = db.access();
+                std::thread::spawn(move || spawn_gateway(&access))
             })
             .collect();
         starting.into_iter().map(|t| t.join().unwrap()).collect()
     } else {
-        (0..3).map(|_| spawn_gateway(&db.url)).collect()
+        (0..3).map(|_| spawn_gateway(&db.access())).collect()
     };
     let addresses: Vec<String> = replicas.iter().map(|r| r.address.clone()).collect();
-    let admin = cli_token(&db.url, &["--role", "admin", "--sub", "ops"]);
-    let url = db.url.clone();
-    let mint = move |code: &str| cli_token(&url, &["--role", "platform", "--platform", code]);
+    let admin = cli_token(&db.access(), &["--role", "admin", "--sub", "ops"]);
+    let access = db.access();
+    let mint = move |code: &str| cli_token(&access, &["--role", "platform", "--platform", code]);
     let now = chrono::Utc::now();
     let certified_at = (now - chrono::Duration::hours(1)).to_rfc3339();
     let year = TrainingYear::of(now - chrono::Duration::hours(1)).value();
@@ -43,7 +43,7 @@ async fn three_processes_on_one_database_keep_limits_exact() {
         50,
     )
     .await;
-    let report = cli_check(&db.url);
+    let report = cli_check(&db.access());
     assert_eq!(report["checked"]["completions"], 200 * 3 + 30 + 1);
 
     // No full ID number in any process's logs, at debug level.

@@ -8,7 +8,8 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use subsidy_gateway::config::IdpSettings;
+use subsidy_gateway::config::{IdpSettings, KeySource};
+use subsidy_gateway::keys::{Keys, SigningKey};
 
 const DEC_2022: &str = "2022-12-15T10:00:00+08:00";
 const JUNE_2022: &str = "2022-06-01T10:00:00+08:00";
@@ -18,6 +19,7 @@ const ROLES: [&str; 5] = ["admin", "finance", "platform", "learner", "bureau"];
 fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)> {
     const STAFF: &[&str] = &["admin", "finance"];
     const ADMIN: &[&str] = &["admin"];
+    const FINANCE: &[&str] = &["finance"];
     const PLATFORM: &[&str] = &["platform"];
     const PLATFORM_OR_STAFF: &[&str] = &["platform", "admin", "finance"];
     const INVOICE_READERS: &[&str] = &["platform", "admin", "finance", "bureau"];
@@ -50,10 +52,10 @@ fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>
             "/v1/invoices/{id}/export.xlsx",
             Some(INVOICE_READERS),
         ),
-        ("POST", "/v1/invoices/{id}/issue", Some(STAFF)),
-        ("POST", "/v1/invoices/{id}/approve", Some(STAFF)),
-        ("POST", "/v1/invoices/{id}/reject", Some(STAFF)),
-        ("POST", "/v1/invoices/{id}/mark-paid", Some(STAFF)),
+        ("POST", "/v1/invoices/{id}/issue", Some(FINANCE)),
+        ("POST", "/v1/invoices/{id}/approve", Some(FINANCE)),
+        ("POST", "/v1/invoices/{id}/reject", Some(FINANCE)),
+        ("POST", "/v1/invoices/{id}/mark-paid", Some(FINANCE)),
         ("POST", "/v1/invoices/{id}/payment", Some(&["bureau"])),
         ("GET", "/v1/payers", Some(STAFF)),
         ("POST", "/v1/payers", Some(ADMIN)),
@@ -254,7 +256,13 @@ async fn jwt_attacks_are_refused_even_when_signed_with_the_right_key() {
     let secret = "a-known-test-secret-of-enough-length-0123456789";
     let idp_public = include_str!("fixtures/idp-test-public.pem");
     let app = TestApp::with(DEC_2022, |settings| {
-        settings.jwt.secret = Some(secret.into());
+        settings.keys = Some(KeySource::Given(Keys {
+            signing: vec![SigningKey {
+                kid: "test".into(),
+                secret: secret.into(),
+            }],
+            id_hash: "an-id-hash-key-of-enough-length-0123456789".into(),
+        }));
         settings.idp = Some(IdpSettings {
             public_key_pem: idp_public.to_owned(),
             issuer: "shanxi-idp".into(),
@@ -262,7 +270,13 @@ async fn jwt_attacks_are_refused_even_when_signed_with_the_right_key() {
     })
     .await;
     let key = EncodingKey::from_secret(secret.as_bytes());
-    let sign = |alg: Algorithm, claims: Value| encode(&Header::new(alg), &claims, &key).unwrap();
+    let with_kid = |alg: Algorithm, kid: Option<&str>| Header {
+        kid: kid.map(str::to_owned),
+        ..Header::new(alg)
+    };
+    let sign = |alg: Algorithm, claims: Value| {
+        encode(&with_kid(alg, Some("test")), &claims, &key).unwrap()
+    };
     let now = chrono::Utc::now().timestamp();
     let good = sign(Algorithm::HS256, claims(json!({})));
     let (code, _) = app.get("/v1/platforms", &good).await;
@@ -307,6 +321,19 @@ async fn jwt_attacks_are_refused_even_when_signed_with_the_right_key() {
         (
             "HS512 with the right key",
             sign(Algorithm::HS512, claims(json!({}))),
+        ),
+        (
+            "no key id",
+            encode(&with_kid(Algorithm::HS256, None), &claims(json!({})), &key).unwrap(),
+        ),
+        (
+            "a key id the gateway does not hold",
+            encode(
+                &with_kid(Algorithm::HS256, Some("retired")),
+                &claims(json!({})),
+                &key,
+            )
+            .unwrap(),
         ),
         (
             // Key confusion: the identity provider's public key used as an HMAC secret.

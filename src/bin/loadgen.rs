@@ -719,6 +719,13 @@ async fn platform(
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let backend = if args.postgres.is_some() {
+        // A PostgreSQL deployment needs its keys configured: one file for this run, inherited
+        // by every gateway process and CLI call it starts (set before any of them exists).
+        let keys =
+            std::env::temp_dir().join(format!("gateway-loadgen-{}.keys.json", std::process::id()));
+        let _ = std::fs::remove_file(&keys);
+        subsidy_gateway::keys::Keys::generate().create(&keys)?;
+        std::env::set_var("GATEWAY_KEYS_FILE", &keys);
         "postgres"
     } else {
         "sqlite"

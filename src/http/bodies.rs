@@ -160,6 +160,18 @@ pub struct PaymentBody {
     reference: String,
 }
 
+/// The bureau's confirmation: its payment reference, and the number and amount it paid, which
+/// must be the invoice's (409 `payment_mismatch` otherwise).
+#[derive(Deserialize, ToSchema)]
+pub struct BureauPaymentBody {
+    #[schema(example = "BUREAU-TX-0001")]
+    reference: String,
+    #[schema(example = "PROVINCE-2026-000001")]
+    number: String,
+    #[schema(example = "617.28")]
+    amount: String,
+}
+
 /// The answer of `GET /v1/reconciliation` (built by `domain::reconcile`).
 #[derive(serde::Serialize, ToSchema)]
 pub struct ReconciliationReport {

@@ -2,6 +2,7 @@
 
 use super::bodies::*;
 use super::caller::{Caller, Limiters};
+use super::oauth;
 use super::problem::{ApiError, Problem};
 use crate::auth::Role;
 use crate::domain::TrainingYear;
@@ -37,6 +38,8 @@ async fn run<T: Send + 'static>(
 }
 
 const STAFF: &[Role] = &[Role::Admin, Role::Finance];
+/// Who moves money: admins configure, they do not issue, approve, reject or pay.
+const FINANCE: &[Role] = &[Role::Finance];
 /// The largest page any list answers.
 const PAGE_MAX: i64 = 100;
 /// Who may read an invoice by id: staff, the bureau, and a platform (its own; others are 404).
@@ -130,22 +133,31 @@ impl YearAndPayer {
     }
 }
 
-/// Exchanges credentials for a token.
-#[utoipa::path(tag = "auth", request_body = TokenRequest,
-    responses((status = 200, body = TokenGrant), (status = 401, body = Problem), (status = 429, body = Problem)))]
+/// Exchanges credentials for a token: JSON, or an OAuth 2.0 form (RFC 6749 §4.4, §4.3) with
+/// the client authenticated by HTTP Basic or in the body. Refusals as RFC 6749 §5.2.
+#[utoipa::path(tag = "auth",
+    request_body(content(
+        (TokenRequest = "application/json"),
+        (TokenRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, body = TokenGrant), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 429, body = Problem)))]
 #[post("/v1/auth/token")]
 async fn issue_token(
     gateway: web::Data<Gateway>,
     limiters: web::Data<Limiters>,
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: web::Bytes,
 ) -> Answer {
-    if let Some(address) = req.peer_addr() {
-        limiters.check_token_request(address.ip())?;
-    }
-    let grant = run(gateway, move |g| g.grant_token(&body)).await?;
+    limiters.check_token_address(&req)?;
+    let request = oauth::token_request(&req, &body)?;
+    limiters.check_token_account(&request.credentials.account())?;
+    let (client, basic) = (request.is_client(), request.basic);
+    let grant = run(gateway, move |g| g.grant_token(request.credentials))
+        .await
+        .map_err(|e| oauth::refusal(client, basic, e))?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
         .json(grant))
 }
 
@@ -543,7 +555,7 @@ async fn issue_invoice(
     caller: Caller,
     id: web::Path<String>,
 ) -> Answer {
-    let principal = caller.require(STAFF)?.clone();
+    let principal = caller.require(FINANCE)?.clone();
     Ok(HttpResponse::Ok().json(run(gateway, move |g| g.issue_invoice(&principal, &id)).await?))
 }
 
@@ -556,7 +568,7 @@ async fn approve_invoice(
     caller: Caller,
     id: web::Path<String>,
 ) -> Answer {
-    let principal = caller.require(STAFF)?.clone();
+    let principal = caller.require(FINANCE)?.clone();
     Ok(HttpResponse::Ok().json(run(gateway, move |g| g.approve_invoice(&principal, &id)).await?))
 }
 
@@ -569,7 +581,7 @@ async fn reject_invoice(
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Answer {
-    let principal = caller.require(STAFF)?.clone();
+    let principal = caller.require(FINANCE)?.clone();
     Ok(HttpResponse::Ok()
         .json(run(gateway, move |g| g.reject_invoice(&principal, &id, &body)).await?))
 }
@@ -583,7 +595,7 @@ async fn mark_invoice_paid(
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Answer {
-    let principal = caller.require(STAFF)?.clone();
+    let principal = caller.require(FINANCE)?.clone();
     Ok(HttpResponse::Ok().json(
         run(gateway, move |g| {
             g.mark_invoice_paid(&principal, &id, &body)
@@ -593,8 +605,8 @@ async fn mark_invoice_paid(
 }
 
 /// The finance bureau confirms it paid the invoice.
-#[utoipa::path(tag = "bureau", request_body = PaymentBody, security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = InvoiceView), (status = 409, body = Problem)))]
+#[utoipa::path(tag = "bureau", request_body = BureauPaymentBody, security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[post("/v1/invoices/{id}/payment")]
 async fn confirm_payment(
     gateway: web::Data<Gateway>,

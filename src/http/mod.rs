@@ -3,6 +3,7 @@
 mod bodies;
 pub mod caller;
 mod handlers;
+mod oauth;
 pub mod problem;
 
 use crate::service::FieldError;
@@ -157,9 +158,11 @@ fn methods_of(api: &utoipa::openapi::OpenApi, path: &str) -> Option<Vec<&'static
     })
 }
 
-/// The gateway's routes; the caller adds state and middleware.
+/// The gateway's routes; the caller adds state and middleware. `metrics_here`: `/metrics` is
+/// answered on this server (else it is a 404 here, served on its own address).
 pub fn app(
     json_limit: usize,
+    metrics_here: bool,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -176,23 +179,28 @@ pub fn app(
         .split_for_parts();
     document_errors(&mut api);
     let known = api.clone();
-    app.app_data(
-        web::JsonConfig::default()
-            .limit(json_limit)
-            .error_handler(problem::json_error),
-    )
-    .app_data(web::QueryConfig::default().error_handler(problem::query_error))
-    .app_data(web::PathConfig::default().error_handler(problem::path_error))
-    .route(
-        "/openapi.json",
-        web::get().to(move || {
-            let api = api.clone();
-            async move { HttpResponse::Ok().json(api) }
-        }),
-    )
+    let app = app
+        .app_data(
+            web::JsonConfig::default()
+                .limit(json_limit)
+                .error_handler(problem::json_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+        .app_data(web::PathConfig::default().error_handler(problem::path_error))
+        .route(
+            "/openapi.json",
+            web::get().to(move || {
+                let api = api.clone();
+                async move { HttpResponse::Ok().json(api) }
+            }),
+        );
     // Answered by the Prometheus middleware; the route only keeps the request out of the 404s.
-    .route("/metrics", web::get().to(HttpResponse::Ok))
-    .default_service(web::to(move |request: actix_web::HttpRequest| {
+    let app = if metrics_here {
+        app.route("/metrics", web::get().to(HttpResponse::Ok))
+    } else {
+        app
+    };
+    app.default_service(web::to(move |request: actix_web::HttpRequest| {
         let allowed = methods_of(&known, request.path());
         async move {
             Err::<HttpResponse, _>(match allowed {

@@ -22,6 +22,53 @@ pub enum ApiError {
     RouteNotFound,
     /// The path exists; the method does not. Carries the `Allow` header's value.
     MethodNotAllowed(String),
+    /// The token endpoint refuses, as RFC 6749 §5.2 says.
+    Token(TokenRefusal),
+}
+
+/// A refusal of the token endpoint: answered with RFC 6749 §5.2's `error` and
+/// `error_description` beside the problem fields, as `application/json`.
+#[derive(Debug)]
+pub struct TokenRefusal {
+    /// RFC 6749's error code.
+    pub error: &'static str,
+    /// The gateway's stable code (the same, or a finer one such as `platform_suspended`).
+    pub code: &'static str,
+    pub detail: String,
+    /// The client authenticated with HTTP Basic: the 401 carries a `WWW-Authenticate` challenge.
+    pub challenge: bool,
+}
+
+impl TokenRefusal {
+    pub fn new(error: &'static str, detail: impl Into<String>) -> TokenRefusal {
+        TokenRefusal {
+            error,
+            code: error,
+            detail: detail.into(),
+            challenge: false,
+        }
+    }
+
+    pub fn invalid_client(detail: &str, challenge: bool) -> TokenRefusal {
+        TokenRefusal {
+            challenge,
+            ..TokenRefusal::new("invalid_client", detail)
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        if self.error == "invalid_client" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        }
+    }
+}
+
+impl From<TokenRefusal> for ApiError {
+    fn from(refusal: TokenRefusal) -> ApiError {
+        ApiError::Token(refusal)
+    }
 }
 
 impl From<ServiceError> for ApiError {
@@ -40,6 +87,12 @@ pub struct Problem {
     pub detail: String,
     pub code: String,
     pub errors: Vec<FieldError>,
+    /// The token endpoint only: RFC 6749 §5.2's error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    /// The token endpoint only: the same as `detail`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
 }
 
 /// Refusals that are conflicts with what is stored, not malformed input.
@@ -148,6 +201,12 @@ impl ApiError {
                 format!("this resource answers {allowed}"),
                 vec![],
             ),
+            ApiError::Token(refusal) => (
+                refusal.status(),
+                refusal.code,
+                refusal.detail.clone(),
+                vec![],
+            ),
         }
     }
 }
@@ -175,16 +234,36 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
+        let token = match self {
+            ApiError::Token(refusal) => Some(refusal),
+            _ => None,
+        };
         let problem = Problem {
             kind: format!("https://subsidy-gateway.dev/problems/{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
+            error_description: token.map(|_| detail.clone()),
+            error: token.map(|refusal| refusal.error),
             detail,
             code: code.to_owned(),
             errors,
         };
         let mut response = HttpResponse::build(status);
-        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        // OAuth 2.0 clients read the token endpoint's errors as JSON (RFC 6749 §5.2).
+        let content_type = match token {
+            Some(_) => "application/json",
+            None => "application/problem+json",
+        };
+        response.insert_header((header::CONTENT_TYPE, content_type));
+        if token.is_some() {
+            response.insert_header((header::CACHE_CONTROL, "no-store"));
+        }
+        if token.is_some_and(|refusal| refusal.challenge) {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"subsidy-gateway\", charset=\"UTF-8\"",
+            ));
+        }
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }

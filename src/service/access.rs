@@ -1,12 +1,9 @@
 //! The token endpoint's grants: client credentials for platforms, passwords for staff.
 
-use super::error::Refusals;
-use super::input::Reader;
 use super::{Gateway, ServiceError};
 use crate::auth::{verify_secret, Role};
 use crate::store::catalog;
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,59 +30,56 @@ fn authenticated<T>(account: Option<T>, secret: &str, hash: impl Fn(&T) -> &Stri
     account.filter(|_| matches)
 }
 
+/// What a caller presents at the token endpoint, parsed by the HTTP layer from JSON or from an
+/// OAuth 2.0 form (with the client's credentials in the body or as HTTP Basic).
+pub enum Credentials {
+    /// `client_credentials`: a platform.
+    Client { id: String, secret: String },
+    /// `password`: a staff user.
+    Staff { username: String, password: String },
+}
+
+impl Credentials {
+    /// Whom the attempt is for: failed attempts are limited per account as well as per address.
+    pub fn account(&self) -> String {
+        match self {
+            Credentials::Client { id, .. } => format!("client:{id}"),
+            Credentials::Staff { username, .. } => format!("user:{username}"),
+        }
+    }
+}
+
 impl Gateway {
-    pub fn grant_token(&self, body: &Value) -> Result<TokenGrant, ServiceError> {
-        let mut refusals = Refusals::default();
-        let reader = Reader::object(body, "", &mut refusals);
-        let grant_type = reader
-            .as_ref()
-            .and_then(|r| r.text("grant_type", 32, &mut refusals));
-        let (user_key, secret_key) = match grant_type.as_deref() {
-            Some("client_credentials") => ("client_id", "client_secret"),
-            Some("password") => ("username", "password"),
-            Some(_) => {
-                refusals.add(
-                    "grant_type",
-                    "unsupported_grant_type",
-                    "must be client_credentials or password",
-                );
-                ("", "")
-            }
-            None => ("", ""),
-        };
-        let (user, secret) = match &reader {
-            Some(r) if !user_key.is_empty() => (
-                r.text(user_key, 128, &mut refusals),
-                r.text(secret_key, 256, &mut refusals),
-            ),
-            _ => (None, None),
-        };
-        refusals.into_result()?;
-        let (user, secret) = (user.expect("checked"), secret.expect("checked"));
+    /// A token for valid credentials; `Unauthenticated` for any wrong part, alike.
+    pub fn grant_token(&self, credentials: Credentials) -> Result<TokenGrant, ServiceError> {
         let refused = || ServiceError::Unauthenticated("invalid credentials".into());
-        let (role, subject, platform) = if user_key == "client_id" {
-            let found = self
-                .store
-                .read(|conn| catalog::find_platform_by_client(conn, &user))?;
-            let platform =
-                authenticated(found, &secret, |p| &p.client_secret_hash).ok_or_else(refused)?;
-            if platform.status != "active" {
-                return Err(ServiceError::Forbidden {
-                    code: "platform_suspended",
-                    detail: format!("platform {} is suspended", platform.code),
-                });
+        let (role, subject, platform) = match credentials {
+            Credentials::Client { id, secret } => {
+                let found = self
+                    .store
+                    .read(|conn| catalog::find_platform_by_client(conn, &id))?;
+                let platform =
+                    authenticated(found, &secret, |p| &p.client_secret_hash).ok_or_else(refused)?;
+                if platform.status != "active" {
+                    return Err(ServiceError::Forbidden {
+                        code: "platform_suspended",
+                        detail: format!("platform {} is suspended", platform.code),
+                    });
+                }
+                (Role::Platform, id, Some(platform.code))
             }
-            (Role::Platform, user, Some(platform.code))
-        } else {
-            let found = self
-                .store
-                .read(|conn| catalog::find_staff_user(conn, &user))?;
-            let staff = authenticated(found, &secret, |u| &u.password_hash).ok_or_else(refused)?;
-            (
-                staff.role.parse::<Role>().map_err(|_| refused())?,
-                user,
-                None,
-            )
+            Credentials::Staff { username, password } => {
+                let found = self
+                    .store
+                    .read(|conn| catalog::find_staff_user(conn, &username))?;
+                let staff =
+                    authenticated(found, &password, |u| &u.password_hash).ok_or_else(refused)?;
+                (
+                    staff.role.parse::<Role>().map_err(|_| refused())?,
+                    username,
+                    None,
+                )
+            }
         };
         tracing::info!(role = role.as_str(), subject = %subject, "token granted");
         Ok(TokenGrant {

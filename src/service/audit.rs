@@ -16,6 +16,13 @@ pub fn actor(principal: &Principal) -> String {
     format!("{}:{}", principal.role.as_str(), principal.subject)
 }
 
+/// The account behind a recorded actor (`role:account`). Separation of duties compares
+/// accounts, whatever role a token names: staff usernames are the accounts' keys, never
+/// renamed or reused (accounts are disabled, not deleted).
+pub fn account_of(actor: &str) -> &str {
+    actor.split_once(':').map_or(actor, |(_, account)| account)
+}
+
 /// Records one change inside the caller's transaction, so it commits or rolls back with it.
 pub fn record(
     conn: &mut DbConn,

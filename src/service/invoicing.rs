@@ -1,7 +1,7 @@
 //! Invoice runs and the invoice lifecycle: draft → issued → approved → submitted → paid, or
 //! issued → rejected. Every transition is one money transaction with its audit record.
 
-use super::audit::{actor, record};
+use super::audit::{account_of, actor, record};
 use super::error::Refusals;
 use super::input::{code, Reader};
 use super::{new_id, next_after, schedule_of, utc, Gateway, ServiceError};
@@ -233,7 +233,9 @@ fn view(conn: &mut DbConn, row: InvoiceRow) -> Result<InvoiceView, ServiceError>
 fn visible(conn: &mut DbConn, principal: &Principal, id: &str) -> Result<InvoiceRow, ServiceError> {
     let row = billing::find_invoice(conn, id)?.ok_or(ServiceError::NotFound("invoice"))?;
     let allowed = match principal.role {
-        Role::Admin | Role::Finance | Role::Bureau => true,
+        Role::Admin | Role::Finance => true,
+        // The bureau reads only what it was sent.
+        Role::Bureau => row.submitted_at.is_some(),
         Role::Platform => principal.platform.as_deref() == Some(row.platform_code.as_str()),
         Role::Learner => false,
     };
@@ -621,7 +623,7 @@ impl Gateway {
                 if row.status != "issued" {
                     return Err(transition_refused(row, "approved"));
                 }
-                if row.issued_by.as_deref() == Some(actor) {
+                if row.issued_by.as_deref().map(account_of) == Some(account_of(actor)) {
                     return Err(ServiceError::Forbidden {
                         code: "separation_of_duties",
                         detail: "the user who issued an invoice cannot approve it".into(),
@@ -686,14 +688,30 @@ impl Gateway {
         self.pay(principal, id, body, "invoice.marked_paid", true)
     }
 
-    /// The bureau confirms it paid a submitted invoice.
+    /// The bureau confirms it paid an invoice it was sent: only a submitted one, and only when
+    /// the number and amount it reports are this invoice's.
     pub fn confirm_payment(
         &self,
         principal: &Principal,
         id: &str,
         body: &Value,
     ) -> Result<InvoiceView, ServiceError> {
-        self.pay(principal, id, body, "invoice.paid", false)
+        let report = payment_report(body)?;
+        self.transition(principal, id, "invoice.paid", |_, row, now, actor| {
+            if row.status != "submitted" {
+                return Err(transition_refused(row, "paid"));
+            }
+            if row.number.as_deref() != Some(report.number.as_str())
+                || row.amount_fen != report.amount.fen()
+            {
+                return Err(ServiceError::conflict(
+                    "payment_mismatch",
+                    "the reported number or amount is not this invoice's",
+                ));
+            }
+            paid(row, now, actor, report.reference);
+            Ok(())
+        })
     }
 
     fn pay(
@@ -709,10 +727,7 @@ impl Gateway {
             if row.status != "approved" && row.status != "submitted" {
                 return Err(transition_refused(row, "paid"));
             }
-            row.status = "paid".into();
-            row.paid_at = Some(now);
-            row.paid_by = Some(actor.to_owned());
-            row.payment_reference = Some(reference);
+            paid(row, now, actor, reference);
             if by_hand {
                 // Paid outside the gateway: the queued delivery must never be sent.
                 billing::close_outbox(conn, &row.id, "paid_by_hand")?;
@@ -871,6 +886,44 @@ fn workbook(sheets: &[(String, Vec<Vec<String>>)]) -> Result<Vec<u8>, ServiceErr
         }
     }
     book.save_to_buffer().map_err(export_error)
+}
+
+fn paid(row: &mut InvoiceRow, now: NaiveDateTime, actor: &str, reference: String) {
+    row.status = "paid".into();
+    row.paid_at = Some(now);
+    row.paid_by = Some(actor.to_owned());
+    row.payment_reference = Some(reference);
+}
+
+/// What the bureau reports having paid.
+struct PaymentReport {
+    reference: String,
+    number: String,
+    amount: Money,
+}
+
+fn payment_report(body: &Value) -> Result<PaymentReport, ServiceError> {
+    let mut refusals = Refusals::default();
+    let reader = Reader::object(body, "", &mut refusals);
+    let mut field = |key| {
+        reader
+            .as_ref()
+            .and_then(|r| r.text(key, 500, &mut refusals))
+    };
+    let (reference, number, amount) = (field("reference"), field("number"), field("amount"));
+    let amount = amount.and_then(|text| match Money::parse(&text) {
+        Ok(amount) => Some(amount),
+        Err(e) => {
+            refusals.add("amount", "invalid_amount", e.to_string());
+            None
+        }
+    });
+    refusals.into_result()?;
+    Ok(PaymentReport {
+        reference: reference.expect("checked"),
+        number: number.expect("checked"),
+        amount: amount.expect("checked"),
+    })
 }
 
 fn required_text(body: &Value, key: &str) -> Result<String, ServiceError> {

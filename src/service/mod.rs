@@ -17,13 +17,14 @@ mod writer;
 
 pub use error::{FieldError, ServiceError};
 
-use crate::auth::{random_token, TokenKeys};
+use crate::auth::TokenKeys;
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{KeySource, Settings};
 use crate::domain::{IdNumber, Money, RateSchedule, TrainingYear};
+use crate::keys::{Keys, KeysError, SigningKey};
 use crate::metrics::Metrics;
 use crate::store::models::RateScheduleRow;
-use crate::store::{secrets, DbConn, Store};
+use crate::store::{secrets, DatabaseUrl, DbConn, Store};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
@@ -52,6 +53,19 @@ pub enum StartError {
     },
     #[error("{0}")]
     Keys(#[from] crate::auth::KeyError),
+    #[error("{0}")]
+    KeyFile(#[from] KeysError),
+    #[error(
+        "a PostgreSQL deployment needs its keys configured: make a key file once with \
+         `gateway keys generate --out /etc/gateway/keys.json` and give every replica \
+         GATEWAY_KEYS_FILE=/etc/gateway/keys.json (or GATEWAY_JWT_SECRET and GATEWAY_ID_HASH_KEY)"
+    )]
+    NoKeys,
+    #[error(
+        "the database still holds the keys an earlier version generated into it: move them \
+         out once with `gateway keys export --out FILE`, then start with GATEWAY_KEYS_FILE=FILE"
+    )]
+    KeysInDatabase,
 }
 
 impl Gateway {
@@ -67,20 +81,12 @@ impl Gateway {
             Duration::from_millis(settings.db_connect_timeout_ms),
         )
         .map_err(database)?;
-        let (jwt_secret, id_key) = store
-            .read(|conn| {
-                let jwt = match &settings.jwt.secret {
-                    Some(secret) => secret.clone(),
-                    None => secrets::get_or_create(conn, "jwt_hs256", || random_token(48))?,
-                };
-                let id_key = match &settings.id_hash_key {
-                    Some(key) => key.clone(),
-                    None => secrets::get_or_create(conn, "id_number_hmac", || random_token(48))?,
-                };
-                Ok::<_, crate::store::StoreError>((jwt, id_key))
-            })
-            .map_err(database)?;
-        let tokens = TokenKeys::new(jwt_secret.as_bytes(), &settings.jwt, settings.idp.as_ref())?;
+        // Checked before a fresh key file is made: new keys would orphan every learner.
+        if !store.read(secrets::held).map_err(database)?.is_empty() {
+            return Err(StartError::KeysInDatabase);
+        }
+        let keys = configured_keys(settings)?;
+        let tokens = TokenKeys::new(&keys.signing, &settings.jwt, settings.idp.as_ref())?;
         Ok(Gateway {
             writer: writer::Writer::start(
                 store.clone(),
@@ -90,7 +96,7 @@ impl Gateway {
             store,
             clock,
             tokens,
-            ids: IdHasher(id_key.into_bytes()),
+            ids: IdHasher(keys.id_hash.into_bytes()),
             metrics: Metrics::new(),
             bureau_configured: settings.bureau.is_some(),
         })
@@ -131,6 +137,62 @@ impl Gateway {
     pub fn current_year(&self) -> TrainingYear {
         TrainingYear::of(self.now())
     }
+}
+
+/// The keys as configured; on the embedded default, the file beside the database (made on
+/// first start).
+fn configured_keys(settings: &Settings) -> Result<Keys, StartError> {
+    match (&settings.keys, &settings.database_url) {
+        (Some(KeySource::File(path)), _) => Ok(Keys::load(path)?),
+        (Some(KeySource::Given(keys)), _) => Ok(keys.clone().checked()?),
+        (None, DatabaseUrl::Sqlite(path)) => Ok(Keys::load_or_create(&crate::keys::beside(path))?),
+        (None, DatabaseUrl::Postgres(_)) => Err(StartError::NoKeys),
+    }
+}
+
+/// `gateway keys export`: writes the keys an earlier version used to a new key file (mode 0600),
+/// then deletes them from the database. As before, a configured key wins over a stored one; a
+/// signing key neither configured nor stored is made fresh. The ID-number key must come along,
+/// since learners are found by it.
+pub fn export_database_keys(settings: &Settings, out: &std::path::Path) -> Result<(), StartError> {
+    let database = |source| StartError::Store {
+        url: format!("{:?}", settings.database_url),
+        source,
+    };
+    let store = Store::open(
+        &settings.database_url,
+        1,
+        Duration::from_millis(settings.db_connect_timeout_ms),
+    )
+    .map_err(database)?;
+    let held = store.read(secrets::held).map_err(database)?;
+    let configured = match &settings.keys {
+        Some(KeySource::Given(keys)) => Some(keys.clone()),
+        Some(KeySource::File(path)) => Some(Keys::load(path)?),
+        None => None,
+    };
+    let keys = match (configured, held.signing, held.id_hash) {
+        (Some(keys), _, _) => keys,
+        (None, signing, Some(id_hash)) => Keys {
+            signing: match signing {
+                Some(secret) => vec![SigningKey {
+                    kid: "db".into(),
+                    secret,
+                }],
+                None => Keys::generate().signing,
+            },
+            id_hash,
+        },
+        (None, _, None) => {
+            return Err(
+                KeysError::Invalid("the database holds no ID-number key to export".into()).into(),
+            )
+        }
+    };
+    keys.checked()?.create(out)?;
+    store.write(secrets::forget).map_err(database)?;
+    tracing::info!(path = %out.display(), "keys moved out of the database");
+    Ok(())
 }
 
 /// Keyed hash of ID numbers: finds a learner without storing the number.

@@ -1,40 +1,37 @@
-//! Keys the gateway generates on first start and keeps in its database, so that every process
-//! and the CLI on the same database agree without configuration.
+//! Keys that earlier versions generated into the database. They are moved out once by
+//! `gateway keys export`; until then the gateway refuses to start (see `crate::keys`).
 
 use super::schema::gateway_secrets::dsl as s;
 use super::{DbConn, StoreError};
 use diesel::prelude::*;
 
-/// The stored value of `name`, or `fresh()` stored now. Two processes racing on first start
-/// both end up with the value that won the insert.
-pub fn get_or_create(
-    conn: &mut DbConn,
-    name: &str,
-    fresh: impl FnOnce() -> String,
-) -> Result<String, StoreError> {
-    if let Some(value) = find(conn, name)? {
-        return Ok(value);
-    }
-    let inserted = diesel::insert_into(s::gateway_secrets)
-        .values((
-            s::name.eq(name),
-            s::value.eq(fresh()),
-            s::created_at.eq(chrono::Utc::now().naive_utc()),
-        ))
-        .execute(conn)
-        .map_err(StoreError::from);
-    match inserted {
-        Ok(_) => {}
-        Err(e) if e.is_unique_violation() => {}
-        Err(e) => return Err(e),
-    }
-    find(conn, name)?.ok_or_else(|| StoreError::Unavailable(format!("secret {name} vanished")))
+/// The signing key and the ID-number hash key still held, by their stored names.
+pub struct Held {
+    pub signing: Option<String>,
+    pub id_hash: Option<String>,
 }
 
-fn find(conn: &mut DbConn, name: &str) -> Result<Option<String>, StoreError> {
-    Ok(s::gateway_secrets
-        .find(name)
-        .select(s::value)
-        .first(conn)
-        .optional()?)
+impl Held {
+    pub fn is_empty(&self) -> bool {
+        self.signing.is_none() && self.id_hash.is_none()
+    }
+}
+
+pub fn held(conn: &mut DbConn) -> Result<Held, StoreError> {
+    let mut find = |name: &str| -> Result<Option<String>, StoreError> {
+        Ok(s::gateway_secrets
+            .find(name)
+            .select(s::value)
+            .first(conn)
+            .optional()?)
+    };
+    Ok(Held {
+        signing: find("jwt_hs256")?,
+        id_hash: find("id_number_hmac")?,
+    })
+}
+
+pub fn forget(conn: &mut DbConn) -> Result<(), StoreError> {
+    diesel::delete(s::gateway_secrets).execute(conn)?;
+    Ok(())
 }

@@ -9,21 +9,34 @@ use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::sync::Arc;
 use subsidy_gateway::clock::{Clock, ManualClock, SystemClock};
-use subsidy_gateway::config::Settings;
+use subsidy_gateway::config::{KeySource, Settings};
+use subsidy_gateway::keys::Keys;
 use subsidy_gateway::service::Gateway;
 use subsidy_gateway::startup::Application;
 
-/// A database that exists for one test and is dropped after it.
+/// A database that exists for one test and is dropped after it, with its own key file.
 pub struct TestDatabase {
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
+    pub keys_file: PathBuf,
+    _dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
+}
+
+/// What a child process needs to open a test database: its URL and its key file.
+#[derive(Clone)]
+pub struct DatabaseAccess {
+    pub url: String,
+    pub keys_file: PathBuf,
 }
 
 impl TestDatabase {
     pub fn fresh() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys_file = dir.path().join("keys.json");
+        Keys::generate().create(&keys_file).expect("key file");
         match std::env::var("TEST_DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty())
@@ -40,16 +53,17 @@ impl TestDatabase {
                     .map_or(admin_url.as_str(), |(base, _)| base);
                 TestDatabase {
                     url: format!("{base}/{name}"),
-                    _dir: None,
+                    keys_file,
+                    _dir: dir,
                     postgres: Some((admin_url.clone(), name)),
                 }
             }
             None => {
-                let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("gateway.db").display());
                 TestDatabase {
                     url,
-                    _dir: Some(dir),
+                    keys_file,
+                    _dir: dir,
                     postgres: None,
                 }
             }
@@ -58,6 +72,13 @@ impl TestDatabase {
 
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
+    }
+
+    pub fn access(&self) -> DatabaseAccess {
+        DatabaseAccess {
+            url: self.url.clone(),
+            keys_file: self.keys_file.clone(),
+        }
     }
 }
 
@@ -97,6 +118,7 @@ impl TestApp {
     pub async fn with(now: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let db = TestDatabase::fresh();
         let mut settings = Settings::defaults(db.url.parse().unwrap());
+        settings.keys = Some(KeySource::File(db.keys_file.clone()));
         settings.db_pool_size = 8;
         settings.limits.token_per_minute_per_address = 1000;
         settings.limits.per_caller_per_second = 10_000;

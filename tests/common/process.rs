@@ -1,5 +1,6 @@
 //! The real `gateway` binary as a child process: serve, token, check.
 
+use super::DatabaseAccess;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -54,14 +55,22 @@ impl Drop for Process {
 }
 
 /// Starts `gateway serve` on port 0 and reads its port from the start-up log line.
-pub fn spawn_gateway(database_url: &str) -> Process {
-    spawn_gateway_with(database_url, &[])
+pub fn spawn_gateway(db: &DatabaseAccess) -> Process {
+    spawn_gateway_with(db, &[])
 }
 
-pub fn spawn_gateway_with(database_url: &str, env: &[(&str, &str)]) -> Process {
-    let mut child = Command::new(BINARY)
+/// The binary, pointed at the test database and its key file.
+fn gateway(db: &DatabaseAccess) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("GATEWAY_KEYS_FILE", &db.keys_file);
+    command
+}
+
+pub fn spawn_gateway_with(db: &DatabaseAccess, env: &[(&str, &str)]) -> Process {
+    let mut child = gateway(db)
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "debug")
         .env("GATEWAY_RATE_PER_SECOND", "100000")
         .env("GATEWAY_RATE_BURST", "100000")
@@ -101,11 +110,10 @@ pub fn spawn_gateway_with(database_url: &str, env: &[(&str, &str)]) -> Process {
     }
 }
 
-pub fn cli_token(database_url: &str, args: &[&str]) -> String {
-    let output = Command::new(BINARY)
+pub fn cli_token(db: &DatabaseAccess, args: &[&str]) -> String {
+    let output = gateway(db)
         .arg("token")
         .args(args)
-        .env("DATABASE_URL", database_url)
         .output()
         .expect("gateway token runs");
     assert!(
@@ -118,10 +126,9 @@ pub fn cli_token(database_url: &str, args: &[&str]) -> String {
 }
 
 /// `gateway check` against the database: exits 0 and reports clean books.
-pub fn cli_check(database_url: &str) -> serde_json::Value {
-    let output = Command::new(BINARY)
+pub fn cli_check(db: &DatabaseAccess) -> serde_json::Value {
+    let output = gateway(db)
         .arg("check")
-        .env("DATABASE_URL", database_url)
         .output()
         .expect("gateway check runs");
     let report: serde_json::Value =

@@ -1,0 +1,483 @@
+//! The trust suite (issue #9): keys outside the database, separation of duties, revocable
+//! access, the OAuth 2.0 token endpoint, signed bureau traffic and bounded resources.
+
+mod common;
+
+use common::process::BINARY;
+use common::*;
+use diesel::sql_types::BigInt;
+use diesel::{QueryableByName, RunQueryDsl};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use subsidy_gateway::clock::SystemClock;
+use subsidy_gateway::config::{KeySource, Settings};
+use subsidy_gateway::keys::Keys;
+use subsidy_gateway::service::Gateway;
+use subsidy_gateway::store::{Store, StoreError};
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn store(db: &TestDatabase) -> Store {
+    Store::open(&db.url.parse().unwrap(), 1, Duration::from_secs(5)).unwrap()
+}
+
+fn keys_in_database(db: &TestDatabase) -> i64 {
+    store(db)
+        .read(|conn| {
+            Ok::<_, StoreError>(
+                diesel::sql_query("SELECT COUNT(*) AS n FROM gateway_secrets")
+                    .get_result::<Count>(conn)?,
+            )
+        })
+        .map(|c| c.n)
+        .unwrap()
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn the_keys_live_outside_the_database() {
+    let db = TestDatabase::fresh();
+    let unconfigured = Settings::defaults(db.url.parse().unwrap());
+    match &unconfigured.database_url {
+        subsidy_gateway::store::DatabaseUrl::Sqlite(path) => {
+            // The embedded default makes them on first start, in a file beside the database.
+            let first = Gateway::open(&unconfigured, Arc::new(SystemClock)).unwrap();
+            let file = subsidy_gateway::keys::beside(path);
+            #[cfg(unix)]
+            assert_eq!(mode(&file), 0o600);
+            let token = first.tokens().mint(
+                subsidy_gateway::auth::Role::Admin,
+                "ops",
+                None,
+                chrono::Utc::now().timestamp(),
+            );
+            drop(first);
+            let again = Gateway::open(&unconfigured, Arc::new(SystemClock)).unwrap();
+            assert!(again.tokens().verify(&token).is_ok(), "the same keys again");
+        }
+        subsidy_gateway::store::DatabaseUrl::Postgres(_) => {
+            // A PostgreSQL deployment refuses to start without them and says how to make them.
+            let refused = Gateway::open(&unconfigured, Arc::new(SystemClock))
+                .err()
+                .expect("refused without keys")
+                .to_string();
+            assert!(refused.contains("gateway keys generate"), "{refused}");
+            let mut configured = unconfigured.clone();
+            configured.keys = Some(KeySource::File(db.keys_file.clone()));
+            Gateway::open(&configured, Arc::new(SystemClock)).unwrap();
+        }
+    }
+    assert_eq!(keys_in_database(&db), 0, "no key in the database");
+}
+
+#[test]
+fn keys_an_earlier_version_kept_in_the_database_are_moved_out_once() {
+    let db = TestDatabase::fresh();
+    let gateway = |args: &[&str], keys: Option<&std::path::Path>| {
+        let mut command = Command::new(BINARY);
+        command.args(args).env("DATABASE_URL", &db.url);
+        if let Some(keys) = keys {
+            command.env("GATEWAY_KEYS_FILE", keys);
+        }
+        command.output().unwrap()
+    };
+    assert!(gateway(&["migrate"], Some(&db.keys_file)).status.success());
+    let (signing, id_hash) = ("s".repeat(64), "i".repeat(64));
+    store(&db)
+        .write(|conn| {
+            for (name, value) in [("jwt_hs256", &signing), ("id_number_hmac", &id_hash)] {
+                diesel::sql_query(format!(
+                    "INSERT INTO gateway_secrets (name, value, created_at) \
+                     VALUES ('{name}', '{value}', CURRENT_TIMESTAMP)"
+                ))
+                .execute(conn)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+
+    let refused = gateway(&["migrate"], Some(&db.keys_file));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(said.contains("gateway keys export"), "{said}");
+
+    let out = db.keys_file.with_file_name("exported.json");
+    let export = gateway(&["keys", "export", "--out", out.to_str().unwrap()], None);
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&out), 0o600);
+    let exported = Keys::load(&out).unwrap();
+    assert_eq!(exported.signing[0].secret, signing);
+    assert_eq!(exported.id_hash, id_hash, "learners stay findable");
+    assert_eq!(keys_in_database(&db), 0, "deleted from the database");
+    assert!(gateway(&["migrate"], Some(&out)).status.success());
+    // Once only: the file is never overwritten.
+    let twice = gateway(&["keys", "export", "--out", out.to_str().unwrap()], None);
+    assert!(!twice.status.success());
+    assert_eq!(Keys::load(&out).unwrap().id_hash, id_hash);
+}
+
+#[test]
+fn generated_and_rotated_key_files_work_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.json");
+    let run = |args: &[&str]| Command::new(BINARY).args(args).output().unwrap();
+    let path = file.to_str().unwrap();
+    assert!(run(&["keys", "generate", "--out", path]).status.success());
+    assert!(!run(&["keys", "generate", "--out", path]).status.success());
+    let before = Keys::load(&file).unwrap();
+    assert!(run(&["keys", "rotate", "--file", path]).status.success());
+    let after = Keys::load(&file).unwrap();
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(after.signing.len(), 2);
+    assert_eq!(after.signing[1].kid, before.signing[0].kid);
+    assert_eq!(after.id_hash, before.id_hash);
+}
+
+#[tokio::test]
+async fn only_finance_moves_money_and_an_approver_is_another_account() {
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    let (code, _) = app
+        .post(
+            "/v1/completions",
+            &p,
+            event("e1", "C", 1, 10, "2022-06-01T10:00:00+08:00"),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    // Admins may run a period (drafts move nothing) but not issue, approve, reject or pay.
+    let (code, drafts) = app
+        .post(
+            "/v1/invoice-runs",
+            app.admin(),
+            json!({"period": "2022-06", "payer": "province"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{drafts}");
+    let id = drafts[0]["id"].as_str().unwrap().to_owned();
+    let act = |token: String, action: &'static str| {
+        let (app, id) = (&app, &id);
+        async move {
+            let body = json!({"reason": "r", "reference": "r"});
+            app.post(&format!("/v1/invoices/{id}/{action}"), &token, body)
+                .await
+        }
+    };
+    for action in ["issue", "approve", "reject", "mark-paid"] {
+        let (code, _) = act(app.token("admin", "ops", None), action).await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "admin may not {action}");
+    }
+    let (code, issued) = act(app.token("finance", "ops", None), "issue").await;
+    assert_eq!(code, StatusCode::OK, "{issued}");
+    // The same account under another role name is still the issuer.
+    let (code, _) = act(app.token("admin", "ops", None), "approve").await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, problem) = act(app.token("finance", "ops", None), "approve").await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("separation_of_duties"))
+    );
+    let (code, approved) = act(app.token("finance", "fin2", None), "approve").await;
+    assert_eq!(code, StatusCode::OK, "{approved}");
+    assert_eq!(approved["issued_by"], "finance:ops");
+    assert_eq!(approved["approved_by"], "finance:fin2");
+    app.assert_books_clean().await;
+}
+
+/// A platform's client id and secret, as the admin answer shows them once.
+async fn platform_credentials(app: &TestApp, code: &str) -> (String, String) {
+    let (status, platform) = app
+        .post(
+            "/v1/platforms",
+            app.admin(),
+            json!({"code": code, "name": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{platform}");
+    (
+        platform["client_id"].as_str().unwrap().to_owned(),
+        platform["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_standard_oauth2_client_gets_tokens_and_reads_refusals() {
+    use oauth2::basic::{BasicClient, BasicErrorResponseType};
+    use oauth2::{
+        AuthType, ClientId, ClientSecret, RequestTokenError, ResourceOwnerPassword,
+        ResourceOwnerUsername, TokenResponse, TokenUrl,
+    };
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let (id, secret) = platform_credentials(&app, "p1").await;
+    let token_url = TokenUrl::new(format!("{}/v1/auth/token", app.address)).unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client = |secret: &str, auth: AuthType| {
+        BasicClient::new(ClientId::new(id.clone()))
+            .set_client_secret(ClientSecret::new(secret.to_owned()))
+            .set_token_uri(token_url.clone())
+            .set_auth_type(auth)
+    };
+    // client_secret_basic and client_secret_post, as RFC 6749 §2.3.1 describes them.
+    for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
+        let token = client(&secret, auth.clone())
+            .exchange_client_credentials()
+            .request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("{auth:?}: {e:?}"));
+        let (code, _) = app
+            .get("/v1/courses", token.access_token().secret())
+            .await;
+        assert_eq!(code, StatusCode::OK, "{auth:?}");
+        assert_eq!(token.expires_in(), Some(Duration::from_secs(3600)));
+    }
+    for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
+        match client("wrong", auth.clone())
+            .exchange_client_credentials()
+            .request_async(&http)
+            .await
+        {
+            Err(RequestTokenError::ServerResponse(refusal)) => {
+                assert_eq!(*refusal.error(), BasicErrorResponseType::InvalidClient)
+            }
+            other => panic!("{auth:?}: {other:?}"),
+        }
+    }
+    // Staff sign in with the password grant.
+    let (code, _) = app
+        .post(
+            "/v1/users",
+            app.admin(),
+            json!({"username": "fin1", "role": "finance", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let staff = BasicClient::new(ClientId::new("console".into())).set_token_uri(token_url.clone());
+    let signed_in = staff
+        .exchange_password(
+            &ResourceOwnerUsername::new("fin1".into()),
+            &ResourceOwnerPassword::new("correct horse battery".into()),
+        )
+        .request_async(&http)
+        .await
+        .unwrap();
+    let (code, _) = app
+        .get("/v1/platforms", signed_in.access_token().secret())
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    match staff
+        .exchange_password(
+            &ResourceOwnerUsername::new("fin1".into()),
+            &ResourceOwnerPassword::new("wrong".into()),
+        )
+        .request_async(&http)
+        .await
+    {
+        Err(RequestTokenError::ServerResponse(refusal)) => {
+            assert_eq!(*refusal.error(), BasicErrorResponseType::InvalidGrant)
+        }
+        other => panic!("{other:?}"),
+    }
+    app.assert_books_clean().await;
+}
+
+#[tokio::test]
+async fn the_token_endpoint_answers_as_rfc_6749_says() {
+    use base64::Engine;
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let (id, secret) = platform_credentials(&app, "p1").await;
+    let url = format!("{}/v1/auth/token", app.address);
+    let basic = |id: &str, secret: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
+    };
+    let form = |body: &str, authorization: Option<String>| {
+        let mut request = app
+            .client
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        request.send()
+    };
+    let ok = form("grant_type=client_credentials", Some(basic(&id, &secret)))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.headers()["cache-control"], "no-store");
+
+    let cases = [
+        // (body, Authorization, status, error, challenge)
+        (
+            "grant_type=client_credentials".to_owned(),
+            Some(basic(&id, "wrong")),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            true,
+        ),
+        (
+            format!("grant_type=client_credentials&client_id={id}&client_secret=wrong"),
+            None,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            false,
+        ),
+        (
+            "grant_type=client_credentials".to_owned(),
+            None,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            false,
+        ),
+        (
+            format!("grant_type=client_credentials&client_secret={secret}"),
+            Some(basic(&id, &secret)),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            false,
+        ),
+        (
+            "grant_type=authorization_code&code=x".to_owned(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            false,
+        ),
+        (
+            format!("client_id={id}&client_secret={secret}"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            false,
+        ),
+        (
+            "grant_type=password&grant_type=password&username=a&password=b".to_owned(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            false,
+        ),
+        (
+            "grant_type=password&username=fin1".to_owned(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            false,
+        ),
+        (
+            "grant_type=password&username=nobody&password=whatever".to_owned(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            false,
+        ),
+    ];
+    for (body, authorization, status, error, challenge) in cases {
+        let answer = form(&body, authorization).await.unwrap();
+        assert_eq!(answer.status(), status, "{body}");
+        let headers = answer.headers().clone();
+        assert_eq!(headers["content-type"], "application/json", "{body}");
+        assert_eq!(headers["cache-control"], "no-store", "{body}");
+        assert_eq!(headers.contains_key("www-authenticate"), challenge, "{body}");
+        let refusal: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(refusal["error"], error, "{body}: {refusal}");
+        assert!(refusal["error_description"].is_string());
+        assert!(!refusal.to_string().contains(&secret));
+    }
+    // Neither JSON nor a form.
+    let text = app
+        .client
+        .post(&url)
+        .header("Content-Type", "text/plain")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), StatusCode::BAD_REQUEST);
+    let refusal: serde_json::Value = text.json().await.unwrap();
+    assert_eq!(refusal["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn token_attempts_are_limited_per_account_and_per_real_address() {
+    let app = TestApp::with("2022-07-02T10:00:00+08:00", |settings| {
+        settings.limits.token_per_minute_per_address = 3;
+        settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let attempt = |username: &str, forwarded_for: &str| {
+        app.client
+            .post(format!("{}/v1/auth/token", app.address))
+            .header("X-Forwarded-For", forwarded_for)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", "guess"),
+            ])
+            .send()
+    };
+    // One account guessed from many addresses: the fourth attempt is refused.
+    for n in 1..=3 {
+        let answer = attempt("fin1", &format!("198.51.100.{n}")).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    }
+    let fourth = attempt("fin1", "198.51.100.4").await.unwrap();
+    assert_eq!(fourth.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(fourth.headers().contains_key("retry-after"));
+    // Behind the trusted proxy, each client address has its own allowance: another account
+    // from a fresh address is still heard, three times, then that address is refused.
+    for n in 1..=3 {
+        let answer = attempt(&format!("user{n}"), "203.0.113.7").await.unwrap();
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "attempt {n}");
+    }
+    let answer = attempt("user4", "203.0.113.7").await.unwrap();
+    assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Not behind a trusted proxy, X-Forwarded-For is the client's own claim: ignored.
+    let direct = TestApp::with("2022-07-02T10:00:00+08:00", |settings| {
+        settings.limits.token_per_minute_per_address = 3;
+    })
+    .await;
+    let mut statuses = vec![];
+    for n in 1..=4 {
+        let answer = direct
+            .client
+            .post(format!("{}/v1/auth/token", direct.address))
+            .header("X-Forwarded-For", format!("198.51.100.{n}"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", &format!("someone{n}")),
+                ("password", "guess"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status());
+    }
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}
