@@ -35,6 +35,7 @@ impl Application {
             settings.trusted_proxies.clone(),
         ));
         tokio::spawn(prune_limiters(limiters.clone().into_inner()));
+        tokio::spawn(count_outbox(gateway.clone().into_inner()));
         // Unmatched paths share one label, so random 404s cannot grow the series without bound.
         let prometheus = PrometheusMetricsBuilder::new("gateway")
             .registry(gateway.metrics().registry.clone())
@@ -142,6 +143,20 @@ async fn prune_limiters(limiters: Arc<Limiters>) {
     loop {
         every.tick().await;
         limiters.prune();
+    }
+}
+
+/// Keeps the outbox gauges current (every five seconds: a grouped count of a small table).
+async fn count_outbox(gateway: Arc<Gateway>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        let counting = Arc::clone(&gateway);
+        match tokio::task::spawn_blocking(move || counting.refresh_outbox_metrics()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "outbox metrics not refreshed"),
+            Err(e) => tracing::warn!(error = %e, "outbox metrics task failed"),
+        }
     }
 }
 

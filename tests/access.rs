@@ -91,7 +91,11 @@ async fn platforms_and_staff_sign_in_with_their_credentials() {
             ),
         )
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "RFC 6749 §5.2: invalid_grant");
+    assert_eq!(
+        code,
+        StatusCode::BAD_REQUEST,
+        "RFC 6749 §5.2: invalid_grant"
+    );
 
     // Suspension: webhooks 403, and no new tokens.
     let (code, _) = app

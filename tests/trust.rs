@@ -246,9 +246,7 @@ async fn a_standard_oauth2_client_gets_tokens_and_reads_refusals() {
             .request_async(&http)
             .await
             .unwrap_or_else(|e| panic!("{auth:?}: {e:?}"));
-        let (code, _) = app
-            .get("/v1/courses", token.access_token().secret())
-            .await;
+        let (code, _) = app.get("/v1/courses", token.access_token().secret()).await;
         assert_eq!(code, StatusCode::OK, "{auth:?}");
         assert_eq!(token.expires_in(), Some(Duration::from_secs(3600)));
     }
@@ -403,7 +401,11 @@ async fn the_token_endpoint_answers_as_rfc_6749_says() {
         let headers = answer.headers().clone();
         assert_eq!(headers["content-type"], "application/json", "{body}");
         assert_eq!(headers["cache-control"], "no-store", "{body}");
-        assert_eq!(headers.contains_key("www-authenticate"), challenge, "{body}");
+        assert_eq!(
+            headers.contains_key("www-authenticate"),
+            challenge,
+            "{body}"
+        );
         let refusal: serde_json::Value = answer.json().await.unwrap();
         assert_eq!(refusal["error"], error, "{body}: {refusal}");
         assert!(refusal["error_description"].is_string());
@@ -480,4 +482,69 @@ async fn token_attempts_are_limited_per_account_and_per_real_address() {
         statuses.push(answer.status());
     }
     assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}
+
+/// The metric series `/metrics` lists at `address`, and its text.
+async fn series(client: &reqwest::Client, address: &str) -> (usize, String) {
+    let text = client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .count();
+    (count, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_paths_share_one_metrics_label() {
+    use futures_util::StreamExt;
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let unknown = |n: u32| {
+        let url = format!("{}/no/such/{n}/{}", app.address, uuid::Uuid::now_v7());
+        app.client.get(url).send()
+    };
+    assert_eq!(unknown(0).await.unwrap().status(), StatusCode::NOT_FOUND);
+    series(&app.client, &app.address).await;
+    let (before, _) = series(&app.client, &app.address).await;
+    let answered = futures_util::stream::iter(1..=10_000)
+        .map(unknown)
+        .buffer_unordered(32)
+        .filter(|answer| std::future::ready(answer.is_ok()))
+        .count()
+        .await;
+    assert_eq!(answered, 10_000);
+    let (after, text) = series(&app.client, &app.address).await;
+    assert_eq!(after, before, "10,000 unknown paths added series");
+    assert!(text.contains("endpoint=\"UNMATCHED\""));
+    assert!(!text.contains("/no/such/"));
+    // What an operator pages on is there.
+    for name in [
+        "gateway_write_group_events",
+        "gateway_write_wait_seconds",
+        "gateway_ingest_queue_events",
+        "gateway_db_pool_wait_seconds",
+    ] {
+        assert!(text.contains(name), "{name} missing");
+    }
+}
+
+#[tokio::test]
+async fn metrics_can_listen_apart_from_the_api() {
+    let app = TestApp::with("2022-07-02T10:00:00+08:00", |settings| {
+        settings.metrics_listen = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let (code, _) = app.json(reqwest::Method::GET, "/metrics", None, None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "not beside the API");
+    let (_, _) = app.get("/v1/platforms", app.admin()).await;
+    let apart = app.metrics_address.clone().expect("its own address");
+    let (count, text) = series(&app.client, &apart).await;
+    assert!(count > 0);
+    assert!(text.contains("gateway_http_requests_total"), "{text}");
 }

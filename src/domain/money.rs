@@ -72,7 +72,24 @@ impl Money {
 
     /// `self × hours`, exact.
     pub fn times(self, hours: u32) -> Money {
-        Money::from_fen(self.fen() * i64::from(hours))
+        self.checked_times(hours).expect("money overflow")
+    }
+
+    /// `self × hours`, or `None` past what fen in an `i64` hold.
+    pub fn checked_times(self, hours: u32) -> Option<Money> {
+        self.fen()
+            .checked_mul(i64::from(hours))
+            .map(Money::from_fen)
+    }
+
+    /// `self + rhs`, or `None` on overflow: money never wraps.
+    pub fn checked_add(self, rhs: Money) -> Option<Money> {
+        self.fen().checked_add(rhs.fen()).map(Money::from_fen)
+    }
+
+    /// `self − rhs`, or `None` on overflow.
+    pub fn checked_sub(self, rhs: Money) -> Option<Money> {
+        self.fen().checked_sub(rhs.fen()).map(Money::from_fen)
     }
 
     /// `self × factor`, rounded down to the fen: a reduced amount never exceeds its cap.
@@ -96,24 +113,26 @@ impl Money {
     }
 }
 
+/// The operators stop (a panic, which rolls back the money transaction it happens in) rather
+/// than wrap, in every build: amounts come from bounded inputs, so an overflow is a bug.
 impl Add for Money {
     type Output = Money;
     fn add(self, rhs: Money) -> Money {
-        Money::from_fen(self.fen() + rhs.fen())
+        self.checked_add(rhs).expect("money overflow")
     }
 }
 
 impl Sub for Money {
     type Output = Money;
     fn sub(self, rhs: Money) -> Money {
-        Money::from_fen(self.fen() - rhs.fen())
+        self.checked_sub(rhs).expect("money overflow")
     }
 }
 
 impl Neg for Money {
     type Output = Money;
     fn neg(self) -> Money {
-        Money::from_fen(-self.fen())
+        Money::from_fen(self.fen().checked_neg().expect("money overflow"))
     }
 }
 
@@ -191,6 +210,36 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn arithmetic_near_the_limits_is_exact_or_refused(
+            a in (i64::MAX - 1_000_000)..=i64::MAX,
+            b in 0..=2_000_000i64,
+            hours in 1..=4u32,
+        ) {
+            let (big, small) = (Money::from_fen(a), Money::from_fen(b));
+            let sum = i128::from(a) + i128::from(b);
+            match big.checked_add(small) {
+                Some(money) => prop_assert_eq!(i128::from(money.fen()), sum),
+                None => prop_assert!(sum > i128::from(i64::MAX)),
+            }
+            let difference = -i128::from(a) - i128::from(b);
+            match (-big).checked_sub(small) {
+                Some(money) => prop_assert_eq!(i128::from(money.fen()), difference),
+                None => prop_assert!(difference < i128::from(i64::MIN)),
+            }
+            let product = i128::from(a) * i128::from(hours);
+            match big.checked_times(hours) {
+                Some(money) => prop_assert_eq!(i128::from(money.fen()), product),
+                None => prop_assert!(product > i128::from(i64::MAX)),
+            }
+            // The operators never wrap: they give the exact sum or stop.
+            let added = std::panic::catch_unwind(|| big + small);
+            prop_assert_eq!(added.is_ok(), sum <= i128::from(i64::MAX));
+            if let Ok(money) = added {
+                prop_assert_eq!(i128::from(money.fen()), sum);
+            }
+        }
+
         #[test]
         fn fen_round_trip(fen in -MAX_INPUT_FEN..MAX_INPUT_FEN) {
             let money = Money::from_fen(fen);

@@ -34,6 +34,17 @@ fn backoff_ms(base: u64, attempts: i32) -> i64 {
 }
 
 impl Gateway {
+    /// Counts the outbox's deliveries by status into the metrics.
+    pub fn refresh_outbox_metrics(&self) -> Result<(), ServiceError> {
+        let counts = self.store.read(billing::outbox_counts)?;
+        let gauges = &self.metrics.outbox_deliveries;
+        gauges.reset();
+        for (status, count) in counts {
+            gauges.with_label_values(&[status.as_str()]).set(count);
+        }
+        Ok(())
+    }
+
     /// Leases the due deliveries (other workers skip them until the lease ends).
     pub fn lease_due_deliveries(&self, lease_ms: i64) -> Result<Vec<DueDelivery>, ServiceError> {
         let now = Utc::now().naive_utc();

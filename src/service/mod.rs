@@ -75,10 +75,12 @@ impl Gateway {
             url: format!("{:?}", settings.database_url),
             source,
         };
-        let store = Store::open(
+        let metrics = Metrics::new();
+        let store = Store::open_observed(
             &settings.database_url,
             settings.db_pool_size,
             Duration::from_millis(settings.db_connect_timeout_ms),
+            Some(metrics.db_pool_wait_seconds.clone()),
         )
         .map_err(database)?;
         // Checked before a fresh key file is made: new keys would orphan every learner.
@@ -92,12 +94,13 @@ impl Gateway {
                 store.clone(),
                 Arc::clone(&clock),
                 settings.ingest_queue_events,
+                metrics.clone(),
             ),
             store,
             clock,
             tokens,
             ids: IdHasher(keys.id_hash.into_bytes()),
-            metrics: Metrics::new(),
+            metrics,
             bureau_configured: settings.bureau.is_some(),
         })
     }

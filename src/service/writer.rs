@@ -7,9 +7,11 @@
 use super::group::{self, Answer, Request};
 use super::ServiceError;
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Events in one group at most (a group always takes at least one request whole).
@@ -18,6 +20,7 @@ pub const GROUP_EVENTS: usize = 4_000;
 struct Queued {
     request: Request,
     reply: oneshot::Sender<Answer>,
+    at: Instant,
 }
 
 pub struct Writer {
@@ -27,23 +30,26 @@ pub struct Writer {
     /// Events that may wait at most; past it requests are refused (503 with `Retry-After`)
     /// instead of growing memory. A request larger than this still queues alone.
     capacity: usize,
+    metrics: Metrics,
 }
 
 impl Writer {
     /// Starts the writer thread. It ends when the last handle to the queue is dropped, after
     /// answering everything queued, so a graceful shutdown loses nothing.
-    pub fn start(store: Store, clock: Arc<dyn Clock>, capacity: usize) -> Writer {
+    pub fn start(store: Store, clock: Arc<dyn Clock>, capacity: usize, metrics: Metrics) -> Writer {
         let (queue, inbox) = mpsc::channel::<Queued>();
         let waiting = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&waiting);
+        let observed = metrics.clone();
         std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || run(&store, clock.as_ref(), &inbox, &taken))
+            .spawn(move || run(&store, clock.as_ref(), &inbox, &taken, &observed))
             .expect("the writer thread starts");
         Writer {
             queue,
             waiting,
             capacity,
+            metrics,
         }
     }
 
@@ -56,10 +62,16 @@ impl Writer {
             return Err(ServiceError::Busy);
         }
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Queued { request, reply }).is_err() {
+        let queued = Queued {
+            request,
+            reply,
+            at: Instant::now(),
+        };
+        if self.queue.send(queued).is_err() {
             self.waiting.fetch_sub(events, Ordering::SeqCst);
             return Err(writer_stopped());
         }
+        self.metrics.ingest_queue_events.set(gauge(before + events));
         Ok(answer)
     }
 }
@@ -70,7 +82,17 @@ fn writer_stopped() -> ServiceError {
     ))
 }
 
-fn run(store: &Store, clock: &dyn Clock, inbox: &mpsc::Receiver<Queued>, waiting: &AtomicUsize) {
+fn gauge(events: usize) -> i64 {
+    i64::try_from(events).unwrap_or(i64::MAX)
+}
+
+fn run(
+    store: &Store,
+    clock: &dyn Clock,
+    inbox: &mpsc::Receiver<Queued>,
+    waiting: &AtomicUsize,
+    metrics: &Metrics,
+) {
     while let Ok(first) = inbox.recv() {
         let mut events = first.request.events.len();
         let mut batch = vec![first];
@@ -83,9 +105,14 @@ fn run(store: &Store, clock: &dyn Clock, inbox: &mpsc::Receiver<Queued>, waiting
                 Err(_) => break,
             }
         }
-        waiting.fetch_sub(events, Ordering::SeqCst);
+        let left = waiting.fetch_sub(events, Ordering::SeqCst) - events;
+        metrics.ingest_queue_events.set(gauge(left));
         let answers = answer_group(store, clock, &batch);
+        metrics.write_group_events.observe(events as f64);
         for (queued, answer) in batch.into_iter().zip(answers) {
+            metrics
+                .write_wait_seconds
+                .observe(queued.at.elapsed().as_secs_f64());
             // A client that went away no longer waits for its answer; what was stored stays.
             let _ = queued.reply.send(answer);
         }

@@ -339,6 +339,14 @@ pub fn outbox_of(conn: &mut DbConn, invoice_ids: &[String]) -> Result<Vec<Outbox
     Ok(rows)
 }
 
+/// Deliveries by status, for the metrics.
+pub fn outbox_counts(conn: &mut DbConn) -> Result<Vec<(String, i64)>> {
+    Ok(outbox::table
+        .group_by(outbox::status)
+        .select((outbox::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// The next gapless number of a payer's training year.
 pub fn next_number(conn: &mut DbConn, payer: &str, year: i32) -> Result<i64> {
     let target = invoice_numbers::table.find((payer, year));

@@ -203,6 +203,24 @@ pub fn ledger_generation(conn: &mut DbConn) -> Result<i64, StoreError> {
         .first(conn)?)
 }
 
+/// Times the waits for a pooled connection (checkouts, and the ones that timed out).
+#[derive(Debug)]
+struct PoolWaits(Option<prometheus::Histogram>);
+
+impl r2d2::HandleEvent for PoolWaits {
+    fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
+        if let Some(waits) = &self.0 {
+            waits.observe(event.duration().as_secs_f64());
+        }
+    }
+
+    fn handle_timeout(&self, event: r2d2::event::TimeoutEvent) {
+        if let Some(waits) = &self.0 {
+            waits.observe(event.timeout().as_secs_f64());
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<ConnectionManager>,
@@ -224,6 +242,16 @@ impl Store {
         pool_size: u32,
         connect_timeout: Duration,
     ) -> Result<Store, StoreError> {
+        Store::open_observed(url, pool_size, connect_timeout, None)
+    }
+
+    /// [`Store::open`], timing every wait for a pooled connection into `pool_waits`.
+    pub fn open_observed(
+        url: &DatabaseUrl,
+        pool_size: u32,
+        connect_timeout: Duration,
+        pool_waits: Option<prometheus::Histogram>,
+    ) -> Result<Store, StoreError> {
         if let DatabaseUrl::Sqlite(path) = url {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -238,6 +266,7 @@ impl Store {
             // (libpq torn down under a connecting thread crashes the process).
             .min_idle(Some(0))
             .connection_timeout(connect_timeout)
+            .event_handler(Box::new(PoolWaits(pool_waits)))
             .build(ConnectionManager { url: url.clone() })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = Store {

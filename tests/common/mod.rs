@@ -95,6 +95,8 @@ impl Drop for TestDatabase {
 
 pub struct TestApp {
     pub address: String,
+    /// `/metrics` on its own address, when the settings give it one.
+    pub metrics_address: Option<String>,
     pub client: Client,
     pub clock: Arc<ManualClock>,
     pub db: TestDatabase,
@@ -128,10 +130,14 @@ impl TestApp {
         let app =
             Application::build(&settings, clock.clone(), "127.0.0.1:0").expect("server builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let gateway = app.gateway();
         tokio::spawn(app.run_until_stopped());
         let mut app = TestApp {
             address,
+            metrics_address,
             client: Client::new(),
             clock,
             db,
