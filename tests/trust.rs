@@ -548,3 +548,52 @@ async fn metrics_can_listen_apart_from_the_api() {
     assert!(count > 0);
     assert!(text.contains("gateway_http_requests_total"), "{text}");
 }
+
+#[tokio::test]
+async fn learner_names_and_id_numbers_are_in_no_answer_but_the_learners_own() {
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    let mut completion = event("e1", "C", 1, 10, "2022-06-01T10:00:00+08:00");
+    completion["learner"]["name"] = json!("王小明");
+    let full_id = id_number(1);
+    let finance = app.token("finance", "fin1", None);
+    let mut answers = vec![];
+    answers.push(app.post("/v1/completions", &p, completion).await.1);
+    let followup = json!({"learner": {"id_number": full_id, "name": "王小明"},
+        "attended_on": "2022-06-10", "program": "offline"});
+    answers.push(app.post("/v1/offline-followups", &p, followup).await.1);
+    let (_, drafts) = app
+        .post(
+            "/v1/invoice-runs",
+            &finance,
+            json!({"period": "2022-06", "payer": "province"}),
+        )
+        .await;
+    let id = drafts[0]["id"].as_str().unwrap().to_owned();
+    answers.push(drafts);
+    for (token, path) in [
+        (&p, "/v1/usage?payer=province".to_owned()),
+        (&finance, "/v1/usage?platform=P&payer=province".to_owned()),
+        (&finance, "/v1/audit-events".to_owned()),
+        (&finance, format!("/v1/invoices/{id}")),
+        (&finance, format!("/v1/invoices/{id}/completions")),
+        (&p, format!("/v1/invoices/{id}")),
+    ] {
+        let (code, answer) = app.get(&path, token).await;
+        assert_eq!(code, StatusCode::OK, "{path}: {answer}");
+        answers.push(answer);
+    }
+    for answer in &answers {
+        let text = answer.to_string();
+        assert!(!text.contains("小明"), "a learner's name in {text}");
+        assert!(!text.contains(&full_id), "a full ID number in {text}");
+    }
+    // The learner's own view shows their subsidy, with the ID number masked even there.
+    let learner = app.token("learner", &full_id, None);
+    let (code, own) = app
+        .get("/v1/me/subsidy?payer=province&year=2022", &learner)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{own}");
+    assert!(!own.to_string().contains(&full_id));
+}
