@@ -59,6 +59,10 @@ pub struct Claims {
     pub iat: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// The version of the account the token was issued under (absent: 0). Tokens older than
+    /// their account's version are revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ver: Option<i64>,
 }
 
 /// Who is calling, once their token checked out.
@@ -67,6 +71,8 @@ pub struct Principal {
     pub role: Role,
     pub subject: String,
     pub platform: Option<String>,
+    /// The account version the token was issued under.
+    pub version: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +95,7 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     ttl_seconds: u64,
+    staff_ttl_seconds: u64,
 }
 
 fn validation(algorithm: Algorithm, issuer: &str, audience: &str) -> Validation {
@@ -137,24 +144,42 @@ impl TokenKeys {
             issuer: jwt.issuer.clone(),
             audience: jwt.audience.clone(),
             ttl_seconds: jwt.ttl_seconds,
+            staff_ttl_seconds: jwt.staff_ttl_seconds,
         })
     }
 
-    pub fn ttl_seconds(&self) -> u64 {
-        self.ttl_seconds
+    /// How long a token of this role lives: staff (who move money and configure) briefly.
+    pub fn ttl_seconds(&self, role: Role) -> u64 {
+        match role {
+            Role::Admin | Role::Finance => self.staff_ttl_seconds,
+            Role::Platform | Role::Learner | Role::Bureau => self.ttl_seconds,
+        }
     }
 
-    /// Signs a token with the gateway's own key (HS256).
+    /// Signs a token with the gateway's own key (HS256), at account version 0.
     pub fn mint(&self, role: Role, subject: &str, platform: Option<&str>, now: i64) -> String {
+        self.mint_at_version(role, subject, platform, 0, now)
+    }
+
+    /// Signs a token issued under this version of its account.
+    pub fn mint_at_version(
+        &self,
+        role: Role,
+        subject: &str,
+        platform: Option<&str>,
+        version: i64,
+        now: i64,
+    ) -> String {
         let now = u64::try_from(now).unwrap_or(0);
         let claims = Claims {
             sub: subject.to_owned(),
             role,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            exp: now + self.ttl_seconds,
+            exp: now + self.ttl_seconds(role),
             iat: now,
             platform: platform.map(str::to_owned),
+            ver: (version != 0).then_some(version),
         };
         let (kid, key) = &self.encoding;
         let header = Header {
@@ -217,6 +242,7 @@ impl TokenKeys {
             role: claims.role,
             subject: claims.sub,
             platform: claims.platform,
+            version: claims.ver.unwrap_or(0),
         })
     }
 }
@@ -257,6 +283,7 @@ mod tests {
             issuer: "gw".into(),
             audience: "gw".into(),
             ttl_seconds: 600,
+            staff_ttl_seconds: 300,
         }
     }
 

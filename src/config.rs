@@ -48,7 +48,10 @@ pub struct BureauSettings {
 pub struct JwtSettings {
     pub issuer: String,
     pub audience: String,
+    /// Platform, bureau and learner tokens.
     pub ttl_seconds: u64,
+    /// Admin and finance tokens.
+    pub staff_ttl_seconds: u64,
 }
 
 /// The gateway's keys, never the database.
@@ -152,6 +155,11 @@ impl Settings {
                     defaults.jwt.ttl_seconds,
                     60..=86_400,
                 )?,
+                staff_ttl_seconds: parsed(
+                    "GATEWAY_STAFF_TOKEN_TTL_SECONDS",
+                    defaults.jwt.staff_ttl_seconds,
+                    60..=86_400,
+                )?,
             },
             idp,
             keys,
@@ -195,6 +203,7 @@ impl Settings {
                 issuer: "subsidy-gateway".into(),
                 audience: "subsidy-gateway".into(),
                 ttl_seconds: 3600,
+                staff_ttl_seconds: 900,
             },
             idp: None,
             keys: None,

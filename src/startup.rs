@@ -35,7 +35,20 @@ impl Application {
             settings.trusted_proxies.clone(),
         ));
         tokio::spawn(prune_limiters(limiters.clone().into_inner()));
-        tokio::spawn(count_outbox(gateway.clone().into_inner()));
+        // The outbox gauges, every five seconds (a grouped count of a small table); the standing
+        // of suspended, disabled and rotated accounts, twice a second.
+        tokio::spawn(periodically(
+            gateway.clone().into_inner(),
+            std::time::Duration::from_secs(5),
+            "counting the outbox",
+            Gateway::refresh_outbox_metrics,
+        ));
+        tokio::spawn(periodically(
+            gateway.clone().into_inner(),
+            crate::service::standing::RELOAD_EVERY,
+            "reloading account standing",
+            Gateway::reload_standing,
+        ));
         // Unmatched paths share one label, so random 404s cannot grow the series without bound.
         let prometheus = PrometheusMetricsBuilder::new("gateway")
             .registry(gateway.metrics().registry.clone())
@@ -146,16 +159,21 @@ async fn prune_limiters(limiters: Arc<Limiters>) {
     }
 }
 
-/// Keeps the outbox gauges current (every five seconds: a grouped count of a small table).
-async fn count_outbox(gateway: Arc<Gateway>) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+/// Runs `work` on the blocking pool every `period`, logging a failure and going on.
+async fn periodically(
+    gateway: Arc<Gateway>,
+    period: std::time::Duration,
+    what: &'static str,
+    work: fn(&Gateway) -> Result<(), crate::service::ServiceError>,
+) {
+    let mut every = tokio::time::interval(period);
     loop {
         every.tick().await;
-        let counting = Arc::clone(&gateway);
-        match tokio::task::spawn_blocking(move || counting.refresh_outbox_metrics()).await {
+        let working = Arc::clone(&gateway);
+        match tokio::task::spawn_blocking(move || work(&working)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "outbox metrics not refreshed"),
-            Err(e) => tracing::warn!(error = %e, "outbox metrics task failed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "{what} failed"),
+            Err(e) => tracing::warn!(error = %e, "{what} panicked"),
         }
     }
 }

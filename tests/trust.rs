@@ -597,3 +597,250 @@ async fn learner_names_and_id_numbers_are_in_no_answer_but_the_learners_own() {
     assert_eq!(code, StatusCode::OK, "{own}");
     assert!(!own.to_string().contains(&full_id));
 }
+
+/// How long until `token` is answered `refused` at `address` (polled every 20 ms); panics
+/// after two seconds.
+async fn refused_after(
+    client: &reqwest::Client,
+    address: &str,
+    path: &str,
+    token: &str,
+    refused: StatusCode,
+) -> Duration {
+    let began = std::time::Instant::now();
+    while began.elapsed() < Duration::from_secs(2) {
+        let status = client
+            .get(format!("{address}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == refused {
+            return began.elapsed();
+        }
+        assert_eq!(status, StatusCode::OK, "{path}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{path} still admitted the token after two seconds");
+}
+
+async fn grant(
+    client: &reqwest::Client,
+    address: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, serde_json::Value) {
+    let answer = client
+        .post(format!("{address}/v1/auth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (answer.status(), answer.json().await.unwrap())
+}
+
+async fn sign_in(
+    client: &reqwest::Client,
+    address: &str,
+    password: &str,
+) -> (StatusCode, serde_json::Value) {
+    let form = [
+        ("grant_type", "password"),
+        ("username", "fin1"),
+        ("password", password),
+    ];
+    grant(client, address, &form).await
+}
+
+async fn client_grant(
+    client: &reqwest::Client,
+    address: &str,
+    id: &str,
+    secret: &str,
+) -> (StatusCode, serde_json::Value) {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    grant(client, address, &form).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoked_access_stops_within_a_second_on_every_replica() {
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let other = app.replica(|_| {}).await;
+    let client = &app.client;
+    let admin = app.admin().to_owned();
+    let (code, _) = app
+        .post(
+            "/v1/users",
+            &admin,
+            json!({"username": "fin1", "role": "finance", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let (code, staff) = sign_in(client, &other, "correct horse battery").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(staff["expires_in"], 900, "staff tokens live 15 minutes");
+    let staff = staff["access_token"].as_str().unwrap().to_owned();
+
+    // Disabled on one replica: refused on the other within a second, and no new token.
+    let (code, _) = app
+        .json(
+            reqwest::Method::PATCH,
+            "/v1/users/fin1",
+            Some(&admin),
+            Some(json!({"status": "disabled"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = app.get("/v1/platforms", &staff).await;
+    assert_eq!(
+        code,
+        StatusCode::UNAUTHORIZED,
+        "at once where it was disabled"
+    );
+    let waited = refused_after(
+        client,
+        &other,
+        "/v1/platforms",
+        &staff,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    assert_eq!(
+        sign_in(client, &other, "correct horse battery").await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Enabled again: the old token stays revoked, a new one works.
+    let (code, _) = app
+        .json(
+            reqwest::Method::PATCH,
+            "/v1/users/fin1",
+            Some(&admin),
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = app.get("/v1/platforms", &staff).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let (code, fresh) = sign_in(client, &other, "correct horse battery").await;
+    assert_eq!(code, StatusCode::OK);
+    let fresh = fresh["access_token"].as_str().unwrap().to_owned();
+
+    // The user changes their own password: the current one is required; the token it was
+    // changed with and every other stop working.
+    let change = |body: serde_json::Value| {
+        client
+            .put(format!("{}/v1/users/fin1/password", app.address))
+            .bearer_auth(&fresh)
+            .json(&body)
+            .send()
+    };
+    let wrong = change(json!({"password": "a new long password", "current_password": "nope"}))
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let changed = change(
+        json!({"password": "a new long password", "current_password": "correct horse battery"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let waited = refused_after(
+        client,
+        &other,
+        "/v1/platforms",
+        &fresh,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    assert_eq!(
+        sign_in(client, &other, "correct horse battery").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        sign_in(client, &other, "a new long password").await.0,
+        StatusCode::OK
+    );
+    // Nobody else's password: another finance user's account is not theirs to see.
+    let fin2 = app.token("finance", "fin2", None);
+    let (code, _) = app
+        .json(
+            reqwest::Method::PUT,
+            "/v1/users/fin1/password",
+            Some(&fin2),
+            Some(json!({"password": "a third long password", "current_password": "x"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // A platform's secret rotated: its tokens and old secret stop working, the new one works.
+    let (client_id, secret) = platform_credentials(&app, "p1").await;
+    let (code, platform) = client_grant(client, &other, &client_id, &secret).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(platform["expires_in"], 3600);
+    let platform = platform["access_token"].as_str().unwrap().to_owned();
+    let (code, rotated) = app
+        .post("/v1/platforms/p1/rotate-secret", &admin, json!({}))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    let waited = refused_after(
+        client,
+        &other,
+        "/v1/courses",
+        &platform,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    assert_eq!(
+        client_grant(client, &other, &client_id, &secret).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (code, renewed) = client_grant(client, &other, &client_id, &new_secret).await;
+    assert_eq!(code, StatusCode::OK);
+    let renewed = renewed["access_token"].as_str().unwrap().to_owned();
+
+    // Suspended: its tokens are refused everywhere, not only its webhooks.
+    let (code, _) = app
+        .json(
+            reqwest::Method::PATCH,
+            "/v1/platforms/p1",
+            Some(&admin),
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let waited = refused_after(
+        client,
+        &other,
+        "/v1/courses",
+        &renewed,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+
+    let (_, trail) = app.get("/v1/audit-events?limit=100", &admin).await;
+    let actions: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in [
+        "user.disabled",
+        "user.enabled",
+        "user.password_changed",
+        "platform.secret_rotated",
+        "platform.status_changed",
+    ] {
+        assert!(actions.contains(&action), "{action} not in {actions:?}");
+    }
+}

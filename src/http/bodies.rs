@@ -155,6 +155,21 @@ pub struct ReasonBody {
 }
 
 #[derive(Deserialize, ToSchema)]
+pub struct UserStatusChange {
+    /// `active` or `disabled`.
+    #[schema(example = "disabled")]
+    status: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    /// At least 12 characters.
+    password: String,
+    /// Required when users change their own password.
+    current_password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
 pub struct PaymentBody {
     #[schema(example = "BUREAU-TX-0001")]
     reference: String,

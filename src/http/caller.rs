@@ -3,7 +3,8 @@
 use super::problem::{retry_after, ApiError};
 use crate::auth::{Principal, Role};
 use crate::config::RateLimits;
-use crate::service::Gateway;
+use crate::service::standing::Refusal;
+use crate::service::{Gateway, ServiceError};
 use actix_web::dev::Payload;
 use actix_web::{http::header, web, FromRequest, HttpRequest};
 use governor::clock::{Clock, DefaultClock};
@@ -152,6 +153,16 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         .tokens()
         .verify(token.trim())
         .map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
+    gateway
+        .standing()
+        .admits(&principal)
+        .map_err(|refusal| match refusal {
+            Refusal::PlatformSuspended => ApiError::Service(ServiceError::Forbidden {
+                code: "platform_suspended",
+                detail: "this platform is suspended".into(),
+            }),
+            Refusal::Revoked => ApiError::Unauthenticated("the token was revoked".into()),
+        })?;
     let key = format!("{}:{}", principal.role.as_str(), principal.subject);
     limiters.per_caller.check_key(&key).map_err(rate_limited)?;
     Ok(Caller(principal))

@@ -227,6 +227,71 @@ async fn create_user(
     Ok(HttpResponse::Created().json(run(gateway, move |g| g.create_user(&actor, &body)).await?))
 }
 
+/// A new client secret, shown in this answer only; the platform's earlier tokens stop working
+/// within a second on every replica.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("code" = String, Path)),
+    responses((status = 200, body = PlatformView), (status = 404, body = Problem)))]
+#[post("/v1/platforms/{code}/rotate-secret")]
+async fn rotate_platform_secret(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    code: web::Path<String>,
+) -> Answer {
+    let actor = actor(caller.require(&[Role::Admin])?);
+    Ok(HttpResponse::Ok()
+        .json(run(gateway, move |g| g.rotate_platform_secret(&actor, &code)).await?))
+}
+
+/// Staff users by username, a page at a time.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(Paging), responses((status = 200, body = Vec<UserView>)))]
+#[get("/v1/users")]
+async fn list_users(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    req: HttpRequest,
+    paging: web::Query<Paging>,
+) -> Answer {
+    caller.require(&[Role::Admin])?;
+    let page = paging.cursor();
+    let items = run(gateway, move |g| g.list_users(&page)).await?;
+    Ok(paged(&req, &paging, items, |u| u.username.clone()))
+}
+
+/// Disables or re-enables a staff user; their tokens stop working within a second.
+#[utoipa::path(tag = "admin", request_body = UserStatusChange, security(("bearer" = [])),
+    params(("username" = String, Path)), responses((status = 200, body = UserView), (status = 404, body = Problem)))]
+#[patch("/v1/users/{username}")]
+async fn update_user(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    username: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    let actor = actor(caller.require(&[Role::Admin])?);
+    Ok(HttpResponse::Ok()
+        .json(run(gateway, move |g| g.update_user(&actor, &username, &body)).await?))
+}
+
+/// Sets a password: an admin for any user, a user for themselves with `current_password`.
+/// The user's other tokens stop working.
+#[utoipa::path(tag = "admin", request_body = PasswordChange, security(("bearer" = [])),
+    params(("username" = String, Path)), responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[put("/v1/users/{username}/password")]
+async fn change_password(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    username: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    let principal = caller.require(STAFF)?.clone();
+    Ok(HttpResponse::Ok().json(
+        run(gateway, move |g| {
+            g.change_password(&principal, &username, &body)
+        })
+        .await?,
+    ))
+}
+
 #[utoipa::path(tag = "admin", request_body = CodeAndName, security(("bearer" = [])),
     responses((status = 201, body = PayerView), (status = 409, body = Problem)))]
 #[post("/v1/payers")]

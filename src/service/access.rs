@@ -53,7 +53,7 @@ impl Gateway {
     /// A token for valid credentials; `Unauthenticated` for any wrong part, alike.
     pub fn grant_token(&self, credentials: Credentials) -> Result<TokenGrant, ServiceError> {
         let refused = || ServiceError::Unauthenticated("invalid credentials".into());
-        let (role, subject, platform) = match credentials {
+        let (role, subject, platform, version) = match credentials {
             Credentials::Client { id, secret } => {
                 let found = self
                     .store
@@ -66,7 +66,12 @@ impl Gateway {
                         detail: format!("platform {} is suspended", platform.code),
                     });
                 }
-                (Role::Platform, id, Some(platform.code))
+                (
+                    Role::Platform,
+                    id,
+                    Some(platform.code),
+                    platform.token_version,
+                )
             }
             Credentials::Staff { username, password } => {
                 let found = self
@@ -74,10 +79,14 @@ impl Gateway {
                     .read(|conn| catalog::find_staff_user(conn, &username))?;
                 let staff =
                     authenticated(found, &password, |u| &u.password_hash).ok_or_else(refused)?;
+                if staff.status != "active" {
+                    return Err(refused());
+                }
                 (
                     staff.role.parse::<Role>().map_err(|_| refused())?,
                     username,
                     None,
+                    staff.token_version,
                 )
             }
         };
@@ -85,14 +94,15 @@ impl Gateway {
         Ok(TokenGrant {
             // Token lifetimes follow the wall clock, as their verification does, never the
             // business clock that places completions in training years.
-            access_token: self.tokens.mint(
+            access_token: self.tokens.mint_at_version(
                 role,
                 &subject,
                 platform.as_deref(),
+                version,
                 chrono::Utc::now().timestamp(),
             ),
             token_type: "Bearer",
-            expires_in: self.tokens.ttl_seconds(),
+            expires_in: self.tokens.ttl_seconds(role),
         })
     }
 }

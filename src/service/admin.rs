@@ -4,7 +4,7 @@ use super::audit::record;
 use super::error::Refusals;
 use super::input::{code, Reader};
 use super::{new_id, schedule_of, utc, Gateway, ServiceError};
-use crate::auth::{hash_secret, random_token, Role};
+use crate::auth::{hash_secret, random_token, Principal, Role};
 use crate::domain::schedule::{parse_fraction, PerLevel};
 use crate::domain::{Level, Money, RateSchedule, TrainingYear};
 use crate::store::models::{PayerRow, PlatformRow, RateScheduleRow, StaffUserRow};
@@ -63,7 +63,57 @@ impl From<PlatformRow> for PlatformView {
 pub struct UserView {
     pub username: String,
     pub role: String,
+    /// `active` or `disabled`.
+    pub status: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl From<StaffUserRow> for UserView {
+    fn from(row: StaffUserRow) -> UserView {
+        UserView {
+            username: row.username,
+            role: row.role,
+            status: row.status,
+            created_at: utc(row.created_at),
+        }
+    }
+}
+
+/// One of the allowed values of a body's `status`, or a refusal naming them.
+fn status_in(body: &Value, allowed: [&'static str; 2]) -> Result<String, ServiceError> {
+    let mut refusals = Refusals::default();
+    let status = Reader::object(body, "", &mut refusals)
+        .and_then(|r| r.text("status", 16, &mut refusals))
+        .filter(|status| {
+            let known = allowed.contains(&status.as_str());
+            if !known {
+                refusals.add(
+                    "status",
+                    "invalid_status",
+                    format!("must be {} or {}", allowed[0], allowed[1]),
+                );
+            }
+            known
+        });
+    refusals.into_result()?;
+    Ok(status.expect("checked"))
+}
+
+/// A new password of at least 12 characters, or a refusal.
+fn new_password(reader: Option<&Reader>, refusals: &mut Refusals) -> Option<String> {
+    reader
+        .and_then(|r| r.text("password", 256, refusals))
+        .filter(|p| {
+            let long_enough = p.chars().count() >= 12;
+            if !long_enough {
+                refusals.add(
+                    "password",
+                    "weak_password",
+                    "must be at least 12 characters",
+                );
+            }
+            long_enough
+        })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -189,6 +239,7 @@ impl Gateway {
             client_secret_hash: hash_secret(&secret),
             created_at: now,
             updated_at: now,
+            token_version: 0,
         };
         self.store.write(|conn| {
             catalog::insert_platform(conn, &row).map_err(unique_or(
@@ -237,18 +288,7 @@ impl Gateway {
         code: &str,
         body: &Value,
     ) -> Result<PlatformView, ServiceError> {
-        let mut refusals = Refusals::default();
-        let status = Reader::object(body, "", &mut refusals)
-            .and_then(|r| r.text("status", 16, &mut refusals))
-            .filter(|status| {
-                let known = matches!(status.as_str(), "active" | "suspended");
-                if !known {
-                    refusals.add("status", "invalid_status", "must be active or suspended");
-                }
-                known
-            });
-        refusals.into_result()?;
-        let status = status.expect("checked");
+        let status = status_in(body, ["active", "suspended"])?;
         let now = self.stamp();
         let view = self.store.write(|conn| {
             let before =
@@ -268,7 +308,137 @@ impl Gateway {
                 .ok_or(ServiceError::NotFound("platform"))
         })?;
         tracing::info!(platform = %code, status = %view.status, "platform status changed");
+        self.reload_standing()?;
         Ok(view)
+    }
+
+    /// A new client secret, in this answer only; every token issued before it stops working.
+    pub fn rotate_platform_secret(
+        &self,
+        actor: &str,
+        code: &str,
+    ) -> Result<PlatformView, ServiceError> {
+        let secret = random_token(32);
+        let hash = hash_secret(&secret);
+        let now = self.stamp();
+        let row = self.store.write(|conn| {
+            catalog::find_platform(conn, code)?.ok_or(ServiceError::NotFound("platform"))?;
+            catalog::rotate_platform_secret(conn, code, &hash, now)?;
+            record(
+                conn,
+                now,
+                actor,
+                "platform.secret_rotated",
+                ("platform", code),
+                None,
+                None,
+            )?;
+            catalog::find_platform(conn, code)?.ok_or(ServiceError::NotFound("platform"))
+        })?;
+        tracing::info!(platform = %code, "platform secret rotated");
+        self.reload_standing()?;
+        let mut view = PlatformView::from(row);
+        view.client_secret = Some(secret);
+        Ok(view)
+    }
+
+    pub fn list_users(&self, page: &Cursor) -> Result<Vec<UserView>, ServiceError> {
+        self.store.read(|conn| {
+            Ok(catalog::list_staff_users(conn, page)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// Disables or re-enables a staff user; the tokens issued before stop working either way.
+    pub fn update_user(
+        &self,
+        actor: &str,
+        username: &str,
+        body: &Value,
+    ) -> Result<UserView, ServiceError> {
+        let status = status_in(body, ["active", "disabled"])?;
+        let now = self.stamp();
+        let row = self.store.write(|conn| {
+            let before =
+                catalog::find_staff_user(conn, username)?.ok_or(ServiceError::NotFound("user"))?;
+            catalog::set_staff_status(conn, username, &status)?;
+            let action = if status == "active" {
+                "user.enabled"
+            } else {
+                "user.disabled"
+            };
+            record(
+                conn,
+                now,
+                actor,
+                action,
+                ("user", username),
+                Some(json!({"status": before.status})),
+                Some(json!({"status": status})),
+            )?;
+            catalog::find_staff_user(conn, username)?.ok_or(ServiceError::NotFound("user"))
+        })?;
+        tracing::info!(username = %username, status = %row.status, "staff user status changed");
+        self.reload_standing()?;
+        Ok(row.into())
+    }
+
+    /// Sets a staff user's password: an admin for anyone, a user for themselves with their
+    /// current password. Their other tokens stop working.
+    pub fn change_password(
+        &self,
+        principal: &Principal,
+        username: &str,
+        body: &Value,
+    ) -> Result<UserView, ServiceError> {
+        let own = principal.role != Role::Admin || principal.subject == username;
+        let mut refusals = Refusals::default();
+        let reader = Reader::object(body, "", &mut refusals);
+        let password = new_password(reader.as_ref(), &mut refusals);
+        let current = if own {
+            reader
+                .as_ref()
+                .and_then(|r| r.text("current_password", 256, &mut refusals))
+        } else {
+            None
+        };
+        refusals.into_result()?;
+        if principal.role != Role::Admin && principal.subject != username {
+            // Another's account is not this caller's to see.
+            return Err(ServiceError::NotFound("user"));
+        }
+        let hash = hash_secret(&password.expect("checked"));
+        let now = self.stamp();
+        let actor = super::audit::actor(principal);
+        let row = self.store.write(|conn| {
+            let user =
+                catalog::find_staff_user(conn, username)?.ok_or(ServiceError::NotFound("user"))?;
+            if let Some(current) = &current {
+                if !crate::auth::verify_secret(current, &user.password_hash) {
+                    return Err(ServiceError::invalid(
+                        "current_password",
+                        "wrong_password",
+                        "is not the current password",
+                    ));
+                }
+            }
+            catalog::set_staff_password(conn, username, &hash)?;
+            record(
+                conn,
+                now,
+                &actor,
+                "user.password_changed",
+                ("user", username),
+                None,
+                None,
+            )?;
+            catalog::find_staff_user(conn, username)?.ok_or(ServiceError::NotFound("user"))
+        })?;
+        tracing::info!(username = %username, by = %actor, "staff password changed");
+        self.reload_standing()?;
+        Ok(row.into())
     }
 
     pub fn create_user(&self, actor: &str, body: &Value) -> Result<UserView, ServiceError> {
@@ -287,20 +457,7 @@ impl Gateway {
                     None
                 }
             });
-        let password = reader
-            .as_ref()
-            .and_then(|r| r.text("password", 256, &mut refusals))
-            .filter(|p| {
-                let long_enough = p.chars().count() >= 12;
-                if !long_enough {
-                    refusals.add(
-                        "password",
-                        "weak_password",
-                        "must be at least 12 characters",
-                    );
-                }
-                long_enough
-            });
+        let password = new_password(reader.as_ref(), &mut refusals);
         refusals.into_result()?;
         let (username, role, password) = (
             username.expect("checked"),
@@ -312,6 +469,8 @@ impl Gateway {
             role: role.as_str().to_owned(),
             password_hash: hash_secret(&password),
             created_at: self.stamp(),
+            status: "active".into(),
+            token_version: 0,
         };
         self.store.write(|conn| {
             catalog::insert_staff_user(conn, &row).map_err(unique_or(
@@ -331,11 +490,7 @@ impl Gateway {
             Ok::<_, ServiceError>(())
         })?;
         tracing::info!(username = %username, role = role.as_str(), "staff user created");
-        Ok(UserView {
-            username: row.username,
-            role: row.role,
-            created_at: utc(row.created_at),
-        })
+        Ok(row.into())
     }
 
     pub fn list_schedules(

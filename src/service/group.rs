@@ -468,6 +468,7 @@ mod tests {
                             client_secret_hash: String::new(),
                             created_at: at,
                             updated_at: at,
+                            token_version: 0,
                         },
                     )?;
                     for (i, level) in ["junior", "intermediate", "senior"].iter().enumerate() {

@@ -12,6 +12,7 @@ mod input;
 pub mod invoicing;
 pub mod learners;
 pub mod reconcile;
+pub mod standing;
 pub mod usage;
 mod writer;
 
@@ -41,6 +42,7 @@ pub struct Gateway {
     metrics: Metrics,
     bureau_configured: bool,
     writer: writer::Writer,
+    standing: standing::Standing,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +91,7 @@ impl Gateway {
         }
         let keys = configured_keys(settings)?;
         let tokens = TokenKeys::new(&keys.signing, &settings.jwt, settings.idp.as_ref())?;
-        Ok(Gateway {
+        let gateway = Gateway {
             writer: writer::Writer::start(
                 store.clone(),
                 Arc::clone(&clock),
@@ -102,7 +104,13 @@ impl Gateway {
             ids: IdHasher(keys.id_hash.into_bytes()),
             metrics,
             bureau_configured: settings.bureau.is_some(),
-        })
+            standing: standing::Standing::default(),
+        };
+        gateway.reload_standing().map_err(|e| StartError::Store {
+            url: format!("{:?}", settings.database_url),
+            source: crate::store::StoreError::Unavailable(e.to_string()),
+        })?;
+        Ok(gateway)
     }
 
     pub fn now(&self) -> DateTime<Utc> {

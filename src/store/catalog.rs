@@ -133,6 +133,75 @@ pub fn set_platform_status(
     Ok(())
 }
 
+/// A new client secret: every token issued before it stops working.
+pub fn rotate_platform_secret(
+    conn: &mut DbConn,
+    code: &str,
+    secret_hash: &str,
+    at: chrono::NaiveDateTime,
+) -> Result<()> {
+    diesel::update(platforms::table.find(code))
+        .set((
+            platforms::client_secret_hash.eq(secret_hash),
+            platforms::token_version.eq(platforms::token_version + 1),
+            platforms::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Every platform's standing: code, status, token version.
+pub fn platform_standing(conn: &mut DbConn) -> Result<Vec<(String, String, i64)>> {
+    Ok(platforms::table
+        .select((platforms::code, platforms::status, platforms::token_version))
+        .load(conn)?)
+}
+
+/// Every staff user's standing: username, role, status, token version.
+pub fn staff_standing(conn: &mut DbConn) -> Result<Vec<(String, String, String, i64)>> {
+    Ok(staff_users::table
+        .select((
+            staff_users::username,
+            staff_users::role,
+            staff_users::status,
+            staff_users::token_version,
+        ))
+        .load(conn)?)
+}
+
+/// Disables or re-enables a user; either way the tokens issued before stop working.
+pub fn set_staff_status(conn: &mut DbConn, username: &str, status: &str) -> Result<()> {
+    diesel::update(staff_users::table.find(username))
+        .set((
+            staff_users::status.eq(status),
+            staff_users::token_version.eq(staff_users::token_version + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A new password: the tokens issued before it stop working.
+pub fn set_staff_password(conn: &mut DbConn, username: &str, password_hash: &str) -> Result<()> {
+    diesel::update(staff_users::table.find(username))
+        .set((
+            staff_users::password_hash.eq(password_hash),
+            staff_users::token_version.eq(staff_users::token_version + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn list_staff_users(conn: &mut DbConn, page: &Cursor) -> Result<Vec<StaffUserRow>> {
+    let mut query = staff_users::table
+        .order(staff_users::username)
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(staff_users::username.gt(after.clone()));
+    }
+    Ok(query.load(conn)?)
+}
+
 pub fn insert_staff_user(conn: &mut DbConn, row: &StaffUserRow) -> Result<()> {
     diesel::insert_into(staff_users::table)
         .values(row)

@@ -41,6 +41,8 @@ pub struct PlatformRow {
     pub client_secret_hash: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Tokens issued before this version no longer work (the secret was rotated).
+    pub token_version: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -50,6 +52,10 @@ pub struct StaffUserRow {
     pub role: String,
     pub password_hash: String,
     pub created_at: NaiveDateTime,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// Tokens issued before this version no longer work (password changed, user disabled).
+    pub token_version: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

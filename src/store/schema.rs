@@ -51,6 +51,7 @@ diesel::table! {
         client_secret_hash -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_version -> BigInt,
     }
 }
 
@@ -60,6 +61,8 @@ diesel::table! {
         role -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
+        status -> Text,
+        token_version -> BigInt,
     }
 }
 
