@@ -42,6 +42,40 @@ pub struct BureauSettings {
     pub base_delay_ms: u64,
     /// After this long a delivery that never succeeded is a permanent failure.
     pub give_up_after_secs: u64,
+    /// The key every delivery is signed with (Standard Webhooks), decoded from `whsec_<base64>`.
+    pub signing_secret: BureauSecret,
+    /// Extra root certificates (PEM) to trust for the bureau's TLS.
+    pub ca_file: Option<PathBuf>,
+    /// The gateway's client certificate and key (PEM, in one file) for mutual TLS.
+    pub client_identity_file: Option<PathBuf>,
+}
+
+/// The bureau's signing key; never printed.
+#[derive(Clone)]
+pub struct BureauSecret(pub Vec<u8>);
+
+impl std::fmt::Debug for BureauSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BureauSecret(<set>)")
+    }
+}
+
+impl std::str::FromStr for BureauSecret {
+    type Err = String;
+    /// `whsec_` and the base64 of at least 24 random bytes, as the specification writes them.
+    fn from_str(text: &str) -> Result<BureauSecret, String> {
+        use base64::Engine;
+        let encoded = text
+            .strip_prefix("whsec_")
+            .ok_or("must start with whsec_ (whsec_ and base64)")?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| "must be whsec_ followed by base64")?;
+        if key.len() < 24 {
+            return Err("must hold at least 24 bytes of key".into());
+        }
+        Ok(BureauSecret(key))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -116,24 +150,7 @@ impl Settings {
             (None, Some(_)) => return Err(missing("GATEWAY_IDP_PUBLIC_KEY_FILE")),
         };
         let keys = keys_from_env()?;
-        let bureau = match optional("GATEWAY_BUREAU_URL") {
-            None => None,
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                Some(BureauSettings {
-                    url: url.trim_end_matches('/').to_owned(),
-                    timeout_ms: parsed("GATEWAY_BUREAU_TIMEOUT_SECONDS", 10, 1..=300)? * 1000,
-                    poll_ms: parsed("GATEWAY_OUTBOX_POLL_MS", 1000, 10..=60_000)?,
-                    base_delay_ms: parsed("GATEWAY_OUTBOX_BASE_DELAY_MS", 2000, 1..=600_000)?,
-                    give_up_after_secs: parsed("GATEWAY_OUTBOX_GIVE_UP_HOURS", 24, 1..=720)? * 3600,
-                })
-            }
-            Some(_) => {
-                return Err(ConfigError {
-                    name: "GATEWAY_BUREAU_URL",
-                    problem: "must start with http:// or https://".into(),
-                })
-            }
-        };
+        let bureau = optional("GATEWAY_BUREAU_URL").map(bureau).transpose()?;
         let defaults = Settings::defaults(database_url);
         Ok(Settings {
             db_pool_size: parsed("GATEWAY_DB_POOL_SIZE", defaults.db_pool_size, 1..=512)?,
@@ -218,6 +235,40 @@ impl Settings {
             trusted_proxies: vec![],
         }
     }
+}
+
+/// The bureau's settings once its URL is set: `https://` (plain `http://` only when allowed
+/// outright), the signing secret required.
+fn bureau(url: String) -> Result<BureauSettings, ConfigError> {
+    let allow_http = optional("GATEWAY_BUREAU_ALLOW_HTTP").is_some_and(|v| v == "true");
+    if !(url.starts_with("https://") || allow_http && url.starts_with("http://")) {
+        return Err(ConfigError {
+            name: "GATEWAY_BUREAU_URL",
+            problem: "must start with https:// (http:// only with GATEWAY_BUREAU_ALLOW_HTTP=true)"
+                .into(),
+        });
+    }
+    let signing_secret = optional("GATEWAY_BUREAU_SECRET")
+        .ok_or_else(|| ConfigError {
+            name: "GATEWAY_BUREAU_SECRET",
+            problem: "is required with GATEWAY_BUREAU_URL: whsec_ and the base64 of a random key"
+                .into(),
+        })?
+        .parse()
+        .map_err(|problem| ConfigError {
+            name: "GATEWAY_BUREAU_SECRET",
+            problem,
+        })?;
+    Ok(BureauSettings {
+        url: url.trim_end_matches('/').to_owned(),
+        timeout_ms: parsed("GATEWAY_BUREAU_TIMEOUT_SECONDS", 10, 1..=300)? * 1000,
+        poll_ms: parsed("GATEWAY_OUTBOX_POLL_MS", 1000, 10..=60_000)?,
+        base_delay_ms: parsed("GATEWAY_OUTBOX_BASE_DELAY_MS", 2000, 1..=600_000)?,
+        give_up_after_secs: parsed("GATEWAY_OUTBOX_GIVE_UP_HOURS", 24, 1..=720)? * 3600,
+        signing_secret,
+        ca_file: optional("GATEWAY_BUREAU_CA_FILE").map(PathBuf::from),
+        client_identity_file: optional("GATEWAY_BUREAU_CLIENT_IDENTITY_FILE").map(PathBuf::from),
+    })
 }
 
 fn trusted_proxies() -> Result<Vec<IpNet>, ConfigError> {

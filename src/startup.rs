@@ -68,7 +68,13 @@ impl Application {
             .transpose()?;
         let json_limit = settings.json_limit_bytes;
         if let Some(bureau) = settings.bureau.clone() {
-            tokio::spawn(crate::outbox::run(gateway.clone().into_inner(), bureau));
+            let client = crate::outbox::client(&bureau)
+                .map_err(|e| anyhow::anyhow!("the bureau's TLS settings: {e}"))?;
+            tokio::spawn(crate::outbox::run(
+                gateway.clone().into_inner(),
+                bureau,
+                client,
+            ));
         }
         tracing::info!(
             port,

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::bureau::bureau;
+use common::bureau::{bureau, BUREAU_SECRET};
 use common::process::*;
 use common::*;
 use futures_util::StreamExt;
@@ -259,6 +259,8 @@ async fn the_outbox_worker_killed_mid_delivery_delivers_once_after_restart() {
     let stand_in = bureau(vec![200], Duration::from_secs(2)).await;
     let env = [
         ("GATEWAY_BUREAU_URL", stand_in.address.as_str()),
+        ("GATEWAY_BUREAU_ALLOW_HTTP", "true"),
+        ("GATEWAY_BUREAU_SECRET", BUREAU_SECRET),
         ("GATEWAY_BUREAU_TIMEOUT_SECONDS", "3"),
         ("GATEWAY_OUTBOX_POLL_MS", "20"),
         ("GATEWAY_OUTBOX_BASE_DELAY_MS", "20"),

@@ -633,6 +633,9 @@ fn bureau_settings(url: &str, timeout_ms: u64) -> BureauSettings {
         poll_ms: 20,
         base_delay_ms: 20,
         give_up_after_secs: 3600,
+        signing_secret: BUREAU_SECRET.parse().unwrap(),
+        ca_file: None,
+        client_identity_file: None,
     }
 }
 
@@ -737,6 +740,82 @@ async fn the_bureau_pays_only_what_it_was_sent() {
     let (code, _) = act(&app, &bureau_token(&app), &id, "payment", right).await;
     assert_eq!(code, StatusCode::CONFLICT, "paid once");
     app.assert_books_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_are_signed_and_forgeries_refused() {
+    // The gateway's deliveries pass the independent Standard Webhooks check.
+    let stand_in = bureau(vec![200], Duration::ZERO).await;
+    let app = app_with_bureau(&stand_in.address, 2000).await;
+    let id = approved_invoice(&app).await;
+    wait_for(&app, &id, |i| i["status"] == "submitted").await;
+    assert_eq!(*stand_in.unverified.lock().unwrap(), 0);
+    assert_eq!(stand_in.received.lock().unwrap().len(), 1);
+
+    // The stand-in's check is real: a tampered body and a stale timestamp are refused.
+    let signer = standardwebhooks::Webhook::new(BUREAU_SECRET).unwrap();
+    let post = |body: &'static str, timestamp: i64, signed_body: &'static str| {
+        let signature = signer
+            .sign("msg_1", timestamp, signed_body.as_bytes())
+            .unwrap();
+        app.client
+            .post(format!("{}/payment-requests", stand_in.address))
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let genuine = r#"{"amount":"15.00"}"#;
+    let cases = [
+        (genuine, now, genuine, StatusCode::OK),
+        (
+            r#"{"amount":"99.00"}"#,
+            now,
+            genuine,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (genuine, now - 6 * 60, genuine, StatusCode::UNAUTHORIZED),
+    ];
+    for (body, timestamp, signed, expected) in cases {
+        let answer = post(body, timestamp, signed).await.unwrap();
+        assert_eq!(answer.status(), expected, "{body} at {timestamp}");
+    }
+    assert_eq!(*stand_in.unverified.lock().unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redirecting_bureau_is_not_followed() {
+    // A bureau answering 307 to another address: the delivery fails there and is retried; the
+    // other address never hears of it.
+    let elsewhere = bureau(vec![200], Duration::ZERO).await;
+    let target = format!("{}/payment-requests", elsewhere.address);
+    let redirecting = actix_web::HttpServer::new(move || {
+        let target = target.clone();
+        actix_web::App::new().default_service(actix_web::web::to(move || {
+            let target = target.clone();
+            async move {
+                actix_web::HttpResponse::TemporaryRedirect()
+                    .insert_header(("Location", target))
+                    .finish()
+            }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let address = format!("http://{}", redirecting.addrs()[0]);
+    tokio::spawn(redirecting.run());
+    let app = app_with_bureau(&address, 2000).await;
+    let id = approved_invoice(&app).await;
+    let invoice = wait_for(&app, &id, |i| i["delivery"]["attempts"].as_i64() >= Some(2)).await;
+    assert_eq!(invoice["status"], "approved");
+    assert!(invoice["delivery"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("307"));
+    assert!(elsewhere.received.lock().unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

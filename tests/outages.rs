@@ -204,8 +204,28 @@ fn bad_or_missing_settings_fail_at_start_naming_the_setting() {
             "GATEWAY_BUREAU_URL",
         ),
         (
+            vec![("GATEWAY_BUREAU_URL", "http://bureau.example".into())],
+            "GATEWAY_BUREAU_URL",
+        ),
+        (
+            vec![("GATEWAY_BUREAU_URL", "https://bureau.example".into())],
+            "GATEWAY_BUREAU_SECRET",
+        ),
+        (
+            vec![
+                ("GATEWAY_BUREAU_URL", "https://bureau.example".into()),
+                ("GATEWAY_BUREAU_SECRET", "not-whsec".into()),
+            ],
+            "GATEWAY_BUREAU_SECRET",
+        ),
+        (
             vec![
                 ("GATEWAY_BUREAU_URL", "http://127.0.0.1:9".into()),
+                ("GATEWAY_BUREAU_ALLOW_HTTP", "true".into()),
+                (
+                    "GATEWAY_BUREAU_SECRET",
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+                ),
                 ("GATEWAY_BUREAU_TIMEOUT_SECONDS", "0".into()),
             ],
             "GATEWAY_BUREAU_TIMEOUT_SECONDS",
