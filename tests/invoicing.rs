@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use common::bureau::*;
 use common::*;
 use reqwest::{Method, StatusCode};
@@ -816,6 +818,114 @@ async fn a_redirecting_bureau_is_not_followed() {
         .unwrap()
         .contains("307"));
     assert!(elsewhere.received.lock().unwrap().is_empty());
+}
+
+/// A bureau on TLS that only talks to clients holding a certificate from its CA: its CA
+/// certificate (PEM), the gateway's identity (certificate and key, PEM), and its address.
+async fn bureau_over_mutual_tls(
+    dir: &std::path::Path,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    String,
+    Arc<Mutex<usize>>,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let certificate = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        (certificate, key)
+    };
+    let (server, server_key) = leaf("localhost");
+    let (client, client_key) = leaf("gateway");
+    let ca_file = dir.join("bureau-ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let identity_file = dir.join("gateway-identity.pem");
+    std::fs::write(&identity_file, client.pem() + &client_key.serialize_pem()).unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(clients)
+        .with_single_cert(
+            vec![server.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        )
+        .unwrap();
+    let accepted = Arc::new(Mutex::new(0));
+    let counted = accepted.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let counted = counted.clone();
+        actix_web::App::new().route(
+            "/payment-requests",
+            actix_web::web::post().to(
+                move |req: actix_web::HttpRequest, raw: actix_web::web::Bytes| {
+                    let counted = counted.clone();
+                    async move {
+                        if !verified(&req, &raw) {
+                            return actix_web::HttpResponse::Unauthorized().finish();
+                        }
+                        *counted.lock().unwrap() += 1;
+                        actix_web::HttpResponse::Ok().finish()
+                    }
+                },
+            ),
+        )
+    })
+    .workers(1)
+    .bind_rustls_0_23("127.0.0.1:0", config)
+    .unwrap();
+    let address = format!("https://localhost:{}", server.addrs()[0].port());
+    tokio::spawn(server.run());
+    (ca_file, identity_file, address, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_bureau_can_require_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, identity_file, address, accepted) = bureau_over_mutual_tls(dir.path()).await;
+    // Without its client certificate the gateway is turned away at the handshake.
+    let (ca, url) = (ca_file.clone(), address.clone());
+    let app = TestApp::with("2022-07-02T10:00:00+08:00", move |settings| {
+        let mut bureau = bureau_settings(&url, 2000);
+        bureau.ca_file = Some(ca);
+        settings.bureau = Some(bureau);
+    })
+    .await;
+    let id = approved_invoice(&app).await;
+    let invoice = wait_for(&app, &id, |i| i["delivery"]["attempts"].as_i64() >= Some(1)).await;
+    assert_eq!(invoice["status"], "approved");
+    assert!(invoice["delivery"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("transport"));
+    // With it, over TLS verified against the bureau's own CA: delivered.
+    let app = TestApp::with("2022-07-02T10:00:00+08:00", move |settings| {
+        let mut bureau = bureau_settings(&address, 2000);
+        bureau.ca_file = Some(ca_file);
+        bureau.client_identity_file = Some(identity_file);
+        settings.bureau = Some(bureau);
+    })
+    .await;
+    let id = approved_invoice(&app).await;
+    wait_for(&app, &id, |i| i["status"] == "submitted").await;
+    assert_eq!(*accepted.lock().unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -18,7 +18,7 @@ pub struct Bureau {
 }
 
 /// The Standard Webhooks check, over the raw body and the three headers.
-fn verified(req: &HttpRequest, body: &[u8]) -> bool {
+pub fn verified(req: &HttpRequest, body: &[u8]) -> bool {
     let mut headers = http::HeaderMap::new();
     for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
         if let Some(value) = req.headers().get(name) {
