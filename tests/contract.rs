@@ -151,3 +151,50 @@ fn sqlite_commits_are_durable() {
     assert_eq!(journal, "wal");
     assert_eq!(sync, 2, "synchronous = FULL");
 }
+
+#[test]
+fn answers_unlike_the_document_fail_the_tests() {
+    use serde_json::json;
+    let check = |method: Method, path: &str, status: u16, answer: serde_json::Value| {
+        let status = StatusCode::from_u16(status).unwrap();
+        std::panic::catch_unwind(|| {
+            common::documented::check(&method, path, status, "application/json", &answer)
+        })
+        .is_ok()
+    };
+    let result = json!({"event_id": "e1", "status": "accepted", "training_year": 2022,
+        "gross": "30.00", "granted": "30.00", "replayed": false});
+    // What the document says: both answers of POST /v1/completions, the probes.
+    assert!(check(Method::POST, "/v1/completions", 200, result.clone()));
+    assert!(check(
+        Method::POST,
+        "/v1/completions",
+        200,
+        json!({"results": [result]})
+    ));
+    assert!(check(Method::GET, "/healthz", 200, json!({"status": "ok"})));
+    assert!(check(
+        Method::GET,
+        "/readyz",
+        200,
+        json!({"status": "ready", "database": "sqlite"})
+    ));
+    // And what it does not.
+    assert!(!check(
+        Method::POST,
+        "/v1/completions",
+        200,
+        json!({"results": "x"})
+    ));
+    assert!(!check(Method::GET, "/healthz", 200, json!({"status": 5})));
+    assert!(!check(
+        Method::GET,
+        "/v1/invoices/0190a6c0-0000-7000-8000-000000000000",
+        200,
+        json!({"id": 1})
+    ));
+    assert!(
+        !check(Method::GET, "/v1/platforms", 418, json!({})),
+        "a problem has its fields"
+    );
+}

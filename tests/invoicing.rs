@@ -753,6 +753,25 @@ async fn deliveries_are_signed_and_forgeries_refused() {
     wait_for(&app, &id, |i| i["status"] == "submitted").await;
     assert_eq!(*stand_in.unverified.lock().unwrap(), 0);
     assert_eq!(stand_in.received.lock().unwrap().len(), 1);
+    // The outbox gauge follows (counted every five seconds).
+    let mut counted = false;
+    for _ in 0..70 {
+        let metrics = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("gateway_outbox_deliveries{status=\"delivered\"} 1") {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(counted, "the outbox gauge shows the delivery");
 
     // The stand-in's check is real: a tampered body and a stale timestamp are refused.
     let signer = standardwebhooks::Webhook::new(BUREAU_SECRET).unwrap();

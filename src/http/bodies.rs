@@ -219,3 +219,36 @@ pub struct ReconciliationFinding {
     subject: String,
     detail: String,
 }
+
+/// The answer of `POST /v1/completions`: one result for one event, `{"results": [...]}` (in the
+/// order of the events) for a batch.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CompletionsAnswer {
+    One(crate::service::ingest::CompletionResult),
+    Batch(BatchResults),
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct BatchResults {
+    pub results: Vec<crate::service::ingest::CompletionResult>,
+}
+
+/// `GET /healthz`: the process answers.
+#[derive(serde::Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// `GET /readyz`: the database answers too.
+#[derive(serde::Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `ready` (otherwise the answer is a 503 problem).
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// `sqlite` or `postgres`.
+    #[schema(example = "sqlite")]
+    pub database: &'static str,
+}

@@ -20,7 +20,7 @@ use crate::store::billing::{AuditFilter, InvoiceFilter};
 use crate::store::{Cursor, StoreError};
 use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::IntoParams;
 
 type Answer = Result<HttpResponse, ApiError>;
@@ -416,7 +416,7 @@ async fn get_course(
 
 /// One event (answered with one result) or `{"events": [...]}` (answered with `{"results": [...]}`).
 #[utoipa::path(tag = "platform", request_body = CompletionsBody, security(("bearer" = [])),
-    responses((status = 200, body = CompletionResult), (status = 403, body = Problem),
+    responses((status = 200, body = CompletionsAnswer), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/v1/completions")]
 async fn post_completions(
@@ -429,7 +429,7 @@ async fn post_completions(
         Value::Object(mut body) if body.contains_key("events") => match body.remove("events") {
             Some(Value::Array(events)) if (1..=MAX_BATCH).contains(&events.len()) => {
                 let results = gateway.ingest(platform, &events, true).await?;
-                Ok(HttpResponse::Ok().json(json!({ "results": results })))
+                Ok(HttpResponse::Ok().json(CompletionsAnswer::Batch(BatchResults { results })))
             }
             _ => Err(ApiError::Service(ServiceError::invalid(
                 "events",
@@ -439,7 +439,8 @@ async fn post_completions(
         },
         body => {
             let mut results = gateway.ingest(platform, &[body], false).await?;
-            Ok(HttpResponse::Ok().json(results.pop().expect("one event, one result")))
+            let result = results.pop().expect("one event, one result");
+            Ok(HttpResponse::Ok().json(CompletionsAnswer::One(result)))
         }
     }
 }
@@ -510,20 +511,23 @@ async fn my_subsidy(
 }
 
 /// The process is up.
-#[utoipa::path(tag = "operations", responses((status = 200)))]
+#[utoipa::path(tag = "operations", responses((status = 200, body = Health)))]
 #[get("/healthz")]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// The database answers.
-#[utoipa::path(tag = "operations", responses((status = 200), (status = 503, body = Problem)))]
+#[utoipa::path(tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Problem)))]
 #[get("/readyz")]
 async fn readyz(gateway: web::Data<Gateway>) -> Answer {
     let backend = gateway.backend();
     let ready = run(gateway, |g| Ok(g.ready())).await?;
     if ready {
-        Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": backend})))
+        Ok(HttpResponse::Ok().json(Readiness {
+            status: "ready",
+            database: backend,
+        }))
     } else {
         Err(ApiError::Service(ServiceError::Store(
             StoreError::Unavailable("readiness probe failed".into()),

@@ -99,7 +99,8 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
 }
 
 /// Every operation can answer with a problem: errors are `application/problem+json`, and any
-/// status an operation does not list (401, 413, 429, 503, …) is its `default` response.
+/// status an operation does not list (401, 413, 429, 503, …) is its `default` response. The
+/// token endpoint's refusals (400, 401) are `application/json`, as RFC 6749 §5.2 says.
 fn document_errors(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
     const PROBLEM: &str = "application/problem+json";
@@ -112,9 +113,12 @@ fn document_errors(api: &mut utoipa::openapi::OpenApi) {
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
+            let oauth = operation.operation_id.as_deref() == Some("issue_token");
             let responses = &mut operation.responses.responses;
             for (status, response) in responses.iter_mut() {
-                if let (true, RefOr::T(response)) = (status.starts_with(['4', '5']), response) {
+                let problem = status.starts_with(['4', '5'])
+                    && !(oauth && matches!(status.as_str(), "400" | "401"));
+                if let (true, RefOr::T(response)) = (problem, response) {
                     if let Some(content) = response.content.shift_remove("application/json") {
                         response.content.insert(PROBLEM.into(), content);
                     }

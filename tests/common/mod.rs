@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses part of the harness
 
 pub mod bureau;
+pub mod documented;
 pub mod process;
 
 use chrono::{DateTime, Utc};
@@ -202,7 +203,8 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
-    /// Calls and returns the status and the JSON body.
+    /// Calls and returns the status and the JSON body, which must be what the OpenAPI document
+    /// says this operation answers with this status.
     pub async fn json(
         &self,
         method: Method,
@@ -210,10 +212,17 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let response = self.call(method, path, token, body).await;
+        let response = self.call(method.clone(), path, token, body).await;
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let text = response.text().await.unwrap();
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        documented::check(&method, path, status, &content_type, &value);
         (status, value)
     }
 
