@@ -756,15 +756,7 @@ async fn deliveries_are_signed_and_forgeries_refused() {
     // The outbox gauge follows (counted every five seconds).
     let mut counted = false;
     for _ in 0..70 {
-        let metrics = app
-            .client
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics_text(&app.client, &app.address).await;
         if metrics.contains("gateway_outbox_deliveries{status=\"delivered\"} 1") {
             counted = true;
             break;

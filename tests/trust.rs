@@ -486,14 +486,7 @@ async fn token_attempts_are_limited_per_account_and_per_real_address() {
 
 /// The metric series `/metrics` lists at `address`, and its text.
 async fn series(client: &reqwest::Client, address: &str) -> (usize, String) {
-    let text = client
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(client, address).await;
     let count = text
         .lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
@@ -598,17 +591,17 @@ async fn learner_names_and_id_numbers_are_in_no_answer_but_the_learners_own() {
     assert!(!own.to_string().contains(&full_id));
 }
 
-/// How long until `token` is answered `refused` at `address` (polled every 20 ms); panics
-/// after two seconds.
-async fn refused_after(
+/// Asserts that `token` is answered `refused` at `address` within a second (polled every
+/// 20 ms), and is admitted until then.
+async fn refused_within_a_second(
     client: &reqwest::Client,
     address: &str,
     path: &str,
     token: &str,
     refused: StatusCode,
-) -> Duration {
+) {
     let began = std::time::Instant::now();
-    while began.elapsed() < Duration::from_secs(2) {
+    while began.elapsed() < Duration::from_secs(1) {
         let status = client
             .get(format!("{address}{path}"))
             .bearer_auth(token)
@@ -617,12 +610,12 @@ async fn refused_after(
             .unwrap()
             .status();
         if status == refused {
-            return began.elapsed();
+            return;
         }
         assert_eq!(status, StatusCode::OK, "{path}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("{path} still admitted the token after two seconds");
+    panic!("{path} still admitted the token after a second");
 }
 
 async fn grant(
@@ -687,12 +680,7 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
 
     // Disabled on one replica: refused on the other within a second, and no new token.
     let (code, _) = app
-        .json(
-            reqwest::Method::PATCH,
-            "/v1/users/fin1",
-            Some(&admin),
-            Some(json!({"status": "disabled"})),
-        )
+        .patch("/v1/users/fin1", &admin, json!({"status": "disabled"}))
         .await;
     assert_eq!(code, StatusCode::OK);
     let (code, _) = app.get("/v1/platforms", &staff).await;
@@ -701,7 +689,7 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
         StatusCode::UNAUTHORIZED,
         "at once where it was disabled"
     );
-    let waited = refused_after(
+    refused_within_a_second(
         client,
         &other,
         "/v1/platforms",
@@ -709,7 +697,6 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    assert!(waited < Duration::from_secs(1), "{waited:?}");
     assert_eq!(
         sign_in(client, &other, "correct horse battery").await.0,
         StatusCode::BAD_REQUEST
@@ -717,12 +704,7 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
 
     // Enabled again: the old token stays revoked, a new one works.
     let (code, _) = app
-        .json(
-            reqwest::Method::PATCH,
-            "/v1/users/fin1",
-            Some(&admin),
-            Some(json!({"status": "active"})),
-        )
+        .patch("/v1/users/fin1", &admin, json!({"status": "active"}))
         .await;
     assert_eq!(code, StatusCode::OK);
     let (code, _) = app.get("/v1/platforms", &staff).await;
@@ -750,7 +732,7 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
     .await
     .unwrap();
     assert_eq!(changed.status(), StatusCode::OK);
-    let waited = refused_after(
+    refused_within_a_second(
         client,
         &other,
         "/v1/platforms",
@@ -758,7 +740,6 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    assert!(waited < Duration::from_secs(1), "{waited:?}");
     assert_eq!(
         sign_in(client, &other, "correct horse battery").await.0,
         StatusCode::BAD_REQUEST
@@ -790,7 +771,7 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
         .await;
     assert_eq!(code, StatusCode::OK, "{rotated}");
     let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
-    let waited = refused_after(
+    refused_within_a_second(
         client,
         &other,
         "/v1/courses",
@@ -798,7 +779,6 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    assert!(waited < Duration::from_secs(1), "{waited:?}");
     assert_eq!(
         client_grant(client, &other, &client_id, &secret).await.0,
         StatusCode::UNAUTHORIZED
@@ -809,15 +789,10 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
 
     // Suspended: its tokens are refused everywhere, not only its webhooks.
     let (code, _) = app
-        .json(
-            reqwest::Method::PATCH,
-            "/v1/platforms/p1",
-            Some(&admin),
-            Some(json!({"status": "suspended"})),
-        )
+        .patch("/v1/platforms/p1", &admin, json!({"status": "suspended"}))
         .await;
     assert_eq!(code, StatusCode::OK);
-    let waited = refused_after(
+    refused_within_a_second(
         client,
         &other,
         "/v1/courses",
@@ -825,7 +800,6 @@ async fn revoked_access_stops_within_a_second_on_every_replica() {
         StatusCode::FORBIDDEN,
     )
     .await;
-    assert!(waited < Duration::from_secs(1), "{waited:?}");
 
     let (_, trail) = app.get("/v1/audit-events?limit=100", &admin).await;
     let actions: Vec<&str> = trail["items"]

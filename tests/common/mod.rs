@@ -230,6 +230,11 @@ impl TestApp {
         self.json(Method::POST, path, Some(token), Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.json(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.json(Method::GET, path, Some(token), None).await
     }
@@ -282,6 +287,18 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
+}
+
+/// What `/metrics` answers at `address`.
+pub async fn metrics_text(client: &Client, address: &str) -> String {
+    client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 pub fn default_schedule(payer: &str, year: i32) -> Value {
