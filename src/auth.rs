@@ -297,7 +297,8 @@ mod tests {
         let before = TokenKeys::new(&old.signing, &jwt(), None).unwrap();
         let now = chrono::Utc::now().timestamp();
         let issued_before = before.mint(Role::Admin, "ops", None, now);
-        let rotated = old.rotated();
+        let (rotated, new) = old.rotated();
+        let rotated = rotated.promoted(&new).unwrap();
         let after = TokenKeys::new(&rotated.signing, &jwt(), None).unwrap();
         assert!(after.verify(&issued_before).is_ok());
         let issued_after = after.mint(Role::Admin, "ops", None, now);

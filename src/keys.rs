@@ -59,20 +59,30 @@ impl Keys {
         }
     }
 
-    /// The same keys with a new signing key first; the old ones keep verifying.
-    pub fn rotated(mut self) -> Keys {
+    /// The first step of a rotation: a new key, last, that verifies but does not sign yet, so
+    /// that every replica learns it before any signs with it. Returns its id.
+    pub fn rotated(mut self) -> (Keys, String) {
         let mut kid = new_kid();
         while self.signing.iter().any(|k| k.kid == kid) {
             kid.push('b');
         }
-        self.signing.insert(
-            0,
-            SigningKey {
-                kid,
-                secret: random_token(48),
-            },
-        );
-        self
+        self.signing.push(SigningKey {
+            kid: kid.clone(),
+            secret: random_token(48),
+        });
+        (self, kid)
+    }
+
+    /// The second step: the key `kid` signs from now on; the others keep verifying.
+    pub fn promoted(mut self, kid: &str) -> Result<Keys, KeysError> {
+        let at = self
+            .signing
+            .iter()
+            .position(|k| k.kid == kid)
+            .ok_or_else(|| KeysError::Invalid(format!("no signing key {kid:?}")))?;
+        let key = self.signing.remove(at);
+        self.signing.insert(0, key);
+        Ok(self)
     }
 
     /// Refuses what would make weak or ambiguous keys.
@@ -110,23 +120,55 @@ impl Keys {
         keys.checked().map_err(|e| file_error(path, e))
     }
 
-    /// Writes a new key file, readable by its owner only; never overwrites one.
-    pub fn create(&self, path: &Path) -> Result<(), KeysError> {
+    /// The key file's text in a fresh, uniquely named file beside `path`, readable by its owner
+    /// only, synced: never seen half-written under `path`.
+    fn written_beside(&self, path: &Path) -> Result<PathBuf, KeysError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temporary = path.with_file_name(format!(".{name}.{}.tmp", random_token(6)));
         let mut file = owner_only()
             .create_new(true)
-            .open(path)
-            .map_err(|e| file_error(path, e))?;
+            .open(&temporary)
+            .map_err(|e| file_error(&temporary, e))?;
         file.write_all(self.to_json().as_bytes())
             .and_then(|()| file.sync_all())
-            .map_err(|e| file_error(path, e))
+            .map_err(|e| file_error(&temporary, e))?;
+        Ok(temporary)
     }
 
-    /// Replaces an existing key file at once (written beside it, then renamed over it).
-    pub fn replace(&self, path: &Path) -> Result<(), KeysError> {
-        let temporary = path.with_extension("new");
+    /// Writes a new key file, readable by its owner only; never overwrites one.
+    pub fn create(&self, path: &Path) -> Result<(), KeysError> {
+        let temporary = self.written_beside(path)?;
+        // A hard link appears whole or not at all, and never replaces an existing file.
+        let linked = fs::hard_link(&temporary, path);
         let _ = fs::remove_file(&temporary);
-        self.create(&temporary)?;
-        fs::rename(&temporary, path).map_err(|e| file_error(path, e))
+        linked.map_err(|e| file_error(path, e))?;
+        sync_folder(path)
+    }
+
+    /// Replaces an existing key file at once, keeping its owner (a rotation run as root must
+    /// leave a file the gateway's user can still read).
+    pub fn replace(&self, path: &Path) -> Result<(), KeysError> {
+        let temporary = self.written_beside(path)?;
+        let moved = keep_owner(&temporary, path)
+            .and_then(|()| fs::rename(&temporary, path).map_err(|e| file_error(path, e)));
+        if moved.is_err() {
+            let _ = fs::remove_file(&temporary);
+        }
+        moved?;
+        sync_folder(path)
+    }
+
+    /// A check of the ID-number key that does not reveal it (an HMAC of a constant under it),
+    /// kept in the database: other keys than the learners were found by are refused at start.
+    pub fn id_key_check(&self) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.id_hash.as_bytes())
+            .expect("HMAC takes any key length");
+        mac.update(b"subsidy-gateway: the ID-number key");
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// The key file's text.
@@ -155,6 +197,31 @@ impl Keys {
 /// The key file beside an SQLite database: `data/gateway.db` → `data/gateway.keys.json`.
 pub fn beside(database: &Path) -> PathBuf {
     database.with_extension("keys.json")
+}
+
+/// Makes a rename or link in `path`'s folder durable.
+fn sync_folder(path: &Path) -> Result<(), KeysError> {
+    #[cfg(unix)]
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::File::open(folder)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| file_error(folder, e))?;
+    }
+    let _ = path;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn keep_owner(new: &Path, old: &Path) -> Result<(), KeysError> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs::metadata(old).map_err(|e| file_error(old, e))?;
+    std::os::unix::fs::chown(new, Some(metadata.uid()), Some(metadata.gid()))
+        .map_err(|e| file_error(new, e))
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_: &Path, _: &Path) -> Result<(), KeysError> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -232,13 +299,31 @@ mod tests {
     }
 
     #[test]
-    fn rotation_keeps_the_old_keys_after_the_new() {
+    fn rotation_adds_a_verifying_key_then_promotes_it() {
         let keys = Keys::generate();
         let old = keys.signing[0].kid.clone();
-        let rotated = keys.rotated().checked().unwrap();
+        let (rotated, new) = keys.rotated();
+        let rotated = rotated.checked().unwrap();
         assert_eq!(rotated.signing.len(), 2);
-        assert_eq!(rotated.signing[1].kid, old);
-        assert_ne!(rotated.signing[0].kid, old);
+        assert_eq!(rotated.signing[0].kid, old, "the old key still signs");
+        assert_eq!(rotated.signing[1].kid, new);
+        let promoted = rotated.promoted(&new).unwrap();
+        assert_eq!(promoted.signing[0].kid, new);
+        assert_eq!(promoted.signing[1].kid, old);
+        assert!(promoted.promoted("nope").is_err());
+    }
+
+    #[test]
+    fn a_replaced_file_is_whole_and_the_owners_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.json");
+        let keys = Keys::generate();
+        keys.create(&path).unwrap();
+        let (rotated, _) = keys.rotated();
+        rotated.replace(&path).unwrap();
+        assert_eq!(Keys::load(&path).unwrap().signing.len(), 2);
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file left beside it");
     }
 
     #[test]

@@ -60,11 +60,19 @@ enum KeysAction {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Add a new signing key to a key file; the old ones keep verifying their tokens until
-    /// removed from the file (after the longest token lifetime).
+    /// Add a new key to a key file that verifies but does not sign yet; restart every replica,
+    /// then `promote` it.
     Rotate {
         #[arg(long)]
         file: PathBuf,
+    },
+    /// Make a key of the file the one that signs; the others keep verifying their tokens until
+    /// removed from the file (after the longest token lifetime).
+    Promote {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        kid: String,
     },
     /// Once, for a database of an earlier version: move its keys to a new key file and delete
     /// them from the database.
@@ -110,12 +118,23 @@ fn main() -> anyhow::Result<()> {
         Command::Keys {
             action: KeysAction::Rotate { file },
         } => {
-            let rotated = Keys::load(file)?.rotated();
+            let (rotated, kid) = Keys::load(file)?.rotated();
             rotated.replace(file)?;
             eprintln!(
-                "{} now signs with {}; restart the gateways to use it",
+                "{} holds the new key {kid}, which verifies but does not sign yet; restart every \
+                 gateway, then run `gateway keys promote --file {} --kid {kid}` and restart them again",
                 file.display(),
-                rotated.signing[0].kid
+                file.display()
+            );
+            return Ok(());
+        }
+        Command::Keys {
+            action: KeysAction::Promote { file, kid },
+        } => {
+            Keys::load(file)?.promoted(kid)?.replace(file)?;
+            eprintln!(
+                "{} signs with {kid} from the next start; the other keys keep verifying",
+                file.display()
             );
             return Ok(());
         }
@@ -149,12 +168,7 @@ fn main() -> anyhow::Result<()> {
                 (_, Some(sub), None) => sub,
                 (_, None, None) => anyhow::bail!("--sub is required"),
             };
-            let token = gateway.tokens().mint(
-                role,
-                &subject,
-                platform.as_deref(),
-                gateway.now().timestamp(),
-            );
+            let token = gateway.cli_token(role, &subject, platform.as_deref())?;
             println!("{token}");
             Ok(())
         }

@@ -88,6 +88,7 @@ impl Application {
                 .app_data(limiters.clone())
                 .wrap(actix_web::middleware::from_fn(request_id_header))
                 .wrap(prometheus.clone())
+                .wrap(actix_web::middleware::from_fn(standard_methods_only))
                 .wrap(TracingLogger::default())
         })
         .shutdown_timeout(30)
@@ -182,6 +183,36 @@ async fn periodically(
             Err(e) => tracing::warn!(error = %e, "{what} panicked"),
         }
     }
+}
+
+/// Methods outside HTTP's standard ones are answered 405 before the metrics see them: the
+/// method is a label, and made-up methods must not add series.
+async fn standard_methods_only(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    use actix_web::http::Method;
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    if STANDARD.contains(req.method()) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let refusal = crate::http::problem::ApiError::MethodNotAllowed(
+        "GET, HEAD, POST, PUT, PATCH, DELETE".into(),
+    );
+    Ok(req.error_response(refusal).map_into_right_body())
 }
 
 /// Echoes the request id of the log lines as `x-request-id`, so a client can quote it.

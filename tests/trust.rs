@@ -66,6 +66,17 @@ fn the_keys_live_outside_the_database() {
             drop(first);
             let again = Gateway::open(&unconfigured, Arc::new(SystemClock)).unwrap();
             assert!(again.tokens().verify(&token).is_ok(), "the same keys again");
+            drop(again);
+            // Restored without its key file: refused, rather than new keys for old learners.
+            let kept = file.with_extension("kept");
+            std::fs::rename(&file, &kept).unwrap();
+            let refused = Gateway::open(&unconfigured, Arc::new(SystemClock))
+                .err()
+                .expect("refused without its key file")
+                .to_string();
+            assert!(refused.contains("is missing"), "{refused}");
+            assert!(!file.exists(), "no new keys made");
+            std::fs::rename(&kept, &file).unwrap();
         }
         subsidy_gateway::store::DatabaseUrl::Postgres(_) => {
             // A PostgreSQL deployment refuses to start without them and says how to make them.
@@ -74,11 +85,23 @@ fn the_keys_live_outside_the_database() {
                 .expect("refused without keys")
                 .to_string();
             assert!(refused.contains("gateway keys generate"), "{refused}");
-            let mut configured = unconfigured.clone();
-            configured.keys = Some(KeySource::File(db.keys_file.clone()));
-            Gateway::open(&configured, Arc::new(SystemClock)).unwrap();
         }
     }
+    // Other keys than the ones its learners were found by: refused, on either engine.
+    if db.is_postgres() {
+        let mut configured = unconfigured.clone();
+        configured.keys = Some(KeySource::File(db.keys_file.clone()));
+        Gateway::open(&configured, Arc::new(SystemClock)).unwrap();
+    }
+    let other = db.keys_file.with_file_name("other.json");
+    Keys::generate().create(&other).unwrap();
+    let mut wrong = unconfigured.clone();
+    wrong.keys = Some(KeySource::File(other));
+    let refused = Gateway::open(&wrong, Arc::new(SystemClock))
+        .err()
+        .expect("refused with other keys")
+        .to_string();
+    assert!(refused.contains("not the ones"), "{refused}");
     assert_eq!(keys_in_database(&db), 0, "no key in the database");
 }
 
@@ -114,6 +137,17 @@ fn keys_an_earlier_version_kept_in_the_database_are_moved_out_once() {
     assert!(said.contains("gateway keys export"), "{said}");
 
     let out = db.keys_file.with_file_name("exported.json");
+    // An ID-number key configured unlike the stored one would orphan the learners: refused.
+    let differing = Command::new(BINARY)
+        .args(["keys", "export", "--out", out.to_str().unwrap()])
+        .env("DATABASE_URL", &db.url)
+        .env("GATEWAY_JWT_SECRET", "j".repeat(40))
+        .env("GATEWAY_ID_HASH_KEY", "x".repeat(40))
+        .output()
+        .unwrap();
+    assert!(!differing.status.success());
+    assert!(String::from_utf8_lossy(&differing.stderr).contains("differs"));
+    assert!(!out.exists());
     let export = gateway(&["keys", "export", "--out", out.to_str().unwrap()], None);
     assert!(
         export.status.success(),
@@ -143,12 +177,22 @@ fn generated_and_rotated_key_files_work_with_the_cli() {
     assert!(!run(&["keys", "generate", "--out", path]).status.success());
     let before = Keys::load(&file).unwrap();
     assert!(run(&["keys", "rotate", "--file", path]).status.success());
-    let after = Keys::load(&file).unwrap();
+    let rotated = Keys::load(&file).unwrap();
     #[cfg(unix)]
     assert_eq!(mode(&file), 0o600);
-    assert_eq!(after.signing.len(), 2);
-    assert_eq!(after.signing[1].kid, before.signing[0].kid);
-    assert_eq!(after.id_hash, before.id_hash);
+    assert_eq!(rotated.signing.len(), 2);
+    assert_eq!(rotated.signing[0].kid, before.signing[0].kid, "still signs");
+    assert_eq!(rotated.id_hash, before.id_hash);
+    let new = rotated.signing[1].kid.clone();
+    assert!(run(&["keys", "promote", "--file", path, "--kid", &new])
+        .status
+        .success());
+    let promoted = Keys::load(&file).unwrap();
+    assert_eq!(promoted.signing[0].kid, new);
+    assert_eq!(promoted.signing[1].kid, before.signing[0].kid);
+    assert!(!run(&["keys", "promote", "--file", path, "--kid", "nope"])
+        .status
+        .success());
 }
 
 #[tokio::test]
@@ -327,10 +371,16 @@ async fn the_token_endpoint_answers_as_rfc_6749_says() {
         .await
         .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
+    // The scheme's name is case-insensitive (RFC 7235).
+    let lower = basic(&id, &secret).replacen("Basic", "basic", 1);
+    let ok = form("grant_type=client_credentials", Some(lower))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(ok.headers()["cache-control"], "no-store");
 
     let cases = [
-        // (body, Authorization, status, error, challenge)
+        // (body, Authorization, status, error, challenge: every 401 has one)
         (
             "grant_type=client_credentials".to_owned(),
             Some(basic(&id, "wrong")),
@@ -343,14 +393,14 @@ async fn the_token_endpoint_answers_as_rfc_6749_says() {
             None,
             StatusCode::UNAUTHORIZED,
             "invalid_client",
-            false,
+            true,
         ),
         (
             "grant_type=client_credentials".to_owned(),
             None,
             StatusCode::UNAUTHORIZED,
             "invalid_client",
-            false,
+            true,
         ),
         (
             format!("grant_type=client_credentials&client_secret={secret}"),
@@ -512,6 +562,17 @@ async fn unknown_paths_share_one_metrics_label() {
         .count()
         .await;
     assert_eq!(answered, 10_000);
+    // Made-up methods too: refused before the metrics see them.
+    for n in 0..200 {
+        let method = reqwest::Method::from_bytes(format!("M{n}X").as_bytes()).unwrap();
+        let answer = app
+            .client
+            .request(method, format!("{}/v1/platforms", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
     let (after, text) = series(&app.client, &app.address).await;
     assert_eq!(after, before, "10,000 unknown paths added series");
     assert!(text.contains("endpoint=\"UNMATCHED\""));

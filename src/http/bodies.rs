@@ -6,15 +6,62 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+/// A token request: a platform's client credentials (in the body, or as HTTP Basic) or a staff
+/// user's password. Parameters the gateway does not read are ignored.
 #[derive(Deserialize, ToSchema)]
-pub struct TokenRequest {
-    /// `client_credentials` (platforms) or `password` (staff).
-    #[schema(example = "client_credentials")]
-    grant_type: String,
+#[serde(untagged)]
+pub enum TokenRequest {
+    ClientCredentials(ClientCredentialsGrant),
+    Password(PasswordGrant),
+}
+
+#[derive(Deserialize, ToSchema)]
+pub enum ClientCredentialsType {
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub enum PasswordType {
+    #[serde(rename = "password")]
+    Password,
+}
+
+/// RFC 6749 §4.4. Without `client_id` and `client_secret` here, the client authenticates with
+/// HTTP Basic.
+#[derive(Deserialize, ToSchema)]
+pub struct ClientCredentialsGrant {
+    grant_type: ClientCredentialsType,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     client_id: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     client_secret: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
+}
+
+/// RFC 6749 §4.3, for staff users.
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordGrant {
+    grant_type: PasswordType,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
+    username: String,
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
+    password: String,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -25,6 +25,17 @@ pub struct Limiters {
     trusted_proxies: Vec<IpNet>,
 }
 
+/// One `X-Forwarded-For` hop as an address: with or without a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`), IPv4-mapped IPv6 read as IPv4.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let bare = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()));
+    bare.map(|ip| ip.to_canonical())
+}
+
 fn rate_limited(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> ApiError {
     ApiError::RateLimited {
         retry_after_secs: retry_after(not_until.wait_time_from(DefaultClock::default().now())),
@@ -52,7 +63,7 @@ impl Limiters {
     /// The client's address: the peer's, unless the peer is a trusted proxy; then the nearest
     /// address in `X-Forwarded-For` that is not one (a client can write anything further left).
     pub fn client_address(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
+        let peer = req.peer_addr()?.ip().to_canonical();
         let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
         if !trusted(&peer) {
             return Some(peer);
@@ -67,10 +78,10 @@ impl Limiters {
         // hop ends the walk at the last proxy, whose address is then the best known.
         let mut nearest = peer;
         for hop in hops.iter().rev() {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) if trusted(&ip) => nearest = ip,
-                Ok(ip) => return Some(ip),
-                Err(_) => break,
+            match hop_address(hop) {
+                Some(ip) if trusted(&ip) => nearest = ip,
+                Some(ip) => return Some(ip),
+                None => break,
             }
         }
         Some(nearest)
@@ -230,6 +241,12 @@ mod tests {
         // From the proxy: the nearest untrusted hop, whatever the client wrote to its left.
         let proxied = forwarded("10.1.2.3", "6.6.6.6, 198.51.100.1, 10.9.9.9");
         assert_eq!(limiters.client_address(&proxied), ip("198.51.100.1"));
+        // Ports and IPv4-mapped IPv6 addresses, as proxies write them.
+        let mapped = forwarded(
+            "[::ffff:10.1.2.3]",
+            "198.51.100.2:5678, [::ffff:10.9.9.9]:80",
+        );
+        assert_eq!(limiters.client_address(&mapped), ip("198.51.100.2"));
         let no_header = TestRequest::default()
             .peer_addr("10.1.2.3:5000".parse().unwrap())
             .to_http_request();

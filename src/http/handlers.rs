@@ -151,10 +151,10 @@ async fn issue_token(
     limiters.check_token_address(&req)?;
     let request = oauth::token_request(&req, &body)?;
     limiters.check_token_account(&request.credentials.account())?;
-    let (client, basic) = (request.is_client(), request.basic);
+    let client = request.is_client();
     let grant = run(gateway, move |g| g.grant_token(request.credentials))
         .await
-        .map_err(|e| oauth::refusal(client, basic, e))?;
+        .map_err(|e| oauth::refusal(client, e))?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Pragma", "no-cache"))

@@ -13,11 +13,9 @@ use std::collections::HashMap;
 const MAX_ID: usize = 128;
 const MAX_SECRET: usize = 256;
 
-/// A parsed token request: the credentials, and whether the client used HTTP Basic (its refusal
-/// then carries a `WWW-Authenticate` challenge).
+/// A parsed token request.
 pub struct TokenRequest {
     pub credentials: Credentials,
-    pub basic: bool,
 }
 
 impl TokenRequest {
@@ -30,8 +28,17 @@ fn invalid_request(detail: impl Into<String>) -> TokenRefusal {
     TokenRefusal::new("invalid_request", detail)
 }
 
-/// The body's parameters: a JSON object of strings, or a form. Repeated form parameters are
-/// refused (RFC 6749 §3.2).
+/// The parameters the endpoint reads; any other is ignored.
+const PARAMETERS: [&str; 5] = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "username",
+    "password",
+];
+
+/// The body's parameters: a JSON object of strings, or a form. A parameter the endpoint reads
+/// may not be repeated (RFC 6749 §3.2); the others are ignored.
 fn parameters(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, TokenRefusal> {
     let content_type = req
         .headers()
@@ -47,8 +54,11 @@ fn parameters(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>,
         "application/x-www-form-urlencoded" => {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
                 .map_err(|_| invalid_request("the form could not be read"))?;
-            let mut parameters = HashMap::with_capacity(pairs.len());
+            let mut parameters = HashMap::with_capacity(PARAMETERS.len());
             for (name, value) in pairs {
+                if !PARAMETERS.contains(&name.as_str()) {
+                    continue;
+                }
                 if parameters.insert(name.clone(), value).is_some() {
                     return Err(invalid_request(format!("{name} is repeated")));
                 }
@@ -63,7 +73,7 @@ fn parameters(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>,
                 .ok_or_else(|| invalid_request("the body must be a JSON object"))?;
             object
                 .iter()
-                .filter(|(_, value)| !value.is_null())
+                .filter(|(name, value)| PARAMETERS.contains(&name.as_str()) && !value.is_null())
                 .map(|(name, value)| match value.as_str() {
                     Some(text) => Ok((name.clone(), text.to_owned())),
                     None => Err(invalid_request(format!("{name} must be a string"))),
@@ -77,18 +87,20 @@ fn parameters(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>,
 }
 
 /// `Authorization: Basic` as RFC 6749 §2.3.1 writes it: the id and secret form-encoded, then
-/// joined by a colon and base64-encoded.
+/// joined by a colon and base64-encoded. The scheme's name is case-insensitive; other schemes
+/// (a bearer token sent along) do not authenticate a client here.
 fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, TokenRefusal> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+    let Some(encoded) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, encoded)| encoded)
+    else {
         return Ok(None);
     };
-    let unreadable =
-        || TokenRefusal::invalid_client("the Basic credentials could not be read", true);
-    let encoded = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Basic "))
-        .ok_or_else(unreadable)?;
+    let unreadable = || TokenRefusal::invalid_client("the Basic credentials could not be read");
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()
@@ -144,7 +156,6 @@ pub fn token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, Tok
                 (None, _) => {
                     return Err(TokenRefusal::invalid_client(
                         "client authentication is required",
-                        false,
                     ))
                 }
             };
@@ -168,18 +179,15 @@ pub fn token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, Tok
             ))
         }
     };
-    Ok(TokenRequest {
-        basic: basic.is_some(),
-        credentials,
-    })
+    Ok(TokenRequest { credentials })
 }
 
 /// The use case's refusal as RFC 6749 §5.2 says: wrong client credentials are `invalid_client`
 /// (401), a wrong password `invalid_grant`, a suspended platform `unauthorized_client`.
-pub fn refusal(client: bool, basic: bool, error: ApiError) -> ApiError {
+pub fn refusal(client: bool, error: ApiError) -> ApiError {
     match error {
         ApiError::Service(ServiceError::Unauthenticated(_)) if client => {
-            TokenRefusal::invalid_client("invalid client credentials", basic).into()
+            TokenRefusal::invalid_client("invalid client credentials").into()
         }
         ApiError::Service(ServiceError::Unauthenticated(_)) => {
             TokenRefusal::new("invalid_grant", "invalid username or password").into()
@@ -190,5 +198,31 @@ pub fn refusal(client: bool, basic: bool, error: ApiError) -> ApiError {
         }
         .into(),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn a_bearer_token_sent_along_is_not_client_authentication() {
+        let req = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Bearer abc"))
+            .to_http_request();
+        assert!(matches!(basic_credentials(&req), Ok(None)));
+    }
+
+    #[test]
+    fn basic_credentials_are_read_whatever_the_scheme_s_case() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode("cl_a-b:s_c%3Ad");
+        for scheme in ["Basic", "basic", "BASIC"] {
+            let req = TestRequest::default()
+                .insert_header((header::AUTHORIZATION, format!("{scheme} {encoded}")))
+                .to_http_request();
+            let (id, secret) = basic_credentials(&req).ok().flatten().expect(scheme);
+            assert_eq!((id.as_str(), secret.as_str()), ("cl_a-b", "s_c:d"));
+        }
     }
 }

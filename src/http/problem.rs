@@ -35,7 +35,7 @@ pub struct TokenRefusal {
     /// The gateway's stable code (the same, or a finer one such as `platform_suspended`).
     pub code: &'static str,
     pub detail: String,
-    /// The client authenticated with HTTP Basic: the 401 carries a `WWW-Authenticate` challenge.
+    /// A 401: it carries a `WWW-Authenticate` challenge (RFC 7235), naming Basic.
     pub challenge: bool,
 }
 
@@ -49,9 +49,9 @@ impl TokenRefusal {
         }
     }
 
-    pub fn invalid_client(detail: &str, challenge: bool) -> TokenRefusal {
+    pub fn invalid_client(detail: &str) -> TokenRefusal {
         TokenRefusal {
-            challenge,
+            challenge: true,
             ..TokenRefusal::new("invalid_client", detail)
         }
     }

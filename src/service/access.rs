@@ -106,3 +106,47 @@ impl Gateway {
         })
     }
 }
+
+impl Gateway {
+    /// `gateway token`: a token for bootstrap and scripts. For an existing account it is issued
+    /// under the account's current version, so revoking the account revokes it too; a disabled
+    /// user, a suspended platform or a role unlike the account's gets none.
+    pub fn cli_token(
+        &self,
+        role: Role,
+        subject: &str,
+        platform: Option<&str>,
+    ) -> Result<String, ServiceError> {
+        let refused = |detail: String| ServiceError::Forbidden {
+            code: "account_refused",
+            detail,
+        };
+        let version = self.store.read(|conn| match (role, platform) {
+            (Role::Platform, Some(code)) => match catalog::find_platform(conn, code)? {
+                Some(p) if p.status != "active" => {
+                    Err(refused(format!("platform {code} is suspended")))
+                }
+                Some(p) => Ok(p.token_version),
+                None => Ok(0),
+            },
+            (Role::Admin | Role::Finance, _) => match catalog::find_staff_user(conn, subject)? {
+                Some(u) if u.status != "active" => {
+                    Err(refused(format!("user {subject} is disabled")))
+                }
+                Some(u) if u.role != role.as_str() => {
+                    Err(refused(format!("user {subject} is a {} account", u.role)))
+                }
+                Some(u) => Ok(u.token_version),
+                None => Ok(0),
+            },
+            _ => Ok(0),
+        })?;
+        Ok(self.tokens.mint_at_version(
+            role,
+            subject,
+            platform,
+            version,
+            chrono::Utc::now().timestamp(),
+        ))
+    }
+}

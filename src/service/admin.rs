@@ -308,7 +308,7 @@ impl Gateway {
                 .ok_or(ServiceError::NotFound("platform"))
         })?;
         tracing::info!(platform = %code, status = %view.status, "platform status changed");
-        self.reload_standing()?;
+        self.reload_after_change();
         Ok(view)
     }
 
@@ -336,7 +336,7 @@ impl Gateway {
             catalog::find_platform(conn, code)?.ok_or(ServiceError::NotFound("platform"))
         })?;
         tracing::info!(platform = %code, "platform secret rotated");
-        self.reload_standing()?;
+        self.reload_after_change();
         let mut view = PlatformView::from(row);
         view.client_secret = Some(secret);
         Ok(view)
@@ -381,7 +381,7 @@ impl Gateway {
             catalog::find_staff_user(conn, username)?.ok_or(ServiceError::NotFound("user"))
         })?;
         tracing::info!(username = %username, status = %row.status, "staff user status changed");
-        self.reload_standing()?;
+        self.reload_after_change();
         Ok(row.into())
     }
 
@@ -409,21 +409,24 @@ impl Gateway {
             // Another's account is not this caller's to see.
             return Err(ServiceError::NotFound("user"));
         }
+        let user = self
+            .store
+            .read(|conn| catalog::find_staff_user(conn, username))?
+            .ok_or(ServiceError::NotFound("user"))?;
+        // Checked before the write transaction: argon2 is slow on purpose.
+        if let Some(current) = &current {
+            if !crate::auth::verify_secret(current, &user.password_hash) {
+                return Err(ServiceError::invalid(
+                    "current_password",
+                    "wrong_password",
+                    "is not the current password",
+                ));
+            }
+        }
         let hash = hash_secret(&password.expect("checked"));
         let now = self.stamp();
         let actor = super::audit::actor(principal);
         let row = self.store.write(|conn| {
-            let user =
-                catalog::find_staff_user(conn, username)?.ok_or(ServiceError::NotFound("user"))?;
-            if let Some(current) = &current {
-                if !crate::auth::verify_secret(current, &user.password_hash) {
-                    return Err(ServiceError::invalid(
-                        "current_password",
-                        "wrong_password",
-                        "is not the current password",
-                    ));
-                }
-            }
             catalog::set_staff_password(conn, username, &hash)?;
             record(
                 conn,
@@ -437,7 +440,7 @@ impl Gateway {
             catalog::find_staff_user(conn, username)?.ok_or(ServiceError::NotFound("user"))
         })?;
         tracing::info!(username = %username, by = %actor, "staff password changed");
-        self.reload_standing()?;
+        self.reload_after_change();
         Ok(row.into())
     }
 

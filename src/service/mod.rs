@@ -68,6 +68,16 @@ pub enum StartError {
          out once with `gateway keys export --out FILE`, then start with GATEWAY_KEYS_FILE=FILE"
     )]
     KeysInDatabase,
+    #[error(
+        "the key file {0} is missing, but this database's learners were found with its keys: \
+         restore it (new keys would make every learner a stranger)"
+    )]
+    KeysMissing(std::path::PathBuf),
+    #[error(
+        "the configured keys are not the ones this database's learners were found by (their \
+         ID-number key differs): configure the right key file"
+    )]
+    KeysDoNotMatch,
 }
 
 impl Gateway {
@@ -89,7 +99,15 @@ impl Gateway {
         if !store.read(secrets::held).map_err(database)?.is_empty() {
             return Err(StartError::KeysInDatabase);
         }
-        let keys = configured_keys(settings)?;
+        let recorded = store.read(secrets::id_key_check).map_err(database)?;
+        let keys = configured_keys(settings, recorded.is_some())?;
+        match recorded {
+            Some(check) if check != keys.id_key_check() => return Err(StartError::KeysDoNotMatch),
+            Some(_) => {}
+            None => store
+                .write(|conn| secrets::record_id_key_check(conn, &keys.id_key_check()))
+                .map_err(database)?,
+        }
         let tokens = TokenKeys::new(&keys.signing, &settings.jwt, settings.idp.as_ref())?;
         let gateway = Gateway {
             writer: writer::Writer::start(
@@ -150,13 +168,19 @@ impl Gateway {
     }
 }
 
-/// The keys as configured; on the embedded default, the file beside the database (made on
-/// first start).
-fn configured_keys(settings: &Settings) -> Result<Keys, StartError> {
+/// The keys as configured; on the embedded default, the file beside the database, made on
+/// first start (never for a database whose learners were found with keys: `in_use`).
+fn configured_keys(settings: &Settings, in_use: bool) -> Result<Keys, StartError> {
     match (&settings.keys, &settings.database_url) {
         (Some(KeySource::File(path)), _) => Ok(Keys::load(path)?),
         (Some(KeySource::Given(keys)), _) => Ok(keys.clone().checked()?),
-        (None, DatabaseUrl::Sqlite(path)) => Ok(Keys::load_or_create(&crate::keys::beside(path))?),
+        (None, DatabaseUrl::Sqlite(database)) => {
+            let path = crate::keys::beside(database);
+            if in_use && !path.exists() {
+                return Err(StartError::KeysMissing(path));
+            }
+            Ok(Keys::load_or_create(&path)?)
+        }
         (None, DatabaseUrl::Postgres(_)) => Err(StartError::NoKeys),
     }
 }
@@ -183,6 +207,15 @@ pub fn export_database_keys(settings: &Settings, out: &std::path::Path) -> Resul
         None => None,
     };
     let keys = match (configured, held.signing, held.id_hash) {
+        // Learners were found by the stored key: a configured one that differs would orphan them.
+        (Some(keys), _, Some(stored)) if keys.id_hash != stored => {
+            return Err(KeysError::Invalid(
+                "the configured ID-number key differs from the one the database holds, by which \
+                 its learners were found: configure that one (or none) and export again"
+                    .into(),
+            )
+            .into())
+        }
         (Some(keys), _, _) => keys,
         (None, signing, Some(id_hash)) => Keys {
             signing: match signing {
@@ -200,8 +233,14 @@ pub fn export_database_keys(settings: &Settings, out: &std::path::Path) -> Resul
             )
         }
     };
-    keys.checked()?.create(out)?;
-    store.write(secrets::forget).map_err(database)?;
+    let keys = keys.checked()?;
+    keys.create(out)?;
+    store
+        .write(|conn| {
+            secrets::forget(conn)?;
+            secrets::replace_id_key_check(conn, &keys.id_key_check())
+        })
+        .map_err(database)?;
     tracing::info!(path = %out.display(), "keys moved out of the database");
     Ok(())
 }

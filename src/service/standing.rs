@@ -8,7 +8,7 @@ use super::{Gateway, ServiceError};
 use crate::auth::{Principal, Role};
 use crate::store::catalog;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 /// How often every process reloads the standing of the accounts.
@@ -29,6 +29,9 @@ struct StaffStanding {
 pub struct Standing {
     platforms: RwLock<HashMap<String, PlatformStanding>>,
     staff: RwLock<HashMap<String, StaffStanding>>,
+    /// One reload at a time, from reading to installing: a slower, older read must never
+    /// replace a newer one (and admit a revoked token again).
+    reloading: Mutex<()>,
 }
 
 /// Why a valid token no longer admits its bearer.
@@ -76,6 +79,7 @@ impl Standing {
 impl Gateway {
     /// Reloads the standing of every account from the database.
     pub fn reload_standing(&self) -> Result<(), ServiceError> {
+        let _one_at_a_time = self.standing.reloading.lock().expect("standing lock");
         let (platforms, staff) = self.store.read(|conn| {
             Ok::<_, ServiceError>((
                 catalog::platform_standing(conn)?,
@@ -111,5 +115,14 @@ impl Gateway {
 
     pub fn standing(&self) -> &Standing {
         &self.standing
+    }
+
+    /// After a change has committed: this process learns it at once (every other within
+    /// `RELOAD_EVERY`). A failure here is logged, not answered: the change stands, and the
+    /// next periodic reload brings it.
+    pub(super) fn reload_after_change(&self) {
+        if let Err(e) = self.reload_standing() {
+            tracing::warn!(error = %e, "account standing not reloaded after a change; the next reload brings it");
+        }
     }
 }

@@ -1,6 +1,13 @@
 // Written to match migrations/{sqlite,postgres}; the tests apply both and use every table.
 
 diesel::table! {
+    key_checks (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
     gateway_secrets (name) {
         name -> Text,
         value -> Text,
@@ -249,6 +256,7 @@ diesel::joinable!(courses -> platforms (platform_code));
 
 diesel::allow_tables_to_appear_in_same_query!(
     gateway_secrets,
+    key_checks,
     ledger_locks,
     payers,
     rate_schedules,
