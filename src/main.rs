@@ -51,6 +51,18 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Electronic vouchers.
+    Vouchers {
+        #[command(subcommand)]
+        action: VouchersAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum VouchersAction {
+    /// Issue the vouchers of a CSV file (header: code,payer,id_number,valid_from,valid_until,
+    /// level,course_code), a thousand at a time, each thousand all or none.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -189,6 +201,14 @@ fn main() -> anyhow::Result<()> {
                 out.display(),
                 out.display()
             );
+            Ok(())
+        }
+        Command::Vouchers {
+            action: VouchersAction::Import { file },
+        } => {
+            let gateway = Gateway::open(&settings, Arc::new(SystemClock))?;
+            let issued = subsidy_gateway::service::vouchers::import_csv(&gateway, &file)?;
+            eprintln!("{issued} vouchers issued from {}", file.display());
             Ok(())
         }
         Command::Openapi | Command::Keys { .. } => unreachable!("handled above"),

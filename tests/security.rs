@@ -59,6 +59,11 @@ fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>
         ("POST", "/v1/invoices/{id}/payment", Some(&["bureau"])),
         ("GET", "/v1/payers", Some(STAFF)),
         ("POST", "/v1/payers", Some(ADMIN)),
+        ("PATCH", "/v1/payers/{code}", Some(ADMIN)),
+        ("POST", "/v1/vouchers", Some(ADMIN)),
+        ("POST", "/v1/vouchers/{code}/cancel", Some(ADMIN)),
+        ("GET", "/v1/vouchers/{code}", Some(PLATFORM)),
+        ("GET", "/v1/me/vouchers", Some(&["learner"])),
         ("GET", "/v1/platforms", Some(STAFF)),
         ("POST", "/v1/platforms", Some(ADMIN)),
         ("GET", "/v1/platforms/{code}", Some(STAFF)),
@@ -146,7 +151,7 @@ async fn every_route_of_the_document_refuses_roles_it_does_not_serve() {
             }
         }
     }
-    assert_eq!(tried, 35 * ROLES.len());
+    assert_eq!(tried, 40 * ROLES.len());
     // A known path with a method it does not serve: 405 and the methods it does.
     for (method, path, allow) in [
         (Method::DELETE, "/v1/platforms", "GET, POST"),

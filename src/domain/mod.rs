@@ -11,6 +11,7 @@ pub mod offline;
 pub mod reconcile;
 pub mod schedule;
 pub mod training_year;
+pub mod voucher;
 
 pub use id_number::IdNumber;
 pub use level::Level;

@@ -95,6 +95,7 @@ pub struct Checked {
     pub claims: usize,
     pub invoices: usize,
     pub deliveries: usize,
+    pub vouchers: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,6 +139,33 @@ impl Reconciler {
                 format!("granted {} is not within 0.00..={}", g.granted, g.gross),
             ));
         }
+    }
+
+    /// A redeemed voucher (or one naming a completion): it must be `redeemed` and held by a
+    /// live accepted completion of its payer and learner.
+    pub fn voucher(&mut self, code: &str, status: &str, completion: Option<&str>, held: bool) {
+        self.checked.vouchers += 1;
+        if status != "redeemed" || !held {
+            self.breaches.push(finding(
+                "voucher_orphaned",
+                format!("voucher {code}"),
+                format!(
+                    "is {status} naming completion {}, which does not hold it (not live, not \
+                     accepted, or another payer's or learner's)",
+                    completion.unwrap_or("none")
+                ),
+            ));
+        }
+    }
+
+    /// A live accepted completion of a payer that required vouchers when it was recorded, and
+    /// which holds none.
+    pub fn unvouched(&mut self, completion: &str) {
+        self.breaches.push(finding(
+            "voucher_missing",
+            format!("completion {completion}"),
+            "was paid by a payer that requires vouchers, without one".into(),
+        ));
     }
 
     /// A completion names a platform, course, learner, payer or schedule version that does not

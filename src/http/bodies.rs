@@ -156,6 +156,11 @@ pub struct CompletionEventBody {
     /// Defaults to `province`.
     #[schema(example = "province")]
     payer: Option<String>,
+    /// The electronic voucher this completion redeems: required where the payer requires
+    /// vouchers (422 `voucher_required`, `voucher_invalid`, `voucher_redeemed`,
+    /// `voucher_expired` otherwise).
+    #[schema(example = "TY2022-000001")]
+    voucher_code: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -253,6 +258,7 @@ pub struct ReconciliationCounts {
     claims: u64,
     invoices: u64,
     deliveries: u64,
+    vouchers: u64,
 }
 
 #[derive(serde::Serialize, ToSchema)]
@@ -260,7 +266,8 @@ pub struct ReconciliationFinding {
     /// Stable code: counter_mismatch, counter_missing, over_limit, paid_twice, claim_missing,
     /// claim_stale, grant_out_of_range, invoice_lines_mismatch, invoice_true_up_mismatch,
     /// delivery_missing, delivery_duplicated, delivery_inconsistent, delivery_unexpected,
-    /// delivery_orphaned; notices: delivery_failed.
+    /// delivery_orphaned, voucher_orphaned, voucher_missing, reference_missing; notices:
+    /// delivery_failed.
     #[schema(example = "counter_mismatch")]
     invariant: String,
     subject: String,
@@ -298,4 +305,38 @@ pub struct Readiness {
     /// `sqlite` or `postgres`.
     #[schema(example = "sqlite")]
     pub database: &'static str,
+}
+
+/// One voucher to issue.
+#[derive(Deserialize, ToSchema)]
+pub struct VoucherBody {
+    #[schema(example = "TY2022-000001")]
+    code: String,
+    #[schema(example = "taiyuan")]
+    payer: String,
+    /// The learner's resident ID number (kept only as its keyed hash and masked form).
+    #[schema(example = "11010519491231002X")]
+    id_number: String,
+    #[schema(example = "2022-03-01T00:00:00+08:00")]
+    valid_from: String,
+    #[schema(example = "2022-11-30T23:59:59+08:00")]
+    valid_until: String,
+    /// Only for this level (`junior`, `intermediate`, `senior`).
+    level: Option<String>,
+    /// Only for this course code.
+    course_code: Option<String>,
+}
+
+/// One voucher, or `{"vouchers": [...]}` with 1 to 1,000.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum VouchersBody {
+    One(VoucherBody),
+    Batch { vouchers: Vec<VoucherBody> },
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PayerChange {
+    /// True: from now on its completions are paid only against a voucher.
+    voucher_required: bool,
 }

@@ -15,6 +15,7 @@ use crate::service::ingest::{CompletionResult, FollowupView, MAX_BATCH};
 use crate::service::invoicing::{CompletionPage, InvoicePage, InvoiceView};
 use crate::service::learners::LearnerSubsidy;
 use crate::service::usage::PlatformUsage;
+use crate::service::vouchers::{VoucherCheck, VoucherView};
 use crate::service::{Gateway, ServiceError};
 use crate::store::billing::{AuditFilter, InvoiceFilter};
 use crate::store::{Cursor, StoreError};
@@ -290,6 +291,83 @@ async fn change_password(
         })
         .await?,
     ))
+}
+
+/// Whether a payer pays completions only against electronic vouchers, from now on.
+#[utoipa::path(tag = "admin", request_body = PayerChange, security(("bearer" = [])),
+    params(("code" = String, Path)), responses((status = 200, body = PayerView), (status = 404, body = Problem)))]
+#[patch("/v1/payers/{code}")]
+async fn update_payer(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    code: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    let actor = actor(caller.require(&[Role::Admin])?);
+    Ok(HttpResponse::Ok().json(
+        run(gateway, move |g| {
+            g.set_voucher_requirement(&actor, &code, &body)
+        })
+        .await?,
+    ))
+}
+
+/// Issues electronic vouchers: one, or `{"vouchers": [...]}` with up to 1,000, all or none.
+#[utoipa::path(tag = "vouchers", request_body = VouchersBody, security(("bearer" = [])),
+    responses((status = 201, body = Vec<VoucherView>), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[post("/v1/vouchers")]
+async fn issue_vouchers(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Answer {
+    let actor = actor(caller.require(&[Role::Admin])?);
+    Ok(HttpResponse::Created().json(run(gateway, move |g| g.issue_vouchers(&actor, &body)).await?))
+}
+
+/// Withdraws an unused voucher.
+#[utoipa::path(tag = "vouchers", security(("bearer" = [])), params(("code" = String, Path)),
+    responses((status = 200, body = VoucherView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[post("/v1/vouchers/{code}/cancel")]
+async fn cancel_voucher(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    code: web::Path<String>,
+) -> Answer {
+    let actor = actor(caller.require(&[Role::Admin])?);
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.cancel_voucher(&actor, &code)).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct VoucherQuery {
+    /// The learner who would use it (required).
+    id_number: Option<String>,
+}
+
+/// A platform checks a voucher before the course: usable by this learner now, or not.
+#[utoipa::path(tag = "vouchers", security(("bearer" = [])), params(("code" = String, Path), VoucherQuery),
+    responses((status = 200, body = VoucherCheck)))]
+#[get("/v1/vouchers/{code}")]
+async fn check_voucher(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    code: web::Path<String>,
+    query: web::Query<VoucherQuery>,
+) -> Answer {
+    caller.platform()?;
+    let id_number = query
+        .into_inner()
+        .id_number
+        .ok_or_else(|| ServiceError::invalid("id_number", "required", "is required"))?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.check_voucher(&code, &id_number)).await?))
+}
+
+/// The learner's own vouchers.
+#[utoipa::path(tag = "learner", security(("bearer" = [])), responses((status = 200, body = Vec<VoucherView>)))]
+#[get("/v1/me/vouchers")]
+async fn my_vouchers(gateway: web::Data<Gateway>, caller: Caller) -> Answer {
+    let principal = caller.require(&[Role::Learner])?.clone();
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.my_vouchers(&principal)).await?))
 }
 
 #[utoipa::path(tag = "admin", request_body = CodeAndName, security(("bearer" = [])),

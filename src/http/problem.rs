@@ -98,7 +98,7 @@ pub struct Problem {
 /// Refusals that are conflicts with what is stored, not malformed input.
 fn status_of_refusal(code: &str) -> StatusCode {
     match code {
-        "event_id_conflict" | "certificate_already_used" => StatusCode::CONFLICT,
+        "event_id_conflict" | "certificate_already_used" | "voucher_exists" => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

@@ -19,6 +19,8 @@ pub struct PayerView {
     pub code: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Whether it pays completions only against an electronic voucher.
+    pub voucher_required: bool,
 }
 
 impl From<PayerRow> for PayerView {
@@ -27,6 +29,7 @@ impl From<PayerRow> for PayerView {
             code: row.code,
             name: row.name,
             created_at: utc(row.created_at),
+            voucher_required: row.voucher_required_since.is_some(),
         }
     }
 }
@@ -195,6 +198,7 @@ impl Gateway {
             code: code.clone(),
             name,
             created_at: self.stamp(),
+            voucher_required_since: None,
         };
         self.store.write(|conn| {
             catalog::insert_payer(conn, &row).map_err(unique_or(

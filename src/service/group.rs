@@ -7,11 +7,12 @@
 use super::error::{FieldError, Refusals};
 use super::ingest::{CompletionEvent, CompletionResult, CLOCK_SKEW};
 use super::{new_id, schedule_of, ServiceError};
-use crate::domain::{Level, Meter, Metered, TrainingYear};
+use crate::domain::voucher::{redeemable, Redemption, Voucher, VoucherRefusal, VoucherStatus};
+use crate::domain::{CompletionStatus, Level, Meter, Metered, TrainingYear};
 use crate::store::group::{self as rows, GroupWrites};
-use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow};
+use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow, VoucherRow};
 use crate::store::{DbConn, Store};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -83,6 +84,8 @@ struct Added {
     certificates: HashSet<String>,
     /// By ID-number hash.
     learners: HashMap<String, LearnerRow>,
+    /// Voucher code → the completion that redeemed it.
+    redeemed: HashMap<String, String>,
 }
 
 impl Added {
@@ -106,6 +109,7 @@ impl Added {
             self.push(row);
         }
         self.learners.extend(request.learners);
+        self.redeemed.extend(request.redeemed);
     }
 }
 
@@ -115,7 +119,10 @@ struct Group {
     platforms: HashMap<String, bool>,
     /// (platform, course code) → course.
     courses: HashMap<(String, String), CourseRow>,
-    payers: HashSet<String>,
+    /// Payer code → from when on it requires vouchers.
+    payers: HashMap<String, Option<NaiveDateTime>>,
+    /// The vouchers the events name, as stored.
+    vouchers: HashMap<String, VoucherRow>,
     /// Newest first.
     schedules: Vec<RateScheduleRow>,
     stored: HashMap<(String, String), CompletionRow>,
@@ -147,6 +154,7 @@ impl Group {
         let payer_codes = distinct(events().map(|p| p.event.payer.as_str()));
         let hashes = distinct(events().map(|p| p.id_hash.as_str()));
         let certificates = distinct(events().filter_map(|p| p.event.certificate_no.as_deref()));
+        let voucher_codes = distinct(events().filter_map(|p| p.event.voucher_code.as_deref()));
 
         let platforms = rows::platforms_named(conn, &platform_codes)?
             .into_iter()
@@ -179,6 +187,10 @@ impl Group {
             platforms,
             payers: rows::payers_named(conn, &payer_codes)?
                 .into_iter()
+                .collect(),
+            vouchers: rows::vouchers_named(conn, &voucher_codes)?
+                .into_iter()
+                .map(|v| (v.code.clone(), v))
                 .collect(),
             schedules: rows::schedules_of(conn, &payer_codes)?,
             stored: rows::completions_named(conn, &platform_codes, &event_ids)?
@@ -287,7 +299,7 @@ impl Group {
             }
             Some(_) => {}
         }
-        let payer_known = self.payers.contains(&event.payer);
+        let payer_known = self.payers.contains_key(&event.payer);
         if !payer_known {
             refusals.add("payer", "unknown_payer", "is not a known payer");
         }
@@ -336,8 +348,16 @@ impl Group {
         let (Some(course), Some(schedule_row), Ok(learner_id)) = (course, schedule, learner) else {
             unreachable!("every missing part was refused above");
         };
-        let schedule = schedule_of(&schedule_row);
         let level: Level = course.level.parse().expect("stored level is valid");
+        self.voucher_check(prepared, request, level, now)
+            .map_err(|refusal| {
+                vec![FieldError::new(
+                    "voucher_code",
+                    refusal.code(),
+                    refusal.message(),
+                )]
+            })?;
+        let schedule = schedule_of(&schedule_row);
         let course_hours = u32::try_from(course.class_hours).unwrap_or(0);
         let gross = schedule.gross(level, event.class_hours);
         let decision = self.meter.decide(&Metered {
@@ -377,8 +397,63 @@ impl Group {
             revoked_generation: None,
         };
         let result = CompletionResult::of(&row, false);
+        // A granted completion redeems its voucher; a duplicate claim or an uncertified event
+        // leaves it for the one that will be paid.
+        if let (CompletionStatus::Accepted, Some(code)) = (decision.status, &event.voucher_code) {
+            request.redeemed.insert(code.clone(), row.id.clone());
+        }
         request.push(row);
         Ok(result)
+    }
+
+    /// A voucher the event names must be redeemable by it, and a payer that requires vouchers
+    /// pays nothing without one. Redemptions earlier in this group count.
+    fn voucher_check(
+        &self,
+        prepared: &Prepared,
+        request: &Added,
+        level: Level,
+        now: DateTime<Utc>,
+    ) -> Result<(), VoucherRefusal> {
+        let event = &prepared.event;
+        let required = self
+            .payers
+            .get(&event.payer)
+            .copied()
+            .flatten()
+            .is_some_and(|since| since <= now.naive_utc());
+        let Some(code) = &event.voucher_code else {
+            return if required {
+                Err(VoucherRefusal::Required)
+            } else {
+                Ok(())
+            };
+        };
+        let stored = self.vouchers.get(code);
+        let taken = request.redeemed.contains_key(code) || self.added.redeemed.contains_key(code);
+        let voucher = stored.map(|v| Voucher {
+            payer: &v.payer_code,
+            learner: &v.learner_hash,
+            valid_from: v.valid_from.and_utc(),
+            valid_until: v.valid_until.and_utc(),
+            level: v.level.as_deref().and_then(|l| l.parse().ok()),
+            course: v.course_code.as_deref(),
+            status: match VoucherStatus::parse(&v.status) {
+                Some(VoucherStatus::Issued) if taken => VoucherStatus::Redeemed,
+                Some(status) => status,
+                None => VoucherStatus::Cancelled,
+            },
+        });
+        redeemable(
+            voucher.as_ref(),
+            &Redemption {
+                payer: &event.payer,
+                learner: &prepared.id_hash,
+                certified_at: event.certified_at,
+                level,
+                course: &event.course_code,
+            },
+        )
     }
 
     /// The learner's id, first seen now or before; a name that differs from the one first
@@ -428,6 +503,7 @@ impl Group {
                 before: &self.loaded,
                 after: self.meter.counters(),
                 now: now.naive_utc(),
+                redeemed: self.added.redeemed.into_iter().collect(),
             },
         )?;
         Ok(())

@@ -65,6 +65,8 @@ pub struct CompletionEvent {
     pub certificate_no: Option<String>,
     pub certified_at: DateTime<Utc>,
     pub payer: String,
+    /// The electronic voucher it redeems, where the payer requires one.
+    pub voucher_code: Option<String>,
 }
 
 impl CompletionEvent {
@@ -94,6 +96,7 @@ impl CompletionEvent {
                         .map_err(|_| "must be RFC 3339 with an offset"),
                 )
             });
+        let voucher_code = event.optional_text("voucher_code", 64, &mut refusals);
         let payer = match event.optional_text("payer", 64, &mut refusals) {
             Some(None) => Some("province".to_owned()),
             Some(Some(_)) => code(&event, "payer", &mut refusals),
@@ -107,6 +110,7 @@ impl CompletionEvent {
             certificate_no,
             certified_at,
             payer,
+            voucher_code,
         ) {
             (
                 Some(event_id),
@@ -116,6 +120,7 @@ impl CompletionEvent {
                 Some(certificate_no),
                 Some(at),
                 Some(payer),
+                Some(voucher_code),
             ) if refusals.is_empty() => Ok(CompletionEvent {
                 event_id,
                 course_code,
@@ -124,14 +129,16 @@ impl CompletionEvent {
                 certificate_no,
                 certified_at: at.with_timezone(&Utc),
                 payer,
+                voucher_code,
             }),
             _ => Err(refusals.into_errors()),
         }
     }
 
-    /// What makes a resend "the same event": every field as parsed, the ID number keyed.
+    /// What makes a resend "the same event": every field as parsed, the ID number keyed. The
+    /// voucher joins only when named, so events stored before vouchers keep their hash.
     pub(super) fn content_hash(&self, id_hash: &str) -> String {
-        let canonical = serde_json::json!([
+        let mut canonical = serde_json::json!([
             self.event_id,
             self.course_code,
             id_hash,
@@ -141,6 +148,9 @@ impl CompletionEvent {
             self.certified_at.to_rfc3339(),
             self.payer,
         ]);
+        if let (Some(voucher), Some(fields)) = (&self.voucher_code, canonical.as_array_mut()) {
+            fields.push(serde_json::json!(voucher));
+        }
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
 }
@@ -223,6 +233,8 @@ impl Gateway {
                 ));
             }
             ledger::mark_revoked(conn, &row.id, now.naive_utc(), &reason, generation)?;
+            // Its voucher is usable again (while valid).
+            crate::store::vouchers::release(conn, &row.id)?;
             record(
                 conn,
                 now.naive_utc(),

@@ -14,6 +14,7 @@ pub mod learners;
 pub mod reconcile;
 pub mod standing;
 pub mod usage;
+pub mod vouchers;
 mod writer;
 
 pub use error::{FieldError, ServiceError};

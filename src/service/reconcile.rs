@@ -8,6 +8,7 @@ use crate::domain::reconcile::{
 };
 use crate::domain::{Level, Money, RateSchedule};
 use crate::store::books::{self, CounterKind, CounterRow};
+use crate::store::vouchers;
 use crate::store::{DbConn, StoreError};
 use std::collections::HashMap;
 
@@ -102,6 +103,17 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
         .map(|(invoice, status)| DeliveryRecord { invoice, status })
         .collect();
     reconciler.invoices(&invoices, &deliveries);
+    for voucher in vouchers::redeemed(conn)? {
+        reconciler.voucher(
+            &voucher.code,
+            &voucher.status,
+            voucher.completion_id.as_deref(),
+            voucher.held == 1,
+        );
+    }
+    for completion in vouchers::unvouched(conn)? {
+        reconciler.unvouched(&completion.id);
+    }
     Ok(reconciler.finish())
 }
 

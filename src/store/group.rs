@@ -2,10 +2,12 @@
 //! group names, multi-row inserts, and each changed counter written once. Called only inside
 //! [`super::Store::write`], so the counters read here are the ones committed last.
 
-use super::models::{CompletionRow, CourseRow, LearnerRow, PlatformRow, RateScheduleRow};
+use super::models::{
+    CompletionRow, CourseRow, LearnerRow, PlatformRow, RateScheduleRow, VoucherRow,
+};
 use super::schema::{
     claims, completions, course_usage, courses, learner_year_usage, learners, payers,
-    platform_year_usage, platforms, rate_schedules,
+    platform_year_usage, platforms, rate_schedules, vouchers,
 };
 use super::{DbConn, StoreError};
 use crate::domain::metering::{ClaimKey, CourseCounter, CourseKey, LearnerYear, PlatformYear};
@@ -58,10 +60,24 @@ pub fn courses_named(
         .load(conn)?)
 }
 
-pub fn payers_named(conn: &mut DbConn, codes: &[&str]) -> Result<Vec<String>> {
+/// The payers named, with from when on each requires vouchers.
+pub fn payers_named(
+    conn: &mut DbConn,
+    codes: &[&str],
+) -> Result<Vec<(String, Option<NaiveDateTime>)>> {
     Ok(payers::table
         .filter(payers::code.eq_any(codes))
-        .select(payers::code)
+        .select((payers::code, payers::voucher_required_since))
+        .load(conn)?)
+}
+
+/// The vouchers named.
+pub fn vouchers_named(conn: &mut DbConn, codes: &[&str]) -> Result<Vec<VoucherRow>> {
+    if codes.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(vouchers::table
+        .filter(vouchers::code.eq_any(codes))
         .load(conn)?)
 }
 
@@ -159,12 +175,22 @@ pub struct GroupWrites<'a> {
     pub after: &'a Counters,
     /// When a course that turned free in this group did so.
     pub now: NaiveDateTime,
+    /// Voucher code → the completion that redeemed it.
+    pub redeemed: Vec<(String, String)>,
 }
 
 pub fn record(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
     insert_all!(conn, learners::table, writes.learners);
     insert_all!(conn, completions::table, writes.completions);
     record_claims(conn, writes)?;
+    for (code, completion) in &writes.redeemed {
+        diesel::update(vouchers::table.find(code))
+            .set((
+                vouchers::status.eq("redeemed"),
+                vouchers::completion_id.eq(completion),
+            ))
+            .execute(conn)?;
+    }
     record_counters(conn, writes)
 }
 

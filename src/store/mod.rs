@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod models;
 pub mod schema;
 pub mod secrets;
+pub mod vouchers;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

@@ -10,6 +10,25 @@ pub struct PayerRow {
     pub code: String,
     pub name: String,
     pub created_at: NaiveDateTime,
+    /// From when on its completions are paid only against a voucher; `None`: never.
+    pub voucher_required_since: Option<NaiveDateTime>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = vouchers)]
+pub struct VoucherRow {
+    pub code: String,
+    pub payer_code: String,
+    pub learner_hash: String,
+    pub learner_masked: String,
+    pub valid_from: NaiveDateTime,
+    pub valid_until: NaiveDateTime,
+    pub level: Option<String>,
+    pub course_code: Option<String>,
+    pub status: String,
+    pub completion_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub created_by: String,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

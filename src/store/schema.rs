@@ -27,6 +27,24 @@ diesel::table! {
         code -> Text,
         name -> Text,
         created_at -> Timestamp,
+        voucher_required_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    vouchers (code) {
+        code -> Text,
+        payer_code -> Text,
+        learner_hash -> Text,
+        learner_masked -> Text,
+        valid_from -> Timestamp,
+        valid_until -> Timestamp,
+        level -> Nullable<Text>,
+        course_code -> Nullable<Text>,
+        status -> Text,
+        completion_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        created_by -> Text,
     }
 }
 
@@ -256,6 +274,7 @@ diesel::joinable!(courses -> platforms (platform_code));
 
 diesel::allow_tables_to_appear_in_same_query!(
     gateway_secrets,
+    vouchers,
     key_checks,
     ledger_locks,
     payers,

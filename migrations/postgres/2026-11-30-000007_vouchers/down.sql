@@ -1,0 +1,2 @@
+DROP TABLE vouchers;
+ALTER TABLE payers DROP COLUMN voucher_required_since;
