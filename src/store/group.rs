@@ -183,15 +183,38 @@ pub fn record(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
     insert_all!(conn, learners::table, writes.learners);
     insert_all!(conn, completions::table, writes.completions);
     record_claims(conn, writes)?;
-    for (code, completion) in &writes.redeemed {
-        diesel::update(vouchers::table.find(code))
-            .set((
-                vouchers::status.eq("redeemed"),
-                vouchers::completion_id.eq(completion),
-            ))
-            .execute(conn)?;
-    }
+    redeem_vouchers(conn, &writes.redeemed)?;
     record_counters(conn, writes)
+}
+
+/// The vouchers the group's granted completions redeemed: on PostgreSQL one `UPDATE … FROM
+/// UNNEST` (one round trip), on embedded SQLite one prepared statement per voucher.
+fn redeem_vouchers(conn: &mut DbConn, redeemed: &[(String, String)]) -> Result<()> {
+    if redeemed.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        DbConn::Postgres(pg) => {
+            diesel::sql_query(
+                "UPDATE vouchers AS u SET status = 'redeemed', completion_id = v.completion \
+                 FROM UNNEST($1::text[], $2::text[]) AS v(code, completion) WHERE u.code = v.code",
+            )
+            .bind::<Array<Text>, _>(redeemed.iter().map(|(code, _)| code).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(redeemed.iter().map(|(_, c)| c).collect::<Vec<_>>())
+            .execute(pg)?;
+        }
+        DbConn::Sqlite(lite) => {
+            for (code, completion) in redeemed {
+                diesel::update(vouchers::table.find(code))
+                    .set((
+                        vouchers::status.eq("redeemed"),
+                        vouchers::completion_id.eq(completion),
+                    ))
+                    .execute(lite)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Claims only appear in a group (revocation releases them elsewhere); each names the accepted
