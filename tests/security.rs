@@ -64,6 +64,9 @@ fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>
         ("POST", "/v1/vouchers/{code}/cancel", Some(ADMIN)),
         ("GET", "/v1/vouchers/{code}", Some(PLATFORM)),
         ("GET", "/v1/me/vouchers", Some(&["learner"])),
+        ("PUT", "/v1/targets/{year}", Some(ADMIN)),
+        ("GET", "/v1/progress", Some(STAFF)),
+        ("GET", "/v1/progress/export.xlsx", Some(STAFF)),
         ("GET", "/v1/platforms", Some(STAFF)),
         ("POST", "/v1/platforms", Some(ADMIN)),
         ("GET", "/v1/platforms/{code}", Some(STAFF)),
@@ -81,6 +84,7 @@ fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>
 fn concrete(path: &str) -> String {
     path.replace("{event_id}", "e1")
         .replace("{username}", "u1")
+        .replace("{year}", "2022")
         .replace("{code}", "C")
         .replace("{id}", "0190a6c0-0000-7000-8000-000000000000")
 }
@@ -151,7 +155,7 @@ async fn every_route_of_the_document_refuses_roles_it_does_not_serve() {
             }
         }
     }
-    assert_eq!(tried, 40 * ROLES.len());
+    assert_eq!(tried, 43 * ROLES.len());
     // A known path with a method it does not serve: 405 and the methods it does.
     for (method, path, allow) in [
         (Method::DELETE, "/v1/platforms", "GET, POST"),

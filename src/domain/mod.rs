@@ -8,6 +8,7 @@ pub mod limits;
 pub mod metering;
 pub mod money;
 pub mod offline;
+pub mod progress;
 pub mod reconcile;
 pub mod schedule;
 pub mod training_year;

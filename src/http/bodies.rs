@@ -340,3 +340,19 @@ pub struct PayerChange {
     /// True: from now on its completions are paid only against a voucher.
     voucher_required: bool,
 }
+
+/// One city's targets for a training year (seed plan 附件1).
+#[derive(Deserialize, ToSchema)]
+pub struct TargetBody {
+    /// The four digits that begin the city's ID numbers.
+    #[schema(example = "1401")]
+    city_code: String,
+    #[schema(example = "太原市")]
+    name: String,
+    /// People to train.
+    #[schema(example = 35000)]
+    trainees: i64,
+    /// Certificates to issue.
+    #[schema(example = 36000)]
+    certificates: i64,
+}

@@ -14,6 +14,7 @@ use crate::service::courses::{CourseView, Upserted};
 use crate::service::ingest::{CompletionResult, FollowupView, MAX_BATCH};
 use crate::service::invoicing::{CompletionPage, InvoicePage, InvoiceView};
 use crate::service::learners::LearnerSubsidy;
+use crate::service::progress::{CityProgress, TargetView};
 use crate::service::usage::PlatformUsage;
 use crate::service::vouchers::{VoucherCheck, VoucherView};
 use crate::service::{Gateway, ServiceError};
@@ -106,12 +107,8 @@ pub struct YearAndPayer {
 
 impl YearAndPayer {
     fn year(&self, gateway: &Gateway) -> Result<TrainingYear, ApiError> {
-        match self.year {
-            None => Ok(gateway.current_year()),
-            Some(year) => TrainingYear::new(year).map_err(|e| {
-                ApiError::Service(ServiceError::invalid("year", "invalid_year", e.to_string()))
-            }),
-        }
+        self.year
+            .map_or_else(|| Ok(gateway.current_year()), training_year)
     }
 
     fn payer(&self) -> String {
@@ -360,6 +357,72 @@ async fn check_voucher(
         .id_number
         .ok_or_else(|| ServiceError::invalid("id_number", "required", "is required"))?;
     Ok(HttpResponse::Ok().json(run(gateway, move |g| g.check_voucher(&code, &id_number)).await?))
+}
+
+/// A training year named in a path or query.
+fn training_year(year: i32) -> Result<TrainingYear, ApiError> {
+    TrainingYear::new(year).map_err(|e| {
+        ApiError::Service(ServiceError::invalid("year", "invalid_year", e.to_string()))
+    })
+}
+
+/// Replaces a training year's targets per city (the plan's 附件1; `targets/2022.json` holds 2022's).
+#[utoipa::path(tag = "admin", request_body = Vec<TargetBody>, security(("bearer" = [])),
+    params(("year" = i32, Path)), responses((status = 200, body = Vec<TargetView>), (status = 422, body = Problem)))]
+#[put("/v1/targets/{year}")]
+async fn set_targets(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    year: web::Path<i32>,
+    body: web::Json<Value>,
+) -> Answer {
+    let actor = actor(caller.require(&[Role::Admin])?);
+    let year = training_year(year.into_inner())?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.set_targets(&actor, year, &body)).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ProgressQuery {
+    /// Training year (default: the current one).
+    year: Option<i32>,
+}
+
+impl ProgressQuery {
+    fn year(&self, gateway: &Gateway) -> Result<TrainingYear, ApiError> {
+        self.year
+            .map_or_else(|| Ok(gateway.current_year()), training_year)
+    }
+}
+
+/// How far the online platforms carry each city towards its targets.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(ProgressQuery),
+    responses((status = 200, body = Vec<CityProgress>)))]
+#[get("/v1/progress")]
+async fn get_progress(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<ProgressQuery>,
+) -> Answer {
+    caller.require(STAFF)?;
+    let year = query.year(&gateway)?;
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.progress(year)).await?))
+}
+
+/// The progress table as an Excel workbook, for the monthly report.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(ProgressQuery),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>)))]
+#[get("/v1/progress/export.xlsx")]
+async fn export_progress_xlsx(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<ProgressQuery>,
+) -> Answer {
+    caller.require(STAFF)?;
+    let year = query.year(&gateway)?;
+    Ok(download(
+        XLSX,
+        run(gateway, move |g| g.progress_xlsx(year)).await?,
+    ))
 }
 
 /// The learner's own vouchers.

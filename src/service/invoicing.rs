@@ -864,7 +864,7 @@ fn statement_rows(invoice: &InvoiceView) -> Vec<Vec<String>> {
     rows
 }
 
-fn workbook(sheets: &[(String, Vec<Vec<String>>)]) -> Result<Vec<u8>, ServiceError> {
+pub(super) fn workbook(sheets: &[(String, Vec<Vec<String>>)]) -> Result<Vec<u8>, ServiceError> {
     let export_error = |e: rust_xlsxwriter::XlsxError| ServiceError::Export(format!("xlsx: {e}"));
     let mut book = rust_xlsxwriter::Workbook::new();
     for (name, rows) in sheets {

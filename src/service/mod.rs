@@ -11,6 +11,7 @@ pub mod ingest;
 mod input;
 pub mod invoicing;
 pub mod learners;
+pub mod progress;
 pub mod reconcile;
 pub mod standing;
 pub mod usage;

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod group;
 pub mod ledger;
 pub mod models;
+pub mod progress;
 pub mod schema;
 pub mod secrets;
 pub mod vouchers;

@@ -15,6 +15,16 @@ pub struct PayerRow {
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = targets)]
+pub struct TargetRow {
+    pub training_year: i32,
+    pub city_code: String,
+    pub name: String,
+    pub trainees: i64,
+    pub certificates: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
 #[diesel(table_name = vouchers)]
 pub struct VoucherRow {
     pub code: String,

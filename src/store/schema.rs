@@ -32,6 +32,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    targets (training_year, city_code) {
+        training_year -> Integer,
+        city_code -> Text,
+        name -> Text,
+        trainees -> BigInt,
+        certificates -> BigInt,
+    }
+}
+
+diesel::table! {
     vouchers (code) {
         code -> Text,
         payer_code -> Text,
@@ -274,6 +284,7 @@ diesel::joinable!(courses -> platforms (platform_code));
 
 diesel::allow_tables_to_appear_in_same_query!(
     gateway_secrets,
+    targets,
     vouchers,
     key_checks,
     ledger_locks,
