@@ -64,6 +64,10 @@ struct Args {
     /// single events meanwhile) and `gateway check`.
     #[arg(long)]
     scale: Option<usize>,
+    /// Instead of the run above: the same batches and single events while the payer requires no
+    /// voucher, then while it requires one (each event redeeming its own), in one run.
+    #[arg(long)]
+    vouchers: bool,
 }
 
 struct Gateway {
@@ -737,6 +741,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(replicas) = args.replicas {
         return replicated(&args, backend, replicas, &certified_at).await;
     }
+    if args.vouchers {
+        return vouchered(&args, backend, &certified_at).await;
+    }
     let (database, gateway, _admin, load) = set_up(&args, "load").await?;
     println!(
         "backend: {backend}; {} single events from {} clients; {} batches of 1,000 from {} clients",
@@ -856,6 +863,122 @@ async fn main() -> anyhow::Result<()> {
         println!("gateway peak RSS: {mib:.1} MiB");
     }
     std::fs::remove_dir_all(&scratch)?;
+    Ok(())
+}
+
+/// Event `n` redeeming voucher `V-n`, issued to its learner.
+fn with_voucher(mut event: Value, n: usize) -> Value {
+    event["voucher_code"] = json!(format!("V-{n}"));
+    event
+}
+
+/// Issues `V-n` for every `n` of `range` to event `n`'s learner, a thousand per request.
+async fn issue_vouchers(
+    gateway: &Gateway,
+    admin: &str,
+    range: std::ops::Range<usize>,
+    certified_at: &str,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let numbers: Vec<usize> = range.collect();
+    for chunk in numbers.chunks(1000) {
+        let vouchers: Vec<Value> = chunk
+            .iter()
+            .map(|&n| {
+                json!({"code": format!("V-{n}"), "payer": "province",
+                    "id_number": event(n, "load-", certified_at)["learner"]["id_number"],
+                    "valid_from": "2000-01-01T00:00:00+08:00",
+                    "valid_until": "2100-01-01T00:00:00+08:00"})
+            })
+            .collect();
+        let answer = client
+            .post(format!("{}/v1/vouchers", gateway.address))
+            .bearer_auth(admin)
+            .json(&json!({ "vouchers": vouchers }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "vouchers: {}",
+            answer.text().await?
+        );
+    }
+    Ok(())
+}
+
+/// The group path with and without vouchers, in one run on one gateway: batches, then single
+/// events, first while the payer requires none, then while it requires one.
+async fn vouchered(args: &Args, backend: &str, certified_at: &str) -> anyhow::Result<()> {
+    let (_database, gateway, admin, load) = set_up(args, "vouchers").await?;
+    println!(
+        "backend: {backend}; {} batches of 1,000 from {} clients and {} single events from {} clients, \
+         without then with vouchers",
+        args.batches, args.batch_clients, args.events, args.clients
+    );
+    let batched = args.batches * 1000;
+    let run = |first: usize, vouchers: bool| {
+        let voucher = move |event: Value, n: usize| {
+            if vouchers {
+                with_voucher(event, n)
+            } else {
+                event
+            }
+        };
+        let batches: Vec<Value> = (0..args.batches)
+            .map(|b| {
+                let events: Vec<Value> = (first + b * 1000..first + (b + 1) * 1000)
+                    .map(|n| voucher(event(n, "load-", certified_at), n))
+                    .collect();
+                json!({ "events": events })
+            })
+            .collect();
+        let singles: Vec<Value> = (first + batched..first + batched + args.events)
+            .map(|n| voucher(event(n, "load-", certified_at), n))
+            .collect();
+        (batches, singles)
+    };
+    let (plain_batches, plain_singles) = run(0, false);
+    let first = batched + args.events;
+    let (voucher_batches, voucher_singles) = run(first, true);
+    issue_vouchers(&gateway, &admin, first..first * 2, certified_at).await?;
+
+    let mut rates = vec![];
+    for (label, batches, singles) in [
+        ("without vouchers", plain_batches, plain_singles),
+        ("with vouchers", voucher_batches, voucher_singles),
+    ] {
+        if label == "with vouchers" {
+            let required = reqwest::Client::new()
+                .patch(format!("{}/v1/payers/province", gateway.address))
+                .bearer_auth(&admin)
+                .json(&json!({"voucher_required": true}))
+                .send()
+                .await?;
+            anyhow::ensure!(required.status().is_success(), "voucher requirement");
+        }
+        let batch_rate = drive(
+            &gateway.address,
+            &load,
+            args.batch_clients,
+            batches,
+            1000,
+            200,
+        )
+        .await?
+        .print(&format!("gateway, 1,000-event batches, {label}"), "events");
+        let single_rate = drive(&gateway.address, &load, args.clients, singles, 1, 200)
+            .await?
+            .print(
+                &format!("gateway, single events (closed loop), {label}"),
+                "events",
+            );
+        rates.push((batch_rate, single_rate));
+    }
+    println!(
+        "with vouchers: batches at {:.0} %, single events at {:.0} % of the rate without",
+        100.0 * rates[1].0 / rates[0].0,
+        100.0 * rates[1].1 / rates[0].1
+    );
     Ok(())
 }
 
