@@ -122,8 +122,12 @@ fn required(
     name: &str,
     max: usize,
 ) -> Result<String, TokenRefusal> {
-    let value = parameters
-        .remove(name)
+    checked(name, parameters.remove(name), max)
+}
+
+/// A parameter that must be present: 1 to `max` printable characters.
+fn checked(name: &str, value: Option<String>, max: usize) -> Result<String, TokenRefusal> {
+    let value = value
         .filter(|v| !v.is_empty())
         .ok_or_else(|| invalid_request(format!("{name} is required")))?;
     if value.chars().count() > max || value.chars().any(char::is_control) {
@@ -159,13 +163,9 @@ pub fn token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, Tok
                     ))
                 }
             };
-            let mut given = HashMap::from([
-                ("client_id".to_owned(), id),
-                ("client_secret".to_owned(), secret),
-            ]);
             Credentials::Client {
-                id: required(&mut given, "client_id", MAX_ID)?,
-                secret: required(&mut given, "client_secret", MAX_SECRET)?,
+                id: checked("client_id", Some(id), MAX_ID)?,
+                secret: checked("client_secret", Some(secret), MAX_SECRET)?,
             }
         }
         "password" => Credentials::Staff {

@@ -8,7 +8,6 @@ use crate::domain::reconcile::{
 };
 use crate::domain::{Level, Money, RateSchedule};
 use crate::store::books::{self, CounterKind, CounterRow};
-use crate::store::vouchers;
 use crate::store::{DbConn, StoreError};
 use std::collections::HashMap;
 
@@ -103,7 +102,8 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
         .map(|(invoice, status)| DeliveryRecord { invoice, status })
         .collect();
     reconciler.invoices(&invoices, &deliveries);
-    for voucher in vouchers::redeemed(conn)? {
+    for voucher in books::held_vouchers(conn)? {
+        let voucher = voucher?;
         reconciler.voucher(
             &voucher.code,
             &voucher.status,
@@ -111,8 +111,8 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
             voucher.held == 1,
         );
     }
-    for completion in vouchers::unvouched(conn)? {
-        reconciler.unvouched(&completion.id);
+    for completion in books::unvouched(conn)? {
+        reconciler.unvouched(&completion?.id);
     }
     Ok(reconciler.finish())
 }

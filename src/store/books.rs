@@ -177,6 +177,56 @@ pub fn dangling_references(conn: &mut DbConn) -> Result<Rows<'_, DanglingRow>> {
     stream!(conn, query, DanglingRow)
 }
 
+/// A voucher that is redeemed or names a completion, and whether that completion holds it: live,
+/// accepted, of the voucher's payer and learner.
+#[derive(QueryableByName)]
+pub struct HeldVoucher {
+    #[diesel(sql_type = Text)]
+    pub code: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub completion_id: Option<String>,
+    #[diesel(sql_type = Integer)]
+    pub held: i32,
+}
+
+pub fn held_vouchers(conn: &mut DbConn) -> Result<Rows<'_, HeldVoucher>> {
+    let query = diesel::sql_query(
+        "SELECT v.code, v.status, v.completion_id, \
+           CASE WHEN c.id IS NOT NULL AND c.status = 'accepted' AND c.revoked_at IS NULL \
+                 AND c.payer_code = v.payer_code AND l.id_hash = v.learner_hash \
+                THEN 1 ELSE 0 END AS held \
+         FROM vouchers v \
+         LEFT JOIN completions c ON c.id = v.completion_id \
+         LEFT JOIN learners l ON l.id = c.learner_id \
+         WHERE v.completion_id IS NOT NULL OR v.status = 'redeemed' \
+         ORDER BY v.code",
+    );
+    stream!(conn, query, HeldVoucher)
+}
+
+#[derive(QueryableByName)]
+pub struct Unvouched {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+}
+
+/// Live accepted completions of a payer that required vouchers when they were recorded, which
+/// no voucher is held by.
+pub fn unvouched(conn: &mut DbConn) -> Result<Rows<'_, Unvouched>> {
+    let query = diesel::sql_query(
+        "SELECT c.id FROM completions c \
+         JOIN payers p ON p.code = c.payer_code \
+         LEFT JOIN vouchers v ON v.completion_id = c.id \
+         WHERE p.voucher_required_since IS NOT NULL \
+           AND c.received_at >= p.voucher_required_since \
+           AND c.status = 'accepted' AND c.revoked_at IS NULL AND v.code IS NULL \
+         ORDER BY c.id",
+    );
+    stream!(conn, query, Unvouched)
+}
+
 /// (course id, level, class hours) of every course: the saturation limits need them.
 pub fn courses(conn: &mut DbConn) -> Result<Vec<(String, String, i32)>> {
     Ok(courses::table

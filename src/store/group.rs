@@ -18,29 +18,6 @@ use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// Inserts many rows: `COPY … FROM STDIN (FORMAT binary)` on PostgreSQL (one round trip, no
-/// statement of thousands of parameters to parse), one cached prepared statement per row on
-/// embedded SQLite (no round trip to save; a multi-row statement would be parsed anew each time).
-/// Diesel's multi-backend connection has no batch insert, so each backend gets its own here.
-macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr) => {
-        match &mut *$conn {
-            DbConn::Sqlite(c) => {
-                for row in $rows.iter() {
-                    diesel::insert_into($table).values(row).execute(c)?;
-                }
-            }
-            DbConn::Postgres(c) => {
-                if !$rows.is_empty() {
-                    diesel::copy_from($table)
-                        .from_insertable($rows.as_slice())
-                        .execute(c)?;
-                }
-            }
-        }
-    };
-}
-
 pub fn platforms_named(conn: &mut DbConn, codes: &[&str]) -> Result<Vec<PlatformRow>> {
     Ok(platforms::table
         .filter(platforms::code.eq_any(codes))

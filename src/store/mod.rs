@@ -6,6 +6,29 @@
 //! update takes a row lock held to commit; on SQLite it takes the database's write lock. Either
 //! way each money transaction sees every earlier one committed, so limits hold exactly.
 
+/// Inserts many rows: `COPY … FROM STDIN (FORMAT binary)` on PostgreSQL (one round trip, no
+/// statement of thousands of parameters to parse), one cached prepared statement per row on
+/// embedded SQLite (no round trip to save; a multi-row statement would be parsed anew each time).
+/// Diesel's multi-backend connection has no batch insert, so each backend gets its own here.
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match &mut *$conn {
+            DbConn::Sqlite(c) => {
+                for row in $rows.iter() {
+                    diesel::insert_into($table).values(row).execute(c)?;
+                }
+            }
+            DbConn::Postgres(c) => {
+                if !$rows.is_empty() {
+                    diesel::copy_from($table)
+                        .from_insertable($rows.as_slice())
+                        .execute(c)?;
+                }
+            }
+        }
+    };
+}
+
 pub mod billing;
 pub mod books;
 pub mod catalog;

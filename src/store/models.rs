@@ -15,7 +15,7 @@ pub struct PayerRow {
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
-#[diesel(table_name = targets)]
+#[diesel(table_name = targets, treat_none_as_default_value = false)]
 pub struct TargetRow {
     pub training_year: i32,
     pub city_code: String,
@@ -25,7 +25,7 @@ pub struct TargetRow {
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
-#[diesel(table_name = vouchers)]
+#[diesel(table_name = vouchers, treat_none_as_default_value = false)]
 pub struct VoucherRow {
     pub code: String,
     pub payer_code: String,

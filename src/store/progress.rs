@@ -11,11 +11,7 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// Replaces a training year's targets.
 pub fn set_targets(conn: &mut DbConn, year: i32, rows: &[TargetRow]) -> Result<()> {
     diesel::delete(targets::table.filter(targets::training_year.eq(year))).execute(conn)?;
-    for row in rows {
-        diesel::insert_into(targets::table)
-            .values(row)
-            .execute(conn)?;
-    }
+    insert_all!(conn, targets::table, rows.to_vec());
     Ok(())
 }
 

@@ -1,12 +1,11 @@
 //! Electronic vouchers: issued, redeemed by a completion (in its group, see `group::record`),
-//! released by its revocation, cancelled by an admin; and the reconciliation's view of them.
+//! released by its revocation, cancelled by an admin (reconciliation reads them in `books`).
 
 use super::models::VoucherRow;
 use super::schema::{payers, vouchers};
 use super::{DbConn, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Nullable, Text};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -19,11 +18,7 @@ pub fn codes_taken(conn: &mut DbConn, codes: &[&str]) -> Result<Vec<String>> {
 }
 
 pub fn insert(conn: &mut DbConn, rows: &[VoucherRow]) -> Result<()> {
-    for row in rows {
-        diesel::insert_into(vouchers::table)
-            .values(row)
-            .execute(conn)?;
-    }
+    insert_all!(conn, vouchers::table, rows.to_vec());
     Ok(())
 }
 
@@ -71,54 +66,4 @@ pub fn set_requirement(
     Ok(diesel::update(payers::table.find(payer))
         .set(payers::voucher_required_since.eq(since))
         .execute(conn)?)
-}
-
-/// A voucher that is redeemed or names a completion, and whether that completion holds it: live,
-/// accepted, of the voucher's payer and learner.
-#[derive(QueryableByName)]
-pub struct HeldVoucher {
-    #[diesel(sql_type = Text)]
-    pub code: String,
-    #[diesel(sql_type = Text)]
-    pub status: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub completion_id: Option<String>,
-    #[diesel(sql_type = Integer)]
-    pub held: i32,
-}
-
-pub fn redeemed(conn: &mut DbConn) -> Result<Vec<HeldVoucher>> {
-    Ok(diesel::sql_query(
-        "SELECT v.code, v.status, v.completion_id, \
-           CASE WHEN c.id IS NOT NULL AND c.status = 'accepted' AND c.revoked_at IS NULL \
-                 AND c.payer_code = v.payer_code AND l.id_hash = v.learner_hash \
-                THEN 1 ELSE 0 END AS held \
-         FROM vouchers v \
-         LEFT JOIN completions c ON c.id = v.completion_id \
-         LEFT JOIN learners l ON l.id = c.learner_id \
-         WHERE v.completion_id IS NOT NULL OR v.status = 'redeemed' \
-         ORDER BY v.code",
-    )
-    .load(conn)?)
-}
-
-#[derive(QueryableByName)]
-pub struct Unvouched {
-    #[diesel(sql_type = Text)]
-    pub id: String,
-}
-
-/// Live accepted completions of a payer that required vouchers when they were recorded, which
-/// no voucher is held by.
-pub fn unvouched(conn: &mut DbConn) -> Result<Vec<Unvouched>> {
-    Ok(diesel::sql_query(
-        "SELECT c.id FROM completions c \
-         JOIN payers p ON p.code = c.payer_code \
-         LEFT JOIN vouchers v ON v.completion_id = c.id \
-         WHERE p.voucher_required_since IS NOT NULL \
-           AND c.received_at >= p.voucher_required_since \
-           AND c.status = 'accepted' AND c.revoked_at IS NULL AND v.code IS NULL \
-         ORDER BY c.id",
-    )
-    .load(conn)?)
 }
