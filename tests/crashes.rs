@@ -218,9 +218,10 @@ async fn sigterm_drains_in_flight_requests_before_exit() {
     let db = TestDatabase::fresh();
     let mut gateway = spawn_gateway(&db.access());
     let scene = std::sync::Arc::new(scene(db, &gateway).await);
-    // Four batches of 500 events, in flight together.
-    let batches: Vec<Value> = (0..4)
-        .map(|b| json!({"events": (b * 500..(b + 1) * 500).map(|i| scene.event(i)).collect::<Vec<_>>()}))
+    // Eight batches of 1,000 events, in flight together: more than a fast machine meters in the
+    // 100 ms before the signal (four of 500 once all finished before it).
+    let batches: Vec<Value> = (0..8)
+        .map(|b| json!({"events": (b * 1000..(b + 1) * 1000).map(|i| scene.event(i)).collect::<Vec<_>>()}))
         .collect();
     let address = gateway.address.clone();
     let load_scene = scene.clone();
@@ -243,14 +244,14 @@ async fn sigterm_drains_in_flight_requests_before_exit() {
     for (answer, at) in answers {
         let (code, body) = answer.expect("an in-flight request is answered, not cut off");
         assert_eq!(code, StatusCode::OK, "{body}");
-        assert_eq!(body["results"].as_array().map(Vec::len), Some(500));
+        assert_eq!(body["results"].as_array().map(Vec::len), Some(1000));
         drained += usize::from(at > asked_to_stop);
     }
     assert!(drained > 0, "at least one batch finished after SIGTERM");
     assert!(gateway.log.lock().unwrap().contains("gateway stopped"));
     let report = cli_check(&scene.db.access());
-    assert_eq!(report["checked"]["completions"], 2000);
-    eprintln!("SIGTERM with 4 batches × 500 in flight: {drained} finished after the signal, all answered 200, exit 0");
+    assert_eq!(report["checked"]["completions"], 8000);
+    eprintln!("SIGTERM with 8 batches × 1,000 in flight: {drained} finished after the signal, all answered 200, exit 0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
