@@ -113,6 +113,9 @@ impl Gateway {
         let tokens = TokenKeys::new(&keys.signing, &settings.jwt, settings.idp.as_ref())?;
         let gateway = Gateway {
             writer: writer::Writer::start(
+                store
+                    .dedicated_writer(&settings.database_url)
+                    .map_err(database)?,
                 store.clone(),
                 Arc::clone(&clock),
                 settings.ingest_queue_events,

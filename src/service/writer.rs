@@ -34,17 +34,36 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread. It ends when the last handle to the queue is dropped, after
-    /// answering everything queued, so a graceful shutdown loses nothing.
-    pub fn start(store: Store, clock: Arc<dyn Clock>, capacity: usize, metrics: Metrics) -> Writer {
+    /// Starts the writer thread on `ledger` (its own connection), and beside it the thread
+    /// that checkpoints SQLite's log through `books` after each group, off the writer's path.
+    /// Both end when the last handle to the queue is dropped, after answering everything
+    /// queued, so a graceful shutdown loses nothing.
+    pub fn start(
+        ledger: Store,
+        books: Store,
+        clock: Arc<dyn Clock>,
+        capacity: usize,
+        metrics: Metrics,
+    ) -> Writer {
         let (queue, inbox) = mpsc::channel::<Queued>();
+        let (kick, kicks) = mpsc::sync_channel::<()>(1);
         let waiting = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&waiting);
         let observed = metrics.clone();
         std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || run(&store, clock.as_ref(), &inbox, &taken, &observed))
+            .spawn(move || run(&ledger, clock.as_ref(), &inbox, &kick, &taken, &observed))
             .expect("the writer thread starts");
+        std::thread::Builder::new()
+            .name("wal-checkpoints".into())
+            .spawn(move || {
+                while kicks.recv().is_ok() {
+                    if let Err(failure) = books.checkpoint() {
+                        tracing::warn!(error = %failure, "checkpoint failed; the next group retries it");
+                    }
+                }
+            })
+            .expect("the checkpoint thread starts");
         Writer {
             queue,
             waiting,
@@ -90,6 +109,7 @@ fn run(
     store: &Store,
     clock: &dyn Clock,
     inbox: &mpsc::Receiver<Queued>,
+    checkpoint: &mpsc::SyncSender<()>,
     waiting: &AtomicUsize,
     metrics: &Metrics,
 ) {
@@ -116,6 +136,8 @@ fn run(
             // A client that went away no longer waits for its answer; what was stored stays.
             let _ = queued.reply.send(answer);
         }
+        // One kick pending is enough: the checkpoint copies whatever is in the log by then.
+        let _ = checkpoint.try_send(());
     }
 }
 
