@@ -26,6 +26,8 @@ pub struct Settings {
     pub json_limit_bytes: usize,
     /// The finance bureau's payment system; without it staff mark invoices paid by hand.
     pub bureau: Option<BureauSettings>,
+    /// Delivery of signed messages to the endpoints platforms register.
+    pub webhooks: WebhookSettings,
     /// `/metrics` on its own address instead of beside the API.
     pub metrics_listen: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR blocks).
@@ -48,6 +50,21 @@ pub struct BureauSettings {
     pub ca_file: Option<PathBuf>,
     /// The gateway's client certificate and key (PEM, in one file) for mutual TLS.
     pub client_identity_file: Option<PathBuf>,
+}
+
+/// Messages to platforms' endpoints: retried with backoff for `give_up_after_secs` (about
+/// three days), the endpoint disabled once every delivery failed for `disable_after_secs`.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Plain `http://` and loopback, private or link-local targets allowed (development, tests).
+    pub allow_insecure: bool,
+    pub timeout_ms: u64,
+    /// How often the outbox is polled for due deliveries (shared with the bureau's).
+    pub poll_ms: u64,
+    /// First retry delay; doubled per attempt up to ten hours, with jitter.
+    pub base_delay_ms: u64,
+    pub give_up_after_secs: u64,
+    pub disable_after_secs: u64,
 }
 
 /// The bureau's signing key; never printed.
@@ -204,6 +221,24 @@ impl Settings {
             )?,
             database_url: defaults.database_url,
             bureau,
+            webhooks: WebhookSettings {
+                allow_insecure: optional("GATEWAY_WEBHOOKS_ALLOW_INSECURE")
+                    .is_some_and(|v| v == "true"),
+                timeout_ms: parsed("GATEWAY_WEBHOOKS_TIMEOUT_SECONDS", 10, 1..=60)? * 1000,
+                poll_ms: parsed(
+                    "GATEWAY_OUTBOX_POLL_MS",
+                    defaults.webhooks.poll_ms,
+                    10..=60_000,
+                )?,
+                base_delay_ms: parsed(
+                    "GATEWAY_WEBHOOKS_BASE_DELAY_MS",
+                    defaults.webhooks.base_delay_ms,
+                    1..=600_000,
+                )?,
+                give_up_after_secs: parsed("GATEWAY_WEBHOOKS_GIVE_UP_HOURS", 72, 1..=720)? * 3600,
+                disable_after_secs: parsed("GATEWAY_WEBHOOKS_DISABLE_AFTER_HOURS", 120, 1..=720)?
+                    * 3600,
+            },
             metrics_listen: optional("GATEWAY_METRICS_LISTEN"),
             trusted_proxies: trusted_proxies()?,
         })
@@ -231,6 +266,14 @@ impl Settings {
             },
             json_limit_bytes: 2 * 1024 * 1024,
             bureau: None,
+            webhooks: WebhookSettings {
+                allow_insecure: false,
+                timeout_ms: 10_000,
+                poll_ms: 1000,
+                base_delay_ms: 5000,
+                give_up_after_secs: 72 * 3600,
+                disable_after_secs: 120 * 3600,
+            },
             metrics_listen: None,
             trusted_proxies: vec![],
         }

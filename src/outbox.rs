@@ -1,15 +1,19 @@
-//! The worker that forwards approved invoices to the finance bureau's payment system.
+//! The worker that delivers the outbox: approved invoices to the finance bureau's payment
+//! system, and signed messages to the endpoints platforms registered. Both are signed as
+//! Standard Webhooks specifies; neither follows redirects or reads more than 4 KiB of an answer.
 
-use crate::config::BureauSettings;
-use crate::service::delivery::{DeliveryOutcome, DueDelivery};
+use crate::config::{BureauSettings, WebhookSettings};
+use crate::service::delivery::{Attempted, DeliveryOutcome, DueDelivery, Target};
+use crate::service::webhooks::is_public;
 use crate::service::Gateway;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// The most of a bureau's answer that is read (and kept as the delivery's last error).
+/// The most of an answer that is read (and kept as the delivery's last error).
 const ANSWER_BYTES: usize = 4096;
 
 /// The client that talks to the bureau: its timeout, no redirects (a delivery goes where it was
@@ -32,6 +36,38 @@ pub fn client(bureau: &BureauSettings) -> anyhow::Result<reqwest::Client> {
     Ok(builder.build()?)
 }
 
+/// Resolves platforms' hosts to public addresses only, when the connection is made: a name
+/// that passed the check at registration and now points into the gateway's own network (DNS
+/// rebinding) finds no address to connect to.
+struct PublicAddressesOnly;
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{} resolves to no public address", name.as_str()).into());
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The client that talks to platforms' endpoints: no redirects, public addresses only unless
+/// insecure targets are allowed.
+pub fn platform_client(webhooks: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_millis(webhooks.timeout_ms))
+        .redirect(reqwest::redirect::Policy::none());
+    if !webhooks.allow_insecure {
+        builder = builder.dns_resolver(Arc::new(PublicAddressesOnly));
+    }
+    Ok(builder.build()?)
+}
+
 /// A Standard Webhooks signature: `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`.
 fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
@@ -43,16 +79,37 @@ fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     )
 }
 
-/// Polls the outbox until the process ends. Safe with several replicas: deliveries are leased,
-/// and the bureau deduplicates on `Idempotency-Key`, so a crash between sending and recording
-/// costs at most a repeat the bureau recognises.
-pub async fn run(gateway: Arc<Gateway>, bureau: BureauSettings, client: reqwest::Client) {
-    let lease_ms = i64::try_from(bureau.timeout_ms * 3).unwrap_or(i64::MAX);
+/// Where the worker delivers: the bureau when one is configured, platforms always.
+pub struct Targets {
+    pub bureau: Option<(BureauSettings, reqwest::Client)>,
+    pub webhooks: WebhookSettings,
+    pub platforms: reqwest::Client,
+}
+
+/// Polls the outbox until the process ends. Safe with several replicas: deliveries are leased;
+/// a crash between sending and recording costs at most a repeat with the same `webhook-id`
+/// (the bureau also deduplicates on `Idempotency-Key`).
+pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
+    let targets = Arc::new(targets);
+    let bureau_ms = targets
+        .bureau
+        .as_ref()
+        .map(|(b, _)| (b.poll_ms, b.timeout_ms));
+    let poll_ms = bureau_ms.map_or(targets.webhooks.poll_ms, |(poll, _)| {
+        poll.min(targets.webhooks.poll_ms)
+    });
+    let longest = bureau_ms
+        .map_or(0, |(_, timeout)| timeout)
+        .max(targets.webhooks.timeout_ms);
+    let lease_ms = i64::try_from(longest * 3).unwrap_or(i64::MAX);
     loop {
-        tokio::time::sleep(Duration::from_millis(bureau.poll_ms)).await;
+        tokio::time::sleep(Duration::from_millis(poll_ms)).await;
         let leasing = gateway.clone();
-        let due = match tokio::task::spawn_blocking(move || leasing.lease_due_deliveries(lease_ms))
-            .await
+        let bureau = targets.bureau.is_some();
+        let due = match tokio::task::spawn_blocking(move || {
+            leasing.lease_due_deliveries(lease_ms, bureau)
+        })
+        .await
         {
             Ok(Ok(due)) => due,
             Ok(Err(e)) => {
@@ -64,58 +121,113 @@ pub async fn run(gateway: Arc<Gateway>, bureau: BureauSettings, client: reqwest:
                 continue;
             }
         };
+        // One slow endpoint must not hold the others back: the leased deliveries go at once.
+        let mut sending = tokio::task::JoinSet::new();
         for delivery in due {
-            let outcome = send(&client, &bureau, &delivery).await;
-            let (settling, settings) = (gateway.clone(), bureau.clone());
-            let settled = tokio::task::spawn_blocking(move || {
-                settling.settle_delivery(&delivery, outcome, &settings)
-            })
-            .await;
-            if let Ok(Err(e)) = settled {
-                tracing::warn!(error = %e, "recording a delivery failed; it will be retried after its lease");
-            }
+            let (gateway, targets) = (gateway.clone(), targets.clone());
+            sending.spawn(async move {
+                let attempted = send(&targets, &delivery).await;
+                let settled = tokio::task::spawn_blocking(move || {
+                    let bureau = targets.bureau.as_ref().map(|(b, _)| b);
+                    gateway.settle_delivery(&delivery, attempted, bureau, &targets.webhooks)
+                })
+                .await;
+                if let Ok(Err(e)) = settled {
+                    tracing::warn!(error = %e, "recording a delivery failed; it will be retried after its lease");
+                }
+            });
         }
+        while sending.join_next().await.is_some() {}
     }
 }
 
-/// Posts one delivery, signed; its `webhook-id` is the invoice number, the same on every retry.
-async fn send(
-    client: &reqwest::Client,
-    bureau: &BureauSettings,
-    delivery: &DueDelivery,
-) -> DeliveryOutcome {
-    let body = serde_json::to_vec(&delivery.payload).expect("payload serialises");
-    let id = &delivery.idempotency_key;
+/// Posts one delivery, signed; its `webhook-id` is the same on every retry.
+async fn send(targets: &Targets, delivery: &DueDelivery) -> Attempted {
+    let id = &delivery.message_id;
     let timestamp = chrono::Utc::now().timestamp();
-    let response = client
-        .post(format!("{}/payment-requests", bureau.url))
-        .header("Idempotency-Key", id)
+    let started = Instant::now();
+    let (request, is_bureau) = match &delivery.target {
+        Target::Bureau => {
+            let Some((bureau, client)) = &targets.bureau else {
+                unreachable!("bureau deliveries are leased only with a bureau configured");
+            };
+            let request = client
+                .post(format!("{}/payment-requests", bureau.url))
+                .header("Idempotency-Key", id)
+                .header(
+                    "webhook-signature",
+                    signature(&bureau.signing_secret.0, id, timestamp, &delivery.body),
+                );
+            (request, true)
+        }
+        Target::Endpoint { url, keys } => {
+            if let Some(refusal) = literal_refusal(url, &targets.webhooks) {
+                return Attempted {
+                    outcome: DeliveryOutcome::Failed(refusal),
+                    answer_code: None,
+                    duration_ms: 0,
+                };
+            }
+            let signatures: Vec<String> = keys
+                .iter()
+                .map(|key| signature(key, id, timestamp, &delivery.body))
+                .collect();
+            let request = targets
+                .platforms
+                .post(url)
+                .header("webhook-signature", signatures.join(" "));
+            (request, false)
+        }
+    };
+    let response = request
         .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string())
-        .header(
-            "webhook-signature",
-            signature(&bureau.signing_secret.0, id, timestamp, &body),
-        )
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
+        .body(delivery.body.clone())
         .send()
         .await;
-    match response {
-        Err(e) => DeliveryOutcome::Failed(format!("transport: {e}")),
-        Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::CONFLICT => {
-            DeliveryOutcome::Accepted
-        }
+    let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let (outcome, answer_code) = match response {
+        Err(e) => (DeliveryOutcome::Failed(format!("transport: {e}")), None),
         Ok(r) => {
             let status = r.status();
-            let answer = answer_start(r).await;
-            // A redirect is not followed: the bureau's address is configuration, not its answer.
-            if status.is_client_error() {
-                DeliveryOutcome::Refused(format!("{status}: {answer}"))
+            let accepted =
+                status.is_success() || is_bureau && status == reqwest::StatusCode::CONFLICT;
+            let outcome = if accepted {
+                DeliveryOutcome::Accepted
             } else {
-                DeliveryOutcome::Failed(format!("{status}: {answer}"))
-            }
+                let answer = answer_start(r).await;
+                // A redirect is not followed: the target is configuration, not its answer.
+                // The bureau's other 4xx are final; a platform's receiver may be fixed, so
+                // every failure of theirs is retried.
+                if is_bureau && status.is_client_error() {
+                    DeliveryOutcome::Refused(format!("{status}: {answer}"))
+                } else {
+                    DeliveryOutcome::Failed(format!("{status}: {answer}"))
+                }
+            };
+            (outcome, Some(status.as_u16()))
         }
+    };
+    Attempted {
+        outcome,
+        answer_code,
+        duration_ms,
     }
+}
+
+/// An endpoint written as an address bypasses the resolver: checked here instead.
+fn literal_refusal(url: &str, webhooks: &WebhookSettings) -> Option<String> {
+    if webhooks.allow_insecure {
+        return None;
+    }
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let ip: IpAddr = host.parse().ok()?;
+    (!is_public(ip)).then(|| format!("{ip} is not a public address"))
 }
 
 /// The first bytes of an answer, never more, however much the bureau sends.

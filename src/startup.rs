@@ -67,15 +67,24 @@ impl Application {
             .map(|address| metrics_server(gateway.metrics().registry.clone(), address))
             .transpose()?;
         let json_limit = settings.json_limit_bytes;
-        if let Some(bureau) = settings.bureau.clone() {
-            let client = crate::outbox::client(&bureau)
-                .map_err(|e| anyhow::anyhow!("the bureau's TLS settings: {e}"))?;
-            tokio::spawn(crate::outbox::run(
-                gateway.clone().into_inner(),
+        let bureau = match settings.bureau.clone() {
+            Some(bureau) => {
+                let client = crate::outbox::client(&bureau)
+                    .map_err(|e| anyhow::anyhow!("the bureau's TLS settings: {e}"))?;
+                Some((bureau, client))
+            }
+            None => None,
+        };
+        let platforms = crate::outbox::platform_client(&settings.webhooks)
+            .map_err(|e| anyhow::anyhow!("the webhook client: {e}"))?;
+        tokio::spawn(crate::outbox::run(
+            gateway.clone().into_inner(),
+            crate::outbox::Targets {
                 bureau,
-                client,
-            ));
-        }
+                webhooks: settings.webhooks.clone(),
+                platforms,
+            },
+        ));
         tracing::info!(
             port,
             database = ?settings.database_url,

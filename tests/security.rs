@@ -64,6 +64,23 @@ fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>
         ("POST", "/v1/vouchers/{code}/cancel", Some(ADMIN)),
         ("GET", "/v1/vouchers/{code}", Some(PLATFORM)),
         ("GET", "/v1/me/vouchers", Some(&["learner"])),
+        ("POST", "/v1/webhook-endpoints", Some(PLATFORM)),
+        ("GET", "/v1/webhook-endpoints", Some(PLATFORM)),
+        ("GET", "/v1/webhook-endpoints/{id}", Some(PLATFORM)),
+        ("DELETE", "/v1/webhook-endpoints/{id}", Some(PLATFORM)),
+        (
+            "POST",
+            "/v1/webhook-endpoints/{id}/rotate-secret",
+            Some(PLATFORM),
+        ),
+        ("POST", "/v1/webhook-endpoints/{id}/enable", Some(PLATFORM)),
+        ("POST", "/v1/webhook-endpoints/{id}/test", Some(PLATFORM)),
+        ("GET", "/v1/webhook-endpoints/{id}/attempts", Some(PLATFORM)),
+        (
+            "POST",
+            "/v1/webhook-endpoints/{id}/messages/{msg_id}/resend",
+            Some(PLATFORM),
+        ),
         ("PUT", "/v1/targets/{year}", Some(ADMIN)),
         ("GET", "/v1/progress", Some(STAFF)),
         ("GET", "/v1/progress/export.xlsx", Some(STAFF)),
@@ -87,6 +104,7 @@ fn concrete(path: &str) -> String {
         .replace("{year}", "2022")
         .replace("{code}", "C")
         .replace("{id}", "0190a6c0-0000-7000-8000-000000000000")
+        .replace("{msg_id}", "msg_0")
 }
 
 #[tokio::test]
@@ -155,7 +173,7 @@ async fn every_route_of_the_document_refuses_roles_it_does_not_serve() {
             }
         }
     }
-    assert_eq!(tried, 43 * ROLES.len());
+    assert_eq!(tried, 52 * ROLES.len());
     // A known path with a method it does not serve: 405 and the methods it does.
     for (method, path, allow) in [
         (Method::DELETE, "/v1/platforms", "GET, POST"),

@@ -7,6 +7,7 @@ pub mod level;
 pub mod limits;
 pub mod metering;
 pub mod money;
+pub mod notice;
 pub mod offline;
 pub mod progress;
 pub mod reconcile;

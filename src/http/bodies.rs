@@ -356,3 +356,16 @@ pub struct TargetBody {
     #[schema(example = 36000)]
     certificates: i64,
 }
+
+#[derive(Deserialize, ToSchema)]
+pub struct WebhookEndpointBody {
+    /// `https://` to a public address (plain `http://` and private addresses only where the
+    /// gateway runs with `GATEWAY_WEBHOOKS_ALLOW_INSECURE=true`).
+    #[schema(example = "https://platform.example.cn/hooks/subsidy")]
+    url: String,
+    /// `invoice.issued`, `invoice.approved`, `invoice.rejected`, `invoice.submitted`,
+    /// `invoice.paid`, `course.saturated`, `platform.ceiling_warning`,
+    /// `platform.ceiling_reached`, `completion.revoked`.
+    #[schema(example = json!(["invoice.approved", "platform.ceiling_warning"]))]
+    event_types: Vec<String>,
+}

@@ -25,10 +25,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 
-type Answer = Result<HttpResponse, ApiError>;
+pub(super) type Answer = Result<HttpResponse, ApiError>;
 
 /// Runs a use case on the blocking pool: diesel is synchronous.
-async fn run<T: Send + 'static>(
+pub(super) async fn run<T: Send + 'static>(
     gateway: web::Data<Gateway>,
     work: impl FnOnce(&Gateway) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -5,6 +5,7 @@ pub mod caller;
 mod handlers;
 mod oauth;
 pub mod problem;
+mod webhooks;
 
 use crate::service::FieldError;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -91,7 +92,8 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(audit_events)
         .service(reconciliation)
         .service(healthz)
-        .service(readyz);
+        .service(readyz)
+        .configure(webhooks::routes);
 }
 
 /// The OpenAPI document, built from the routes themselves.

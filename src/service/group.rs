@@ -7,12 +7,14 @@
 use super::error::{FieldError, Refusals};
 use super::ingest::{CompletionEvent, CompletionResult, CLOCK_SKEW};
 use super::{new_id, schedule_of, ServiceError};
+use crate::domain::notice::{ceiling_crossings, EventType};
 use crate::domain::voucher::{redeemable, Redemption, Voucher, VoucherRefusal, VoucherStatus};
-use crate::domain::{CompletionStatus, Level, Meter, Metered, TrainingYear};
+use crate::domain::{CompletionStatus, Level, Meter, Metered, Money, TrainingYear};
 use crate::store::group::{self as rows, GroupWrites};
 use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow, VoucherRow};
 use crate::store::{DbConn, Store};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -86,6 +88,15 @@ struct Added {
     learners: HashMap<String, LearnerRow>,
     /// Voucher code → the completion that redeemed it.
     redeemed: HashMap<String, String>,
+    /// What the platforms are told: a course turned free, a ceiling threshold crossed.
+    notices: Vec<Notice>,
+}
+
+/// A message for a platform, written with the group (see `webhooks::notify`).
+struct Notice {
+    platform: String,
+    event: EventType,
+    data: serde_json::Value,
 }
 
 impl Added {
@@ -110,6 +121,7 @@ impl Added {
         }
         self.learners.extend(request.learners);
         self.redeemed.extend(request.redeemed);
+        self.notices.extend(request.notices);
     }
 }
 
@@ -360,6 +372,8 @@ impl Group {
         let schedule = schedule_of(&schedule_row);
         let course_hours = u32::try_from(course.class_hours).unwrap_or(0);
         let gross = schedule.gross(level, event.class_hours);
+        let platform_year = (event.payer.clone(), platform.to_owned(), year.value());
+        let platform_before = self.platform_granted(&platform_year);
         let decision = self.meter.decide(&Metered {
             payer: &event.payer,
             platform,
@@ -397,6 +411,35 @@ impl Group {
             revoked_generation: None,
         };
         let result = CompletionResult::of(&row, false);
+        if decision.course_turned_free {
+            request.notices.push(Notice {
+                platform: platform.to_owned(),
+                event: EventType::CourseSaturated,
+                data: json!({
+                    "platform": platform,
+                    "payer": event.payer,
+                    "course_code": event.course_code,
+                    "saturation": schedule.saturation_limit(level, course_hours),
+                    "by_event_id": event.event_id,
+                }),
+            });
+        }
+        let ceiling = schedule.platform_annual_ceiling;
+        let platform_after = self.platform_granted(&platform_year);
+        for event_type in ceiling_crossings(platform_before, platform_after, ceiling) {
+            request.notices.push(Notice {
+                platform: platform.to_owned(),
+                event: event_type,
+                data: json!({
+                    "platform": platform,
+                    "payer": event.payer,
+                    "training_year": year.value(),
+                    "granted": platform_after,
+                    "ceiling": ceiling,
+                    "by_event_id": event.event_id,
+                }),
+            });
+        }
         // A granted completion redeems its voucher; a duplicate claim or an uncertified event
         // leaves it for the one that will be paid.
         if let (CompletionStatus::Accepted, Some(code)) = (decision.status, &event.voucher_code) {
@@ -492,9 +535,29 @@ impl Group {
         }
     }
 
+    /// What the platform's year has granted so far in this group's view.
+    fn platform_granted(&self, key: &crate::domain::metering::PlatformYear) -> Money {
+        self.meter
+            .counters()
+            .platforms
+            .get(key)
+            .copied()
+            .unwrap_or(Money::ZERO)
+    }
+
     /// Writes what the group added: learners, completions (the audit trail derives their
-    /// recording from the rows, see `audit::recorded`), claims, and each counter it changed, once.
+    /// recording from the rows, see `audit::recorded`), claims, each counter it changed, once,
+    /// and the messages its platforms are sent.
     fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), ServiceError> {
+        for notice in &self.added.notices {
+            super::webhooks::notify(
+                conn,
+                now.naive_utc(),
+                &notice.platform,
+                notice.event,
+                notice.data.clone(),
+            )?;
+        }
         rows::record(
             conn,
             &GroupWrites {

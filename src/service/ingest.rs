@@ -7,6 +7,7 @@ use super::group::{Prepared, Request};
 use super::input::{code, Reader};
 use super::learners::{learner_for, LearnerInput};
 use super::{active_platform, new_id, utc, Gateway, ServiceError};
+use crate::domain::notice::EventType;
 use crate::domain::{CompletionStatus, Limit, Money};
 use crate::store::ledger;
 use crate::store::models::{CompletionRow, FollowupRow};
@@ -252,6 +253,20 @@ impl Gateway {
                 ledger::add_platform_used(conn, &row.payer_code, platform, year, released)?;
                 ledger::add_course_used(conn, &row.payer_code, &row.course_id, released, None)?;
             }
+            super::webhooks::notify(
+                conn,
+                now.naive_utc(),
+                platform,
+                EventType::CompletionRevoked,
+                json!({
+                    "platform": platform,
+                    "event_id": event_id,
+                    "payer": row.payer_code,
+                    "training_year": row.training_year,
+                    "released": Money::from_fen(row.granted_fen),
+                    "reason": reason,
+                }),
+            )?;
             let revoked = ledger::find_completion(conn, platform, event_id)?
                 .ok_or(ServiceError::NotFound("completion"))?;
             Ok(CompletionResult::of(&revoked, false))

@@ -40,6 +40,11 @@ impl<'a> Reader<'a> {
         self.value.get(key).filter(|v| !v.is_null())
     }
 
+    /// A field as sent (absent or null is `None`), for shapes the readers here do not cover.
+    pub fn raw(&self, key: &str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
     /// A required string, trimmed, of 1 to `max` characters without control characters.
     pub fn text(&self, key: &str, max: usize, refusals: &mut Refusals) -> Option<String> {
         match self.get(key) {

@@ -4,9 +4,11 @@
 use super::audit::{account_of, actor, record};
 use super::error::Refusals;
 use super::input::{code, Reader};
+use super::webhooks;
 use super::{new_id, next_after, schedule_of, utc, Gateway, ServiceError};
 use crate::auth::{Principal, Role};
 use crate::domain::invoice::{true_up, BillingPeriod, YearToDate};
+use crate::domain::notice::EventType;
 use crate::domain::{FollowupRatio, Level, Money, Reduction};
 use crate::store::billing::{self, InvoiceFilter};
 use crate::store::models::{InvoiceLineRow, InvoiceRow, OutboxRow};
@@ -184,7 +186,7 @@ fn views(conn: &mut DbConn, rows: Vec<InvoiceRow>) -> Result<Vec<InvoiceView>, S
                 attempts: o.attempts,
                 last_error: o.last_error,
             };
-            (o.invoice_id, delivery)
+            (o.invoice_id.unwrap_or_default(), delivery)
         })
         .collect();
     Ok(rows
@@ -269,6 +271,21 @@ fn refuse_stale(conn: &mut DbConn, draft: &InvoiceRow) -> Result<(), ServiceErro
             draft.period
         ),
     ))
+}
+
+/// What a platform is told about its invoice when the invoice moves on.
+pub(super) fn notice_data(row: &InvoiceRow) -> Value {
+    json!({
+        "invoice_id": row.id,
+        "number": row.number,
+        "platform": row.platform_code,
+        "payer": row.payer_code,
+        "training_year": row.training_year,
+        "period": row.period,
+        "status": row.status,
+        "amount": Money::from_fen(row.amount_fen),
+        "reason": row.reject_reason,
+    })
 }
 
 fn transition_refused(row: &InvoiceRow, to: &str) -> ServiceError {
@@ -580,6 +597,9 @@ impl Gateway {
                 Some(before),
                 Some(snapshot(&row)),
             )?;
+            if let Some(event) = EventType::of_invoice_status(&row.status) {
+                webhooks::notify(conn, now, &row.platform_code, event, notice_data(&row))?;
+            }
             view(conn, row)
         })?;
         tracing::info!(invoice = %view.id, status = %view.status, actor = %actor, "invoice {action}");
@@ -638,7 +658,7 @@ impl Gateway {
                     conn,
                     &OutboxRow {
                         id: new_id(),
-                        invoice_id: row.id.clone(),
+                        invoice_id: Some(row.id.clone()),
                         status: "pending".into(),
                         attempts: 0,
                         next_attempt_at: Utc::now().naive_utc(),
@@ -646,6 +666,12 @@ impl Gateway {
                         last_error: None,
                         created_at: Utc::now().naive_utc(),
                         delivered_at: None,
+                        kind: "bureau".into(),
+                        endpoint_id: None,
+                        message_id: None,
+                        event_type: None,
+                        payload: None,
+                        resent_at: None,
                     },
                 )?;
                 Ok(())

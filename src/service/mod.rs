@@ -16,6 +16,7 @@ pub mod reconcile;
 pub mod standing;
 pub mod usage;
 pub mod vouchers;
+pub mod webhooks;
 mod writer;
 
 pub use error::{FieldError, ServiceError};
@@ -43,6 +44,7 @@ pub struct Gateway {
     ids: IdHasher,
     metrics: Metrics,
     bureau_configured: bool,
+    webhooks: crate::config::WebhookSettings,
     writer: writer::Writer,
     standing: standing::Standing,
 }
@@ -127,6 +129,7 @@ impl Gateway {
             ids: IdHasher(keys.id_hash.into_bytes()),
             metrics,
             bureau_configured: settings.bureau.is_some(),
+            webhooks: settings.webhooks.clone(),
             standing: standing::Standing::default(),
         };
         gateway.reload_standing().map_err(|e| StartError::Store {

@@ -332,6 +332,7 @@ pub fn outbox_of(conn: &mut DbConn, invoice_ids: &[String]) -> Result<Vec<Outbox
     for ids in invoice_ids.chunks(IDS_PER_QUERY) {
         rows.extend(
             outbox::table
+                .filter(outbox::kind.eq("bureau"))
                 .filter(outbox::invoice_id.eq_any(ids))
                 .load::<OutboxRow>(conn)?,
         );
@@ -372,17 +373,20 @@ pub fn insert_outbox(conn: &mut DbConn, row: &OutboxRow) -> Result<()> {
     Ok(())
 }
 
-pub fn find_outbox(conn: &mut DbConn, invoice_id: &str) -> Result<Option<OutboxRow>> {
-    Ok(outbox::table
-        .filter(outbox::invoice_id.eq(invoice_id))
-        .first(conn)
-        .optional()?)
+pub fn find_outbox(conn: &mut DbConn, id: &str) -> Result<Option<OutboxRow>> {
+    Ok(outbox::table.find(id).first(conn).optional()?)
 }
 
-/// Pending deliveries that are due and not leased by another worker.
-pub fn due_outbox(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<Vec<OutboxRow>> {
+/// Pending deliveries of these kinds that are due and not leased by another worker.
+pub fn due_outbox(
+    conn: &mut DbConn,
+    kinds: &[&str],
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<OutboxRow>> {
     Ok(outbox::table
         .filter(outbox::status.eq("pending"))
+        .filter(outbox::kind.eq_any(kinds))
         .filter(outbox::next_attempt_at.le(now))
         .filter(
             outbox::lease_until

@@ -254,7 +254,8 @@ pub fn invoices(conn: &mut DbConn) -> Result<InvoiceBooks> {
             .select((invoice_lines::invoice_id, invoice_lines::amount_fen))
             .load(conn)?,
         deliveries: outbox::table
-            .select((outbox::invoice_id, outbox::status))
+            .filter(outbox::kind.eq("bureau"))
+            .select((outbox::invoice_id.assume_not_null(), outbox::status))
             .load(conn)?,
     })
 }

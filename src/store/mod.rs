@@ -39,6 +39,7 @@ pub mod progress;
 pub mod schema;
 pub mod secrets;
 pub mod vouchers;
+pub mod webhooks;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

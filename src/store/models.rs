@@ -200,11 +200,13 @@ pub struct InvoiceLineRow {
     pub amount_fen: i64,
 }
 
+/// A delivery waiting, done or given up: to the bureau (`kind` "bureau", the invoice it
+/// forwards) or to a platform's endpoint (`kind` "platform", the message and its body).
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
-#[diesel(table_name = outbox)]
+#[diesel(table_name = outbox, treat_none_as_default_value = false)]
 pub struct OutboxRow {
     pub id: String,
-    pub invoice_id: String,
+    pub invoice_id: Option<String>,
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
@@ -212,6 +214,48 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub delivered_at: Option<NaiveDateTime>,
+    pub kind: String,
+    pub endpoint_id: Option<String>,
+    pub message_id: Option<String>,
+    pub event_type: Option<String>,
+    pub payload: Option<String>,
+    pub resent_at: Option<NaiveDateTime>,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[diesel(
+    table_name = webhook_endpoints,
+    treat_none_as_default_value = false,
+    treat_none_as_null = true
+)]
+pub struct WebhookEndpointRow {
+    pub id: String,
+    pub platform_code: String,
+    pub url: String,
+    pub event_types: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<NaiveDateTime>,
+    pub status: String,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = webhook_attempts, treat_none_as_default_value = false)]
+pub struct WebhookAttemptRow {
+    pub id: String,
+    pub endpoint_id: String,
+    pub outbox_id: String,
+    pub message_id: String,
+    pub event_type: String,
+    pub attempted_at: NaiveDateTime,
+    pub outcome: String,
+    pub answer_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

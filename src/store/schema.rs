@@ -254,7 +254,7 @@ diesel::table! {
 diesel::table! {
     outbox (id) {
         id -> Text,
-        invoice_id -> Text,
+        invoice_id -> Nullable<Text>,
         status -> Text,
         attempts -> Integer,
         next_attempt_at -> Timestamp,
@@ -262,6 +262,44 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
+        kind -> Text,
+        endpoint_id -> Nullable<Text>,
+        message_id -> Nullable<Text>,
+        event_type -> Nullable<Text>,
+        payload -> Nullable<Text>,
+        resent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        platform_code -> Text,
+        url -> Text,
+        event_types -> Text,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
+        status -> Text,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        endpoint_id -> Text,
+        outbox_id -> Text,
+        message_id -> Text,
+        event_type -> Text,
+        attempted_at -> Timestamp,
+        outcome -> Text,
+        answer_code -> Nullable<Integer>,
+        duration_ms -> BigInt,
+        error -> Nullable<Text>,
     }
 }
 
@@ -305,4 +343,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoice_numbers,
     outbox,
     audit_events,
+    webhook_endpoints,
+    webhook_attempts,
 );
