@@ -19,6 +19,8 @@ pub enum Role {
     Platform,
     Learner,
     Bureau,
+    /// The province's voucher system: issues vouchers into the gateway and lists them.
+    VoucherSystem,
 }
 
 impl Role {
@@ -29,6 +31,7 @@ impl Role {
             Role::Platform => "platform",
             Role::Learner => "learner",
             Role::Bureau => "bureau",
+            Role::VoucherSystem => "voucher_system",
         }
     }
 }
@@ -42,6 +45,7 @@ impl FromStr for Role {
             Role::Platform,
             Role::Learner,
             Role::Bureau,
+            Role::VoucherSystem,
         ]
         .into_iter()
         .find(|role| role.as_str() == text)
@@ -152,7 +156,7 @@ impl TokenKeys {
     pub fn ttl_seconds(&self, role: Role) -> u64 {
         match role {
             Role::Admin | Role::Finance => self.staff_ttl_seconds,
-            Role::Platform | Role::Learner | Role::Bureau => self.ttl_seconds,
+            Role::Platform | Role::Learner | Role::Bureau | Role::VoucherSystem => self.ttl_seconds,
         }
     }
 

@@ -76,9 +76,9 @@ impl Metrics {
         let outbox_deliveries = IntGaugeVec::new(
             Opts::new(
                 "gateway_outbox_deliveries",
-                "Deliveries to the bureau by status (pending, failed, delivered, paid_by_hand)",
+                "Deliveries by kind (bureau, platform) and status (pending, held, failed, delivered, paid_by_hand)",
             ),
-            &["status"],
+            &["kind", "status"],
         )
         .expect("valid metric");
         for metric in [

@@ -59,11 +59,15 @@ impl reqwest::dns::Resolve for PublicAddressesOnly {
 /// The client that talks to platforms' endpoints: no redirects, public addresses only unless
 /// insecure targets are allowed.
 pub fn platform_client(webhooks: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
+    // No proxy from the environment: a proxy would resolve the name itself, past the check.
     let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_millis(webhooks.timeout_ms))
-        .redirect(reqwest::redirect::Policy::none());
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
     if !webhooks.allow_insecure {
-        builder = builder.dns_resolver(Arc::new(PublicAddressesOnly));
+        builder = builder
+            .dns_resolver(Arc::new(PublicAddressesOnly))
+            .https_only(true);
     }
     Ok(builder.build()?)
 }
@@ -86,28 +90,36 @@ pub struct Targets {
     pub platforms: reqwest::Client,
 }
 
+/// Deliveries in flight at once, over all targets.
+const IN_FLIGHT: usize = 32;
+
 /// Polls the outbox until the process ends. Safe with several replicas: deliveries are leased;
 /// a crash between sending and recording costs at most a repeat with the same `webhook-id`
-/// (the bureau also deduplicates on `Idempotency-Key`).
+/// (the bureau also deduplicates on `Idempotency-Key`). Deliveries run on their own: a poll
+/// leases as many as there is room for in flight, so an endpoint that answers slowly or not
+/// at all holds up only the deliveries to it.
 pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
     let targets = Arc::new(targets);
-    let bureau_ms = targets
+    let lease = |timeout_ms: u64| i64::try_from(timeout_ms * 3).unwrap_or(i64::MAX);
+    let bureau_lease_ms = targets.bureau.as_ref().map(|(b, _)| lease(b.timeout_ms));
+    let platform_lease_ms = lease(targets.webhooks.timeout_ms);
+    let poll_ms = targets
         .bureau
         .as_ref()
-        .map(|(b, _)| (b.poll_ms, b.timeout_ms));
-    let poll_ms = bureau_ms.map_or(targets.webhooks.poll_ms, |(poll, _)| {
-        poll.min(targets.webhooks.poll_ms)
-    });
-    let longest = bureau_ms
-        .map_or(0, |(_, timeout)| timeout)
-        .max(targets.webhooks.timeout_ms);
-    let lease_ms = i64::try_from(longest * 3).unwrap_or(i64::MAX);
+        .map_or(targets.webhooks.poll_ms, |(b, _)| {
+            b.poll_ms.min(targets.webhooks.poll_ms)
+        });
+    let room = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     loop {
         tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+        let free = room.available_permits();
+        if free == 0 {
+            continue;
+        }
         let leasing = gateway.clone();
-        let bureau = targets.bureau.is_some();
+        let limit = i64::try_from(free).unwrap_or(1);
         let due = match tokio::task::spawn_blocking(move || {
-            leasing.lease_due_deliveries(lease_ms, bureau)
+            leasing.lease_due_deliveries(bureau_lease_ms, platform_lease_ms, limit)
         })
         .await
         {
@@ -121,11 +133,12 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
                 continue;
             }
         };
-        // One slow endpoint must not hold the others back: the leased deliveries go at once.
-        let mut sending = tokio::task::JoinSet::new();
         for delivery in due {
+            let Ok(permit) = room.clone().try_acquire_owned() else {
+                break;
+            };
             let (gateway, targets) = (gateway.clone(), targets.clone());
-            sending.spawn(async move {
+            tokio::spawn(async move {
                 let attempted = send(&targets, &delivery).await;
                 let settled = tokio::task::spawn_blocking(move || {
                     let bureau = targets.bureau.as_ref().map(|(b, _)| b);
@@ -135,9 +148,9 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
                 if let Ok(Err(e)) = settled {
                     tracing::warn!(error = %e, "recording a delivery failed; it will be retried after its lease");
                 }
+                drop(permit);
             });
         }
-        while sending.join_next().await.is_some() {}
     }
 }
 
@@ -246,6 +259,26 @@ async fn answer_start(mut response: reqwest::Response) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_written_in_the_url_is_checked_at_delivery() {
+        let settings = |allow_insecure| WebhookSettings {
+            allow_insecure,
+            timeout_ms: 1000,
+            poll_ms: 1000,
+            base_delay_ms: 1000,
+            give_up_after_secs: 1,
+            disable_after_secs: 1,
+        };
+        let strict = settings(false);
+        assert!(literal_refusal("https://127.0.0.1/hook", &strict).is_some());
+        assert!(literal_refusal("https://[::1]:8443/hook", &strict).is_some());
+        assert!(literal_refusal("https://[64:ff9b::a00:1]/hook", &strict).is_some());
+        assert!(literal_refusal("https://8.8.8.8/hook", &strict).is_none());
+        // A name goes through the resolver, which drops non-public addresses.
+        assert!(literal_refusal("https://hooks.example.cn/hook", &strict).is_none());
+        assert!(literal_refusal("http://127.0.0.1/hook", &settings(true)).is_none());
+    }
 
     #[test]
     fn signs_as_the_standard_webhooks_example_does() {

@@ -757,7 +757,7 @@ async fn deliveries_are_signed_and_forgeries_refused() {
     let mut counted = false;
     for _ in 0..70 {
         let metrics = metrics_text(&app.client, &app.address).await;
-        if metrics.contains("gateway_outbox_deliveries{status=\"delivered\"} 1") {
+        if metrics.contains("gateway_outbox_deliveries{kind=\"bureau\",status=\"delivered\"} 1") {
             counted = true;
             break;
         }

@@ -13,7 +13,14 @@ use subsidy_gateway::keys::{Keys, SigningKey};
 
 const DEC_2022: &str = "2022-12-15T10:00:00+08:00";
 const JUNE_2022: &str = "2022-06-01T10:00:00+08:00";
-const ROLES: [&str; 5] = ["admin", "finance", "platform", "learner", "bureau"];
+const ROLES: [&str; 6] = [
+    "admin",
+    "finance",
+    "platform",
+    "learner",
+    "bureau",
+    "voucher_system",
+];
 
 /// Who may call each route, written out independently of the code. `None`: no token needed.
 fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)> {
@@ -23,6 +30,7 @@ fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>
     const PLATFORM: &[&str] = &["platform"];
     const PLATFORM_OR_STAFF: &[&str] = &["platform", "admin", "finance"];
     const INVOICE_READERS: &[&str] = &["platform", "admin", "finance", "bureau"];
+    const VOUCHER_ISSUERS: &[&str] = &["admin", "voucher_system"];
     vec![
         ("GET", "/healthz", None),
         ("GET", "/readyz", None),
@@ -60,7 +68,8 @@ fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>
         ("GET", "/v1/payers", Some(STAFF)),
         ("POST", "/v1/payers", Some(ADMIN)),
         ("PATCH", "/v1/payers/{code}", Some(ADMIN)),
-        ("POST", "/v1/vouchers", Some(ADMIN)),
+        ("POST", "/v1/vouchers", Some(VOUCHER_ISSUERS)),
+        ("GET", "/v1/vouchers", Some(VOUCHER_ISSUERS)),
         ("POST", "/v1/vouchers/{code}/cancel", Some(ADMIN)),
         ("GET", "/v1/vouchers/{code}", Some(PLATFORM)),
         ("GET", "/v1/me/vouchers", Some(&["learner"])),
@@ -76,6 +85,7 @@ fn allowed() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>
         ("POST", "/v1/webhook-endpoints/{id}/enable", Some(PLATFORM)),
         ("POST", "/v1/webhook-endpoints/{id}/test", Some(PLATFORM)),
         ("GET", "/v1/webhook-endpoints/{id}/attempts", Some(PLATFORM)),
+        ("GET", "/v1/webhook-endpoints/{id}/messages", Some(PLATFORM)),
         (
             "POST",
             "/v1/webhook-endpoints/{id}/messages/{msg_id}/resend",
@@ -173,7 +183,7 @@ async fn every_route_of_the_document_refuses_roles_it_does_not_serve() {
             }
         }
     }
-    assert_eq!(tried, 52 * ROLES.len());
+    assert_eq!(tried, 54 * ROLES.len());
     // A known path with a method it does not serve: 405 and the methods it does.
     for (method, path, allow) in [
         (Method::DELETE, "/v1/platforms", "GET, POST"),

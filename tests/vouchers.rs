@@ -414,3 +414,77 @@ fn the_cli_imports_vouchers_from_csv_a_thousand_at_a_time() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn the_voucher_system_issues_as_the_contract_writes_and_lists_by_payer_and_status() {
+    let app = TestApp::at(NOW).await;
+    let system = app.token("voucher_system", "taiyuan-vouchers", None);
+    // The learner as API.md writes it: an object with the ID number and the name.
+    let issued: Vec<Value> = (1..=5)
+        .map(|n| {
+            json!({"code": format!("V-{n}"), "payer": "province",
+                "learner": {"id_number": id_number(n), "name": format!("学员{n}")},
+                "valid_from": JUNE_1, "valid_until": "2022-11-30T23:59:59+08:00"})
+        })
+        .collect();
+    let (code, answer) = app
+        .post("/v1/vouchers", &system, json!({"vouchers": issued}))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer.as_array().unwrap().len(), 5);
+    let (code, _) = app
+        .post("/v1/vouchers/V-5/cancel", app.admin(), json!({}))
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    // A bad learner is named by its path.
+    let (code, problem) = app
+        .post(
+            "/v1/vouchers",
+            &system,
+            json!({"code": "V-9", "payer": "province", "learner": {"id_number": "123"},
+                "valid_from": JUNE_1, "valid_until": JUNE_15}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        problem["errors"][0]["field"], "learner.id_number",
+        "{problem}"
+    );
+
+    let (code, page) = app
+        .get("/v1/vouchers?payer=province&status=issued&limit=3", &system)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    let codes = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(codes(&page), ["V-1", "V-2", "V-3"]);
+    let after = page["next_after"].as_str().unwrap();
+    let (_, rest) = app
+        .get(
+            &format!("/v1/vouchers?payer=province&status=issued&limit=3&after={after}"),
+            &system,
+        )
+        .await;
+    assert_eq!(codes(&rest), ["V-4"]);
+    assert!(rest["next_after"].is_null());
+    let (_, cancelled) = app.get("/v1/vouchers?status=cancelled", app.admin()).await;
+    assert_eq!(codes(&cancelled), ["V-5"]);
+    let (_, none) = app.get("/v1/vouchers?payer=elsewhere", &system).await;
+    assert_eq!(codes(&none), Vec::<String>::new());
+    let (code, _) = app.get("/v1/vouchers?status=lost", &system).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    // The issuer is on record.
+    let (_, audit) = app.get("/v1/audit-events?object_id=V-1", app.admin()).await;
+    assert!(
+        audit
+            .to_string()
+            .contains("voucher_system:taiyuan-vouchers"),
+        "{audit}"
+    );
+}

@@ -314,9 +314,12 @@ pub struct VoucherBody {
     code: String,
     #[schema(example = "taiyuan")]
     payer: String,
-    /// The learner's resident ID number (kept only as its keyed hash and masked form).
+    /// The learner: the resident ID number is kept only as its keyed hash and masked form, the
+    /// name not at all.
+    learner: Option<LearnerBody>,
+    /// Instead of `learner`: the bare ID number (as in `gateway vouchers import`).
     #[schema(example = "11010519491231002X")]
-    id_number: String,
+    id_number: Option<String>,
     #[schema(example = "2022-03-01T00:00:00+08:00")]
     valid_from: String,
     #[schema(example = "2022-11-30T23:59:59+08:00")]

@@ -16,7 +16,7 @@ use crate::service::invoicing::{CompletionPage, InvoicePage, InvoiceView};
 use crate::service::learners::LearnerSubsidy;
 use crate::service::progress::{CityProgress, TargetView};
 use crate::service::usage::PlatformUsage;
-use crate::service::vouchers::{VoucherCheck, VoucherView};
+use crate::service::vouchers::{VoucherCheck, VoucherPage, VoucherView};
 use crate::service::{Gateway, ServiceError};
 use crate::store::billing::{AuditFilter, InvoiceFilter};
 use crate::store::{Cursor, StoreError};
@@ -40,6 +40,8 @@ pub(super) async fn run<T: Send + 'static>(
 }
 
 const STAFF: &[Role] = &[Role::Admin, Role::Finance];
+/// Vouchers come from the province's voucher system, or an admin.
+const VOUCHER_ISSUERS: &[Role] = &[Role::Admin, Role::VoucherSystem];
 /// Who moves money: admins configure, they do not issue, approve, reject or pay.
 const FINANCE: &[Role] = &[Role::Finance];
 /// The largest page any list answers.
@@ -318,8 +320,44 @@ async fn issue_vouchers(
     caller: Caller,
     body: web::Json<Value>,
 ) -> Answer {
-    let actor = actor(caller.require(&[Role::Admin])?);
+    let actor = actor(caller.require(VOUCHER_ISSUERS)?);
     Ok(HttpResponse::Created().json(run(gateway, move |g| g.issue_vouchers(&actor, &body)).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct VoucherListQuery {
+    payer: Option<String>,
+    /// `issued`, `redeemed` or `cancelled`.
+    status: Option<String>,
+    /// Cursor: the `next_after` of the previous page.
+    after: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    limit: Option<i64>,
+}
+
+/// Vouchers by code, a page at a time.
+#[utoipa::path(tag = "vouchers", security(("bearer" = [])), params(VoucherListQuery),
+    responses((status = 200, body = VoucherPage), (status = 422, body = Problem)))]
+#[get("/v1/vouchers")]
+async fn list_vouchers(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    query: web::Query<VoucherListQuery>,
+) -> Answer {
+    caller.require(VOUCHER_ISSUERS)?;
+    let VoucherListQuery {
+        payer,
+        status,
+        after,
+        limit,
+    } = query.into_inner();
+    let limit = page_limit(limit);
+    Ok(HttpResponse::Ok().json(
+        run(gateway, move |g| {
+            g.list_vouchers(payer, status, after, limit)
+        })
+        .await?,
+    ))
 }
 
 /// Withdraws an unused voucher.

@@ -60,6 +60,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(create_payer)
         .service(update_payer)
         .service(issue_vouchers)
+        .service(list_vouchers)
         .service(cancel_voucher)
         .service(check_voucher)
         .service(my_vouchers)

@@ -7,6 +7,7 @@ use super::handlers::{run, Answer};
 use super::problem::Problem;
 use crate::service::webhooks::{
     WebhookAttemptView, WebhookEndpointCreated, WebhookEndpointView, WebhookMessageQueued,
+    WebhookMessageView,
 };
 use crate::service::Gateway;
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(enable_endpoint)
         .service(send_test)
         .service(list_attempts)
+        .service(list_messages)
         .service(resend_message);
 }
 
@@ -127,6 +129,19 @@ async fn list_attempts(
 ) -> Answer {
     let platform = caller.platform()?.to_owned();
     Ok(HttpResponse::Ok().json(run(gateway, move |g| g.webhook_attempts(&platform, &id)).await?))
+}
+
+/// The endpoint's latest 100 messages, newest first, with their delivery state.
+#[utoipa::path(tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Vec<WebhookMessageView>), (status = 404, body = Problem)))]
+#[get("/v1/webhook-endpoints/{id}/messages")]
+async fn list_messages(
+    gateway: web::Data<Gateway>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    let platform = caller.platform()?.to_owned();
+    Ok(HttpResponse::Ok().json(run(gateway, move |g| g.webhook_messages(&platform, &id)).await?))
 }
 
 /// Sends a message to this endpoint again, with the same `webhook-id` and body.

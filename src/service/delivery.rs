@@ -7,7 +7,7 @@ use super::webhooks::{self, secret_key, AttemptRecord};
 use super::{Gateway, ServiceError};
 use crate::config::{BureauSettings, WebhookSettings};
 use crate::domain::notice::EventType;
-use crate::store::models::{OutboxRow, WebhookEndpointRow};
+use crate::store::models::OutboxRow;
 use crate::store::{billing, webhooks as endpoints};
 use chrono::{Duration, NaiveDateTime, Utc};
 use rand::Rng;
@@ -67,29 +67,37 @@ impl Gateway {
         let counts = self.store.read(billing::outbox_counts)?;
         let gauges = &self.metrics.outbox_deliveries;
         gauges.reset();
-        for (status, count) in counts {
-            gauges.with_label_values(&[status.as_str()]).set(count);
+        for (kind, status, count) in counts {
+            gauges
+                .with_label_values(&[kind.as_str(), status.as_str()])
+                .set(count);
         }
         Ok(())
     }
 
-    /// Leases the due deliveries (other workers skip them until the lease ends): platforms'
-    /// messages always, the bureau's only where a bureau is configured.
+    /// Leases up to `limit` due deliveries, each for three times its target's timeout (other
+    /// workers skip them meanwhile): platforms' messages always, the bureau's only where a
+    /// bureau is configured (`bureau_lease_ms`).
     pub fn lease_due_deliveries(
         &self,
-        lease_ms: i64,
-        bureau: bool,
+        bureau_lease_ms: Option<i64>,
+        platform_lease_ms: i64,
+        limit: i64,
     ) -> Result<Vec<DueDelivery>, ServiceError> {
         let now = Utc::now().naive_utc();
-        let until = now + Duration::milliseconds(lease_ms);
-        let kinds: &[&str] = if bureau {
+        let kinds: &[&str] = if bureau_lease_ms.is_some() {
             &["bureau", "platform"]
         } else {
             &["platform"]
         };
         self.store.read(|conn| {
             let mut leased = vec![];
-            for row in billing::due_outbox(conn, kinds, now, 20)? {
+            for row in billing::due_outbox(conn, kinds, now, limit)? {
+                let lease_ms = match row.kind.as_str() {
+                    "bureau" => bureau_lease_ms.unwrap_or(platform_lease_ms),
+                    _ => platform_lease_ms,
+                };
+                let until = now + Duration::milliseconds(lease_ms);
                 if !billing::lease_outbox(conn, &row.id, now, until)? {
                     continue;
                 }
@@ -156,7 +164,7 @@ impl Gateway {
                     },
                     Duration::seconds(disable_after),
                 )?;
-                // Disabling the endpoint closed its pending messages, this one among them.
+                // Disabling the endpoint held its pending messages, this one among them.
                 if billing::find_outbox(conn, &row.id)?.is_some_and(|r| r.status != "pending") {
                     return Ok(());
                 }
@@ -237,18 +245,30 @@ fn platform_delivery(
     now: NaiveDateTime,
 ) -> Result<Option<DueDelivery>, ServiceError> {
     let endpoint_id = row.endpoint_id.clone().unwrap_or_default();
-    let endpoint: Option<WebhookEndpointRow> = endpoints::endpoint_by_id(conn, &endpoint_id)?;
-    let Some(endpoint) = endpoint.filter(|e| e.status == "enabled") else {
-        endpoints::close_messages_of(conn, &endpoint_id, "the endpoint is no longer enabled")?;
-        return Ok(None);
+    let Some(mut endpoint) = endpoints::endpoint_by_id(conn, &endpoint_id)? else {
+        return Err(ServiceError::NotFound("webhook endpoint"));
     };
-    let mut keys = vec![secret_key(&endpoint.secret)];
-    if let (Some(previous), Some(until)) =
-        (&endpoint.previous_secret, endpoint.previous_secret_until)
-    {
-        if until > now {
-            keys.push(secret_key(previous));
+    match endpoint.status.as_str() {
+        "enabled" => {}
+        "disabled" => {
+            endpoints::hold_messages_of(conn, &endpoint_id)?;
+            return Ok(None);
         }
+        _ => {
+            endpoints::close_messages_of(conn, &endpoint_id, "the endpoint was deleted")?;
+            return Ok(None);
+        }
+    }
+    let mut keys = vec![secret_key(&endpoint.secret)];
+    match (&endpoint.previous_secret, endpoint.previous_secret_until) {
+        (Some(previous), Some(until)) if until > now => keys.push(secret_key(previous)),
+        (Some(_), _) => {
+            // Its day of overlap is over: forgotten.
+            endpoint.previous_secret = None;
+            endpoint.previous_secret_until = None;
+            endpoints::save_endpoint(conn, &endpoint)?;
+        }
+        _ => {}
     }
     Ok(Some(DueDelivery {
         outbox_id: row.id.clone(),

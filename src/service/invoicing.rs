@@ -239,7 +239,7 @@ fn visible(conn: &mut DbConn, principal: &Principal, id: &str) -> Result<Invoice
         // The bureau reads only what it was sent.
         Role::Bureau => row.submitted_at.is_some(),
         Role::Platform => principal.platform.as_deref() == Some(row.platform_code.as_str()),
-        Role::Learner => false,
+        Role::Learner | Role::VoucherSystem => false,
     };
     if allowed {
         Ok(row)
@@ -526,7 +526,7 @@ impl Gateway {
         match principal.role {
             Role::Admin | Role::Finance => {}
             Role::Platform => filter.platform = principal.platform.clone(),
-            Role::Learner | Role::Bureau => {
+            Role::Learner | Role::Bureau | Role::VoucherSystem => {
                 return Err(ServiceError::Forbidden {
                     code: "forbidden",
                     detail: "this role may not list invoices".into(),

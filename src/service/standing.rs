@@ -71,7 +71,7 @@ impl Standing {
                     _ => Ok(()),
                 }
             }
-            Role::Learner | Role::Bureau => Ok(()),
+            Role::Learner | Role::Bureau | Role::VoucherSystem => Ok(()),
         }
     }
 }

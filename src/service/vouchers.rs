@@ -18,6 +18,13 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoucherPage {
+    pub items: Vec<VoucherView>,
+    /// The cursor of the next page (`after=`), while there may be one.
+    pub next_after: Option<String>,
+}
+
 /// The most vouchers one request issues.
 pub const MAX_VOUCHERS: usize = 1000;
 
@@ -69,12 +76,20 @@ fn voucher_input(
     let reader = Reader::object(value, prefix, refusals)?;
     let voucher_code = reader.text("code", 64, refusals);
     let payer = code(&reader, "payer", refusals);
-    let id_number = reader.text("id_number", 32, refusals).and_then(|text| {
-        refusals.take(
-            &reader.path("id_number"),
-            "invalid_id_number",
-            IdNumber::parse(&text, gateway.today()),
-        )
+    // The learner as API.md writes it (`"learner": {"id_number", "name"}`; the name is not
+    // kept), or the bare `id_number` of a CSV row.
+    let learner = match reader.raw("learner") {
+        Some(_) => reader.nested("learner", refusals),
+        None => Some(Reader::new(value, prefix)),
+    };
+    let id_number = learner.and_then(|learner| {
+        learner.text("id_number", 32, refusals).and_then(|text| {
+            refusals.take(
+                &learner.path("id_number"),
+                "invalid_id_number",
+                IdNumber::parse(&text, gateway.today()),
+            )
+        })
     });
     let mut moment = |key: &str| {
         reader.text(key, 64, refusals).and_then(|text| {
@@ -232,6 +247,39 @@ impl Gateway {
             )?;
             let row = vouchers::find(conn, voucher)?.ok_or(ServiceError::NotFound("voucher"))?;
             Ok(row.into())
+        })
+    }
+
+    /// Vouchers by code, a page at a time, of a payer and in a status when asked.
+    pub fn list_vouchers(
+        &self,
+        payer: Option<String>,
+        status: Option<String>,
+        after: Option<String>,
+        limit: i64,
+    ) -> Result<VoucherPage, ServiceError> {
+        if let Some(status) = &status {
+            if VoucherStatus::parse(status).is_none() {
+                return Err(ServiceError::invalid(
+                    "status",
+                    "invalid_status",
+                    "must be issued, redeemed or cancelled",
+                ));
+            }
+        }
+        let rows = self.store.read(|conn| {
+            vouchers::list(
+                conn,
+                payer.as_deref(),
+                status.as_deref(),
+                after.as_deref(),
+                limit,
+            )
+        })?;
+        let next_after = super::next_after(&rows, limit, |r| &r.code);
+        Ok(VoucherPage {
+            items: rows.into_iter().map(Into::into).collect(),
+            next_after,
         })
     }
 

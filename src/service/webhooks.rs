@@ -21,6 +21,9 @@ use utoipa::ToSchema;
 const MAX_ENDPOINTS: usize = 10;
 /// After a rotation the previous secret signs beside the new one for this long.
 const ROTATION_OVERLAP_HOURS: i64 = 24;
+/// A failure after this long without attempts starts a new failing streak: longer than the
+/// longest retry gap (ten hours and a quarter of jitter).
+const QUIET_HOURS: i64 = 24;
 /// The type of the message `POST …/test` sends; sent whatever the endpoint subscribed to.
 pub const TEST_TYPE: &str = "webhook.test";
 
@@ -51,6 +54,20 @@ pub struct WebhookEndpointCreated {
 pub struct WebhookMessageQueued {
     /// The message's `webhook-id`, the same on every retry.
     pub message_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookMessageView {
+    pub message_id: String,
+    pub event_type: String,
+    /// `pending` (retried until `next_attempt_at`), `held` (the endpoint is disabled),
+    /// `delivered`, or `failed` (given up after three days, or the endpoint was deleted).
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,16 +136,32 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (first == 198 && (second & 0xfe) == 18))
         }
         IpAddr::V6(a) => {
+            let [first, second, ..] = a.segments();
+            let octets = a.octets();
+            let embedded = |at: usize| {
+                IpAddr::V4(std::net::Ipv4Addr::new(
+                    octets[at],
+                    octets[at + 1],
+                    octets[at + 2],
+                    octets[at + 3],
+                ))
+            };
             if let Some(mapped) = a.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(mapped));
             }
-            let first = a.segments()[0];
-            !(a.is_loopback()
-                || a.is_unspecified()
-                || a.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && a.segments()[1] == 0x0db8)
+            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach the IPv4 address inside them:
+            // that one decides. Local-use NAT64 (64:ff9b:1::/48) is never public.
+            if first == 0x64 && second == 0xff9b {
+                return is_public(embedded(12));
+            }
+            if first == 0x2002 {
+                return is_public(embedded(2));
+            }
+            // Only global unicast (2000::/3), without Teredo (2001::/32), ORCHID
+            // (2001:10::/28) and documentation space (2001:db8::/32).
+            (first & 0xe000) == 0x2000
+                && !(first == 0x2001
+                    && (second == 0 || second == 0x0db8 || (second & 0xfff0) == 0x0010))
         }
     }
 }
@@ -166,8 +199,9 @@ pub fn target_refusal(url: &str, allow_insecure: bool) -> Option<String> {
     None
 }
 
-/// Writes a message for each of the platform's enabled endpoints subscribed to its type, in
-/// the caller's transaction: the message exists exactly when the change it announces does.
+/// Writes a message for each of the platform's endpoints subscribed to its type, in the
+/// caller's transaction: the message exists exactly when the change it announces does. A
+/// disabled endpoint's message is held, and sent once the platform enables it again.
 pub(super) fn notify(
     conn: &mut DbConn,
     at: NaiveDateTime,
@@ -175,7 +209,7 @@ pub(super) fn notify(
     event: EventType,
     data: Value,
 ) -> Result<(), ServiceError> {
-    let subscribed: Vec<WebhookEndpointRow> = webhooks::enabled_endpoints_of(conn, platform)?
+    let subscribed: Vec<WebhookEndpointRow> = webhooks::endpoints_of(conn, platform)?
         .into_iter()
         .filter(|e| {
             e.event_types
@@ -193,8 +227,8 @@ pub(super) fn notify(
     Ok(())
 }
 
-/// One message to one endpoint, due now: `{"type","timestamp","data"}` as first sent, kept so
-/// every retry sends the same body.
+/// One message to one endpoint, due now (held while the endpoint is disabled):
+/// `{"type","timestamp","data"}` as first sent, kept so every retry sends the same body.
 fn queue(
     conn: &mut DbConn,
     at: NaiveDateTime,
@@ -210,7 +244,12 @@ fn queue(
         &OutboxRow {
             id: new_id(),
             invoice_id: None,
-            status: "pending".into(),
+            status: if endpoint.status == "enabled" {
+                "pending"
+            } else {
+                "held"
+            }
+            .into(),
             attempts: 0,
             next_attempt_at: now,
             lease_until: None,
@@ -350,10 +389,14 @@ impl Gateway {
             .map(|row| view(&row))
     }
 
-    /// Deletes an endpoint: its pending messages are not sent; its attempts stay on record.
+    /// Deletes an endpoint: its pending messages are not sent, its secrets are forgotten; its
+    /// attempts stay on record.
     pub fn delete_webhook_endpoint(&self, platform: &str, id: &str) -> Result<(), ServiceError> {
         self.change_endpoint(platform, id, "webhook_endpoint.deleted", |conn, row| {
             row.status = "deleted".into();
+            row.secret = String::new();
+            row.previous_secret = None;
+            row.previous_secret_until = None;
             webhooks::close_messages_of(conn, &row.id, "the endpoint was deleted")?;
             Ok(())
         })?;
@@ -380,16 +423,18 @@ impl Gateway {
         })
     }
 
-    /// Enables a disabled endpoint again; messages written from now on reach it.
+    /// Enables a disabled endpoint again: the messages held meanwhile are sent, and those
+    /// written from now on.
     pub fn enable_webhook_endpoint(
         &self,
         platform: &str,
         id: &str,
     ) -> Result<WebhookEndpointView, ServiceError> {
-        let row = self.change_endpoint(platform, id, "webhook_endpoint.enabled", |_, row| {
+        let row = self.change_endpoint(platform, id, "webhook_endpoint.enabled", |conn, row| {
             row.status = "enabled".into();
             row.disabled_reason = None;
             row.failing_since = None;
+            webhooks::release_held_of(conn, &row.id, Utc::now().naive_utc())?;
             Ok(())
         })?;
         Ok(view(&row))
@@ -428,12 +473,37 @@ impl Gateway {
             let endpoint = enabled_endpoint(conn, platform, id)?;
             let message = webhooks::find_message(conn, &endpoint.id, message_id)?
                 .ok_or(ServiceError::NotFound("message"))?;
-            webhooks::resend(conn, &message.id, Utc::now().naive_utc())?;
+            webhooks::resend(conn, &message, Utc::now().naive_utc())?;
             Ok::<_, ServiceError>(())
         })?;
         Ok(WebhookMessageQueued {
             message_id: message_id.to_owned(),
         })
+    }
+
+    /// The endpoint's latest 100 messages, newest first, with their delivery state.
+    pub fn webhook_messages(
+        &self,
+        platform: &str,
+        id: &str,
+    ) -> Result<Vec<WebhookMessageView>, ServiceError> {
+        let rows = self.store.read(|conn| {
+            let endpoint = own_endpoint(conn, platform, id)?;
+            Ok::<_, ServiceError>(webhooks::messages_of(conn, &endpoint.id, 100)?)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|m| WebhookMessageView {
+                message_id: m.message_id.unwrap_or_default(),
+                event_type: m.event_type.unwrap_or_default(),
+                next_attempt_at: (m.status == "pending").then(|| utc(m.next_attempt_at)),
+                status: m.status,
+                attempts: m.attempts,
+                last_error: m.last_error,
+                created_at: utc(m.created_at),
+                delivered_at: m.delivered_at.map(utc),
+            })
+            .collect())
     }
 
     /// The endpoint's latest 100 delivery attempts, newest first.
@@ -532,6 +602,7 @@ pub(super) fn record_attempt(
     disable_after: Duration,
 ) -> Result<(), ServiceError> {
     let message = attempt.message;
+    let previous = webhooks::attempts_of(conn, &attempt.endpoint.id, 1)?;
     webhooks::insert_attempt(
         conn,
         &WebhookAttemptRow {
@@ -559,6 +630,14 @@ pub(super) fn record_attempt(
         }
         return Ok(());
     }
+    // A streak is of attempts close together: after a quiet day (longer than any retry
+    // gap) a failure starts a new one rather than continuing one from long ago.
+    let quiet = previous
+        .first()
+        .is_none_or(|p| now - p.attempted_at > Duration::hours(QUIET_HOURS));
+    if quiet {
+        endpoint.failing_since = None;
+    }
     let since = *endpoint.failing_since.get_or_insert(now);
     if now - since >= disable_after && endpoint.status == "enabled" {
         endpoint.status = "disabled".into();
@@ -567,7 +646,7 @@ pub(super) fn record_attempt(
             utc(since).to_rfc3339(),
             attempt.error.as_deref().unwrap_or("no answer")
         ));
-        webhooks::close_messages_of(conn, &endpoint.id, "the endpoint was disabled")?;
+        webhooks::hold_messages_of(conn, &endpoint.id)?;
         tracing::error!(endpoint = %endpoint.id, platform = %endpoint.platform_code, "webhook endpoint disabled after failing for days");
     }
     endpoint.updated_at = now;
@@ -595,6 +674,14 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::7f00:1",
+            "64:ff9b::a00:8",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2001::1",
+            "2001:db8::1",
+            "fec0::1",
+            "100::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -603,6 +690,8 @@ mod tests {
             "1.1.1.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }

@@ -340,11 +340,11 @@ pub fn outbox_of(conn: &mut DbConn, invoice_ids: &[String]) -> Result<Vec<Outbox
     Ok(rows)
 }
 
-/// Deliveries by status, for the metrics.
-pub fn outbox_counts(conn: &mut DbConn) -> Result<Vec<(String, i64)>> {
+/// Deliveries by kind (bureau, platform) and status, for the metrics.
+pub fn outbox_counts(conn: &mut DbConn) -> Result<Vec<(String, String, i64)>> {
     Ok(outbox::table
-        .group_by(outbox::status)
-        .select((outbox::status, diesel::dsl::count_star()))
+        .group_by((outbox::kind, outbox::status))
+        .select((outbox::kind, outbox::status, diesel::dsl::count_star()))
         .load(conn)?)
 }
 
@@ -438,6 +438,7 @@ pub fn settle_outbox(conn: &mut DbConn, row: &OutboxRow) -> Result<()> {
 pub fn close_outbox(conn: &mut DbConn, invoice_id: &str, status: &str) -> Result<()> {
     diesel::update(
         outbox::table
+            .filter(outbox::kind.eq("bureau"))
             .filter(outbox::invoice_id.eq(invoice_id))
             .filter(outbox::status.eq("pending")),
     )
@@ -447,13 +448,6 @@ pub fn close_outbox(conn: &mut DbConn, invoice_id: &str, status: &str) -> Result
     ))
     .execute(conn)?;
     Ok(())
-}
-
-pub fn failed_outbox(conn: &mut DbConn) -> Result<Vec<OutboxRow>> {
-    Ok(outbox::table
-        .filter(outbox::status.eq("failed"))
-        .order(outbox::created_at)
-        .load(conn)?)
 }
 
 pub fn insert_audit(conn: &mut DbConn, row: &AuditRow) -> Result<()> {

@@ -222,7 +222,7 @@ pub struct OutboxRow {
     pub resent_at: Option<NaiveDateTime>,
 }
 
-#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone)]
 #[diesel(
     table_name = webhook_endpoints,
     treat_none_as_default_value = false,
@@ -241,6 +241,18 @@ pub struct WebhookEndpointRow {
     pub failing_since: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+/// Never prints the secrets.
+impl std::fmt::Debug for WebhookEndpointRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpointRow")
+            .field("id", &self.id)
+            .field("platform_code", &self.platform_code)
+            .field("url", &self.url)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

@@ -34,6 +34,30 @@ pub fn of_learner(conn: &mut DbConn, learner_hash: &str) -> Result<Vec<VoucherRo
         .load(conn)?)
 }
 
+/// A page of vouchers by code, after `after`, of a payer and in a status when given.
+pub fn list(
+    conn: &mut DbConn,
+    payer: Option<&str>,
+    status: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<VoucherRow>> {
+    let mut query = vouchers::table
+        .order(vouchers::code)
+        .limit(limit)
+        .into_boxed();
+    if let Some(payer) = payer {
+        query = query.filter(vouchers::payer_code.eq(payer.to_owned()));
+    }
+    if let Some(status) = status {
+        query = query.filter(vouchers::status.eq(status.to_owned()));
+    }
+    if let Some(after) = after {
+        query = query.filter(vouchers::code.gt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
 /// The voucher a revoked completion held is usable again.
 pub fn release(conn: &mut DbConn, completion_id: &str) -> Result<()> {
     diesel::update(vouchers::table.filter(vouchers::completion_id.eq(completion_id)))

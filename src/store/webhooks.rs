@@ -49,14 +49,6 @@ pub fn endpoints_of(conn: &mut DbConn, platform: &str) -> Result<Vec<WebhookEndp
         .load(conn)?)
 }
 
-/// The platform's enabled endpoints (a message goes to those subscribed to its type).
-pub fn enabled_endpoints_of(conn: &mut DbConn, platform: &str) -> Result<Vec<WebhookEndpointRow>> {
-    Ok(webhook_endpoints::table
-        .filter(webhook_endpoints::platform_code.eq(platform))
-        .filter(webhook_endpoints::status.eq("enabled"))
-        .load(conn)?)
-}
-
 /// The delivery of one message to one endpoint.
 pub fn find_message(
     conn: &mut DbConn,
@@ -71,26 +63,80 @@ pub fn find_message(
         .optional()?)
 }
 
-/// Sends a delivered or given-up message again, from now on, with a new retry window.
-pub fn resend(conn: &mut DbConn, outbox_id: &str, now: NaiveDateTime) -> Result<()> {
-    diesel::update(outbox::table.find(outbox_id))
-        .set((
-            outbox::status.eq("pending"),
-            outbox::next_attempt_at.eq(now),
-            outbox::lease_until.eq(None::<NaiveDateTime>),
-            outbox::resent_at.eq(Some(now)),
-        ))
-        .execute(conn)?;
+/// Sends a message again from now on. One still pending is only brought forward (a worker
+/// may hold it right now: its lease stays); one delivered or given up starts over, with a new
+/// retry window.
+pub fn resend(conn: &mut DbConn, message: &OutboxRow, now: NaiveDateTime) -> Result<()> {
+    let target = outbox::table.find(&message.id);
+    if message.status == "pending" {
+        diesel::update(target)
+            .set(outbox::next_attempt_at.eq(now))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set((
+                outbox::status.eq("pending"),
+                outbox::attempts.eq(0),
+                outbox::next_attempt_at.eq(now),
+                outbox::lease_until.eq(None::<NaiveDateTime>),
+                outbox::resent_at.eq(Some(now)),
+            ))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
-/// Ends an endpoint's pending messages, saying why (it was disabled or deleted).
-pub fn close_messages_of(conn: &mut DbConn, endpoint_id: &str, why: &str) -> Result<()> {
+/// Holds a disabled endpoint's pending messages: not sent, not given up.
+pub fn hold_messages_of(conn: &mut DbConn, endpoint_id: &str) -> Result<()> {
     diesel::update(
         outbox::table
             .filter(outbox::kind.eq("platform"))
             .filter(outbox::endpoint_id.eq(endpoint_id))
             .filter(outbox::status.eq("pending")),
+    )
+    .set((
+        outbox::status.eq("held"),
+        outbox::lease_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Queues an endpoint's held messages again once it is enabled, each with a new retry window.
+pub fn release_held_of(conn: &mut DbConn, endpoint_id: &str, now: NaiveDateTime) -> Result<()> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::kind.eq("platform"))
+            .filter(outbox::endpoint_id.eq(endpoint_id))
+            .filter(outbox::status.eq("held")),
+    )
+    .set((
+        outbox::status.eq("pending"),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(now),
+        outbox::resent_at.eq(Some(now)),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// An endpoint's latest messages, newest first.
+pub fn messages_of(conn: &mut DbConn, endpoint_id: &str, limit: i64) -> Result<Vec<OutboxRow>> {
+    Ok(outbox::table
+        .filter(outbox::kind.eq("platform"))
+        .filter(outbox::endpoint_id.eq(endpoint_id))
+        .order((outbox::created_at.desc(), outbox::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Ends an endpoint's pending and held messages, saying why (it was deleted).
+pub fn close_messages_of(conn: &mut DbConn, endpoint_id: &str, why: &str) -> Result<()> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::kind.eq("platform"))
+            .filter(outbox::endpoint_id.eq(endpoint_id))
+            .filter(outbox::status.eq_any(["pending", "held"])),
     )
     .set((
         outbox::status.eq("failed"),
