@@ -525,7 +525,9 @@ async fn an_endpoint_failing_too_long_is_disabled_and_says_why() {
         .await;
     assert_eq!(code, StatusCode::ACCEPTED);
     receiver
-        .wait_for("the held and the new message", |r| r.messages.len() > before + 1)
+        .wait_for("the held and the new message", |r| {
+            r.messages.len() > before + 1
+        })
         .await;
     let started = Instant::now();
     loop {
