@@ -7,6 +7,7 @@
 mod common;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use common::bureau::{next_answer, verified_with};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -46,29 +47,12 @@ impl Receiver {
                 web::post().to(move |req: HttpRequest, raw: web::Bytes| {
                     let (keys, answers, log) = (keys.clone(), answers.clone(), log.clone());
                     async move {
-                        let mut headers = http::HeaderMap::new();
-                        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
-                            if let Some(value) = req.headers().get(name) {
-                                headers.insert(
-                                    name,
-                                    http::HeaderValue::from_bytes(value.as_bytes()).unwrap(),
-                                );
-                            }
-                        }
-                        let verified = keys.lock().unwrap().iter().any(|secret| {
-                            standardwebhooks::Webhook::new(secret)
-                                .unwrap()
-                                .verify(&raw, &headers)
-                                .is_ok()
-                        });
-                        let status = {
-                            let mut answers = answers.lock().unwrap();
-                            if answers.len() > 1 {
-                                answers.remove(0)
-                            } else {
-                                answers[0]
-                            }
-                        };
+                        let verified = keys
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .any(|secret| verified_with(secret, &req, &raw));
+                        let status = next_answer(&answers);
                         let mut log = log.lock().unwrap();
                         log.requests += 1;
                         if !verified {

@@ -17,8 +17,8 @@ pub struct Bureau {
     pub unverified: Arc<Mutex<usize>>,
 }
 
-/// The Standard Webhooks check, over the raw body and the three headers.
-pub fn verified(req: &HttpRequest, body: &[u8]) -> bool {
+/// The Standard Webhooks check, over the raw body and the three headers, with `secret`.
+pub fn verified_with(secret: &str, req: &HttpRequest, body: &[u8]) -> bool {
     let mut headers = http::HeaderMap::new();
     for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
         if let Some(value) = req.headers().get(name) {
@@ -28,10 +28,24 @@ pub fn verified(req: &HttpRequest, body: &[u8]) -> bool {
             );
         }
     }
-    standardwebhooks::Webhook::new(BUREAU_SECRET)
+    standardwebhooks::Webhook::new(secret)
         .unwrap()
         .verify(body, &headers)
         .is_ok()
+}
+
+pub fn verified(req: &HttpRequest, body: &[u8]) -> bool {
+    verified_with(BUREAU_SECRET, req, body)
+}
+
+/// The next status of a stand-in's script; the last one repeats.
+pub fn next_answer(script: &Mutex<Vec<u16>>) -> u16 {
+    let mut answers = script.lock().unwrap();
+    if answers.len() > 1 {
+        answers.remove(0)
+    } else {
+        answers[0]
+    }
 }
 
 pub async fn bureau(script: Vec<u16>, delay: Duration) -> Bureau {
@@ -59,14 +73,7 @@ pub async fn bureau(script: Vec<u16>, delay: Duration) -> Bureau {
                         .unwrap_or_default();
                     log.lock().unwrap().push((key, body));
                     tokio::time::sleep(delay).await;
-                    let status = {
-                        let mut answers = answers.lock().unwrap();
-                        if answers.len() > 1 {
-                            answers.remove(0)
-                        } else {
-                            answers[0]
-                        }
-                    };
+                    let status = next_answer(&answers);
                     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
                         .body(format!("bureau says {status}"))
                 }
