@@ -69,7 +69,7 @@ impl Receiver {
                         log.messages
                             .push((id, serde_json::from_slice(&raw).unwrap()));
                         HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
-                            .body(format!("receiver says {status}"))
+                            .body(answer_body(status))
                     }
                 }),
             )
@@ -111,6 +111,17 @@ impl Receiver {
             .iter()
             .map(|(_, body)| body["type"].as_str().unwrap().to_owned())
             .collect()
+    }
+}
+
+/// What the receiver says: a short line, or after a failure a megabyte of it (the gateway
+/// reads at most 4 KiB of an answer and keeps less).
+fn answer_body(status: u16) -> String {
+    let line = format!("receiver says {status}\n");
+    if status >= 500 {
+        line.repeat(1 << 20 / line.len())
+    } else {
+        line
     }
 }
 
@@ -391,7 +402,11 @@ async fn a_receiver_down_for_a_while_gets_the_same_message_until_it_answers() {
             )
         })
         .collect();
-    // Newest first.
+    // Newest first; of the megabyte the 503 came with, only the start is kept.
+    let listed = attempts(&app, &p, id, 3).await;
+    let kept = listed[2]["error"].as_str().unwrap();
+    assert!(kept.starts_with("503"), "{kept}");
+    assert!(kept.len() <= 600, "{} bytes kept", kept.len());
     assert_eq!(
         outcomes,
         [
