@@ -119,7 +119,7 @@ impl Receiver {
 fn answer_body(status: u16) -> String {
     let line = format!("receiver says {status}\n");
     if status >= 500 {
-        line.repeat(1 << 20 / line.len())
+        line.repeat((1 << 20) / line.len())
     } else {
         line
     }
