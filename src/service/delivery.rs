@@ -151,7 +151,7 @@ impl Gateway {
                     }
                 };
                 let disable_after = i64::try_from(platforms.disable_after_secs).unwrap_or(i64::MAX);
-                webhooks::record_attempt(
+                let disabled = webhooks::record_attempt(
                     conn,
                     now,
                     AttemptRecord {
@@ -165,7 +165,7 @@ impl Gateway {
                     Duration::seconds(disable_after),
                 )?;
                 // Disabling the endpoint held its pending messages, this one among them.
-                if billing::find_outbox(conn, &row.id)?.is_some_and(|r| r.status != "pending") {
+                if disabled {
                     return Ok(());
                 }
             }

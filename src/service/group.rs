@@ -549,13 +549,19 @@ impl Group {
     /// recording from the rows, see `audit::recorded`), claims, each counter it changed, once,
     /// and the messages its platforms are sent.
     fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), ServiceError> {
+        // Each platform's endpoints are loaded once, and only when it has something to hear.
+        let mut endpoints = HashMap::new();
         for notice in &self.added.notices {
-            super::webhooks::notify(
+            if !endpoints.contains_key(&notice.platform) {
+                let loaded = crate::store::webhooks::endpoints_of(conn, &notice.platform)?;
+                endpoints.insert(notice.platform.clone(), loaded);
+            }
+            super::webhooks::notify_endpoints(
                 conn,
                 now.naive_utc(),
-                &notice.platform,
+                &endpoints[&notice.platform],
                 notice.event,
-                notice.data.clone(),
+                &notice.data,
             )?;
         }
         rows::record(

@@ -209,20 +209,26 @@ pub(super) fn notify(
     event: EventType,
     data: Value,
 ) -> Result<(), ServiceError> {
-    let subscribed: Vec<WebhookEndpointRow> = webhooks::endpoints_of(conn, platform)?
-        .into_iter()
-        .filter(|e| {
-            e.event_types
-                .split_whitespace()
-                .any(|t| t == event.as_str())
-        })
-        .collect();
-    if subscribed.is_empty() {
-        return Ok(());
-    }
+    let endpoints = webhooks::endpoints_of(conn, platform)?;
+    notify_endpoints(conn, at, &endpoints, event, &data)
+}
+
+/// [`notify`] over endpoints already loaded (a group loads each platform's once).
+pub(super) fn notify_endpoints(
+    conn: &mut DbConn,
+    at: NaiveDateTime,
+    endpoints: &[WebhookEndpointRow],
+    event: EventType,
+    data: &Value,
+) -> Result<(), ServiceError> {
+    let subscribed = endpoints.iter().filter(|e| {
+        e.event_types
+            .split_whitespace()
+            .any(|t| t == event.as_str())
+    });
     let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-    for endpoint in &subscribed {
-        queue(conn, at, endpoint, &message_id, event.as_str(), &data)?;
+    for endpoint in subscribed {
+        queue(conn, at, endpoint, &message_id, event.as_str(), data)?;
     }
     Ok(())
 }
@@ -594,13 +600,14 @@ pub struct AttemptRecord<'a> {
 }
 
 /// Records an attempt, and keeps the endpoint's failing streak: cleared by a success, and the
-/// endpoint disabled (its pending messages closed) once the streak reaches `disable_after`.
+/// endpoint disabled (its pending messages held) once the streak reaches `disable_after`.
+/// True when this attempt disabled it.
 pub(super) fn record_attempt(
     conn: &mut DbConn,
     now: NaiveDateTime,
     attempt: AttemptRecord,
     disable_after: Duration,
-) -> Result<(), ServiceError> {
+) -> Result<bool, ServiceError> {
     let message = attempt.message;
     let previous = webhooks::attempts_of(conn, &attempt.endpoint.id, 1)?;
     webhooks::insert_attempt(
@@ -628,7 +635,7 @@ pub(super) fn record_attempt(
         if endpoint.failing_since.take().is_some() {
             webhooks::save_endpoint(conn, &endpoint)?;
         }
-        return Ok(());
+        return Ok(false);
     }
     // A streak is of attempts close together: after a quiet day (longer than any retry
     // gap) a failure starts a new one rather than continuing one from long ago.
@@ -639,7 +646,8 @@ pub(super) fn record_attempt(
         endpoint.failing_since = None;
     }
     let since = *endpoint.failing_since.get_or_insert(now);
-    if now - since >= disable_after && endpoint.status == "enabled" {
+    let disabled = now - since >= disable_after && endpoint.status == "enabled";
+    if disabled {
         endpoint.status = "disabled".into();
         endpoint.disabled_reason = Some(format!(
             "every delivery failed since {}; the last: {}",
@@ -651,7 +659,7 @@ pub(super) fn record_attempt(
     }
     endpoint.updated_at = now;
     webhooks::save_endpoint(conn, &endpoint)?;
-    Ok(())
+    Ok(disabled)
 }
 
 #[cfg(test)]
