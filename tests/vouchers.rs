@@ -339,30 +339,50 @@ async fn reconciliation_holds_every_voucher_to_one_live_completion() {
     assert_eq!(code, StatusCode::OK);
     app.assert_books_clean().await;
 
-    // The voucher loses its completion: it is orphaned, and the completion is unvouched.
+    // Someone cancels the held voucher behind the gateway's back: the completion holds a
+    // voucher it may not. Then the completion loses its voucher: it was paid without one.
     let store = subsidy_gateway::store::Store::open(
         &app.db.url.parse().unwrap(),
         1,
         std::time::Duration::from_secs(5),
     )
     .unwrap();
-    store
-        .write(|conn| {
-            use diesel::RunQueryDsl;
-            diesel::sql_query("UPDATE vouchers SET completion_id = NULL").execute(conn)?;
-            Ok::<_, subsidy_gateway::store::StoreError>(())
-        })
-        .unwrap();
-    let (code, report) = app.get("/v1/reconciliation", &admin).await;
-    assert_eq!(code, StatusCode::OK);
-    assert_eq!(report["status"], "breached");
-    let codes: Vec<&str> = report["breaches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["invariant"].as_str().unwrap())
-        .collect();
-    assert_eq!(codes, ["voucher_orphaned", "voucher_missing"], "{report:#}");
+    // A second live holder of V1 cannot even be stored (e0 is live and holds none).
+    let second_holder = store.write(|conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("UPDATE completions SET voucher_code = 'V1' WHERE voucher_code IS NULL")
+            .execute(conn)?;
+        Ok::<_, subsidy_gateway::store::StoreError>(())
+    });
+    assert!(second_holder.is_err(), "one live holder per voucher");
+    for (tampering, expected) in [
+        (
+            "UPDATE vouchers SET status = 'cancelled'",
+            "voucher_mismatch",
+        ),
+        (
+            "UPDATE completions SET voucher_code = NULL",
+            "voucher_missing",
+        ),
+    ] {
+        store
+            .write(|conn| {
+                use diesel::RunQueryDsl;
+                diesel::sql_query(tampering).execute(conn)?;
+                Ok::<_, subsidy_gateway::store::StoreError>(())
+            })
+            .unwrap();
+        let (code, report) = app.get("/v1/reconciliation", &admin).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(report["status"], "breached");
+        let codes: Vec<&str> = report["breaches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["invariant"].as_str().unwrap())
+            .collect();
+        assert_eq!(codes, [expected], "{report:#}");
+    }
 }
 
 #[test]

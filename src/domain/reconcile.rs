@@ -141,18 +141,17 @@ impl Reconciler {
         }
     }
 
-    /// A redeemed voucher (or one naming a completion): it must be `redeemed` and held by a
-    /// live accepted completion of its payer and learner.
-    pub fn voucher(&mut self, code: &str, status: &str, completion: Option<&str>, held: bool) {
+    /// A live completion holding a voucher: it must be one the completion may hold (issued,
+    /// not cancelled, of its payer and learner). Two holders of one voucher cannot be stored.
+    pub fn redemption(&mut self, code: &str, status: &str, completion: &str, valid: bool) {
         self.checked.vouchers += 1;
-        if status != "redeemed" || !held {
+        if !valid {
             self.breaches.push(finding(
-                "voucher_orphaned",
+                "voucher_mismatch",
                 format!("voucher {code}"),
                 format!(
-                    "is {status} naming completion {}, which does not hold it (not live, not \
-                     accepted, or another payer's or learner's)",
-                    completion.unwrap_or("none")
+                    "is held by completion {completion} but is {status}, or another payer's or \
+                     learner's"
                 ),
             ));
         }

@@ -11,7 +11,8 @@ use crate::domain::notice::{ceiling_crossings, EventType};
 use crate::domain::voucher::{redeemable, Redemption, Voucher, VoucherRefusal, VoucherStatus};
 use crate::domain::{CompletionStatus, Level, Meter, Metered, Money, TrainingYear};
 use crate::store::group::{self as rows, GroupWrites};
-use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow, VoucherRow};
+use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow};
+use crate::store::vouchers::{self as voucher_rows, HeldVoucher};
 use crate::store::{DbConn, Store};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::json;
@@ -86,8 +87,8 @@ struct Added {
     certificates: HashSet<String>,
     /// By ID-number hash.
     learners: HashMap<String, LearnerRow>,
-    /// Voucher code → the completion that redeemed it.
-    redeemed: HashMap<String, String>,
+    /// The vouchers its granted completions redeemed.
+    redeemed: HashSet<String>,
     /// What the platforms are told: a course turned free, a ceiling threshold crossed.
     notices: Vec<Notice>,
 }
@@ -133,8 +134,8 @@ struct Group {
     courses: HashMap<(String, String), CourseRow>,
     /// Payer code → from when on it requires vouchers.
     payers: HashMap<String, Option<NaiveDateTime>>,
-    /// The vouchers the events name, as stored.
-    vouchers: HashMap<String, VoucherRow>,
+    /// The vouchers the events name, as stored, with their live holders.
+    vouchers: HashMap<String, HeldVoucher>,
     /// Newest first.
     schedules: Vec<RateScheduleRow>,
     stored: HashMap<(String, String), CompletionRow>,
@@ -200,9 +201,9 @@ impl Group {
             payers: rows::payers_named(conn, &payer_codes)?
                 .into_iter()
                 .collect(),
-            vouchers: rows::vouchers_named(conn, &voucher_codes)?
+            vouchers: voucher_rows::named(conn, &voucher_codes)?
                 .into_iter()
-                .map(|v| (v.code.clone(), v))
+                .map(|v| (v.voucher.code.clone(), v))
                 .collect(),
             schedules: rows::schedules_of(conn, &payer_codes)?,
             stored: rows::completions_named(conn, &platform_codes, &event_ids)?
@@ -409,6 +410,12 @@ impl Group {
             revoke_reason: None,
             generation: self.generation,
             revoked_generation: None,
+            // A granted completion redeems its voucher; a duplicate claim or an uncertified
+            // event leaves it for the one that will be paid.
+            voucher_code: event
+                .voucher_code
+                .clone()
+                .filter(|_| decision.status == CompletionStatus::Accepted),
         };
         let result = CompletionResult::of(&row, false);
         if decision.course_turned_free {
@@ -440,10 +447,8 @@ impl Group {
                 }),
             });
         }
-        // A granted completion redeems its voucher; a duplicate claim or an uncertified event
-        // leaves it for the one that will be paid.
-        if let (CompletionStatus::Accepted, Some(code)) = (decision.status, &event.voucher_code) {
-            request.redeemed.insert(code.clone(), row.id.clone());
+        if let Some(code) = &row.voucher_code {
+            request.redeemed.insert(code.clone());
         }
         request.push(row);
         Ok(result)
@@ -473,19 +478,21 @@ impl Group {
             };
         };
         let stored = self.vouchers.get(code);
-        let taken = request.redeemed.contains_key(code) || self.added.redeemed.contains_key(code);
-        let voucher = stored.map(|v| Voucher {
-            payer: &v.payer_code,
-            learner: &v.learner_hash,
-            valid_from: v.valid_from.and_utc(),
-            valid_until: v.valid_until.and_utc(),
-            level: v.level.as_deref().and_then(|l| l.parse().ok()),
-            course: v.course_code.as_deref(),
-            status: match VoucherStatus::parse(&v.status) {
-                Some(VoucherStatus::Issued) if taken => VoucherStatus::Redeemed,
-                Some(status) => status,
-                None => VoucherStatus::Cancelled,
-            },
+        let taken = request.redeemed.contains(code) || self.added.redeemed.contains(code);
+        let voucher = stored.map(|held| {
+            let v = &held.voucher;
+            Voucher {
+                payer: &v.payer_code,
+                learner: &v.learner_hash,
+                valid_from: v.valid_from.and_utc(),
+                valid_until: v.valid_until.and_utc(),
+                level: v.level.as_deref().and_then(|l| l.parse().ok()),
+                course: v.course_code.as_deref(),
+                status: match held.status() {
+                    VoucherStatus::Issued if taken => VoucherStatus::Redeemed,
+                    status => status,
+                },
+            }
         });
         redeemable(
             voucher.as_ref(),
@@ -572,7 +579,6 @@ impl Group {
                 before: &self.loaded,
                 after: self.meter.counters(),
                 now: now.naive_utc(),
-                redeemed: self.added.redeemed.into_iter().collect(),
             },
         )?;
         Ok(())

@@ -233,9 +233,9 @@ impl Gateway {
                     format!("completion {event_id} was already revoked"),
                 ));
             }
+            // Its voucher, if it held one, is usable again (while valid): a revoked completion
+            // holds none.
             ledger::mark_revoked(conn, &row.id, now.naive_utc(), &reason, generation)?;
-            // Its voucher is usable again (while valid).
-            crate::store::vouchers::release(conn, &row.id)?;
             record(
                 conn,
                 now.naive_utc(),

@@ -102,14 +102,9 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
         .map(|(invoice, status)| DeliveryRecord { invoice, status })
         .collect();
     reconciler.invoices(&invoices, &deliveries);
-    for voucher in books::held_vouchers(conn)? {
-        let voucher = voucher?;
-        reconciler.voucher(
-            &voucher.code,
-            &voucher.status,
-            voucher.completion_id.as_deref(),
-            voucher.held == 1,
-        );
+    for redemption in books::redemptions(conn)? {
+        let r = redemption?;
+        reconciler.redemption(&r.code, &r.status, &r.completion_id, r.valid == 1);
     }
     for completion in books::unvouched(conn)? {
         reconciler.unvouched(&completion?.id);

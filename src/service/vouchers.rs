@@ -1,6 +1,6 @@
 //! Electronic vouchers: issued into the gateway (by an admin or the voucher system, through the
-//! API or `gateway vouchers import`), redeemed by completions in the ledger writer's groups,
-//! released by revocations, cancelled while unused; seen by their learners and checked by
+//! API or `gateway vouchers import`), redeemed by completions in the ledger writer's groups
+//! (held while the completion is live), cancelled while unused; seen by their learners and checked by
 //! platforms before a course.
 
 use super::audit::record;
@@ -11,6 +11,7 @@ use crate::auth::Principal;
 use crate::domain::voucher::VoucherStatus;
 use crate::domain::{IdNumber, Level};
 use crate::store::models::VoucherRow;
+use crate::store::vouchers::HeldVoucher;
 use crate::store::{catalog, vouchers};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -44,8 +45,10 @@ pub struct VoucherView {
     pub status: String,
 }
 
-impl From<VoucherRow> for VoucherView {
-    fn from(row: VoucherRow) -> VoucherView {
+impl From<HeldVoucher> for VoucherView {
+    fn from(held: HeldVoucher) -> VoucherView {
+        let status = held.status().as_str().to_owned();
+        let row = held.voucher;
         VoucherView {
             code: row.code,
             payer: row.payer_code,
@@ -54,7 +57,7 @@ impl From<VoucherRow> for VoucherView {
             valid_until: utc(row.valid_until),
             level: row.level,
             course_code: row.course_code,
-            status: row.status,
+            status,
         }
     }
 }
@@ -136,7 +139,6 @@ fn voucher_input(
         level,
         course_code,
         status: VoucherStatus::Issued.as_str().to_owned(),
-        completion_id: None,
         created_at: now,
         created_by: actor.to_owned(),
     })
@@ -218,7 +220,10 @@ impl Gateway {
                 )?;
             }
             tracing::info!(vouchers = rows.len(), actor = %actor, "vouchers issued");
-            Ok(rows.into_iter().map(VoucherView::from).collect())
+            Ok(rows
+                .into_iter()
+                .map(|voucher| HeldVoucher::from((voucher, None)).into())
+                .collect())
         })
     }
 
@@ -226,23 +231,25 @@ impl Gateway {
     pub fn cancel_voucher(&self, actor: &str, voucher: &str) -> Result<VoucherView, ServiceError> {
         let now = self.stamp();
         self.store.write(|conn| {
-            let row = vouchers::find(conn, voucher)?.ok_or(ServiceError::NotFound("voucher"))?;
-            if !vouchers::cancel(conn, voucher)? {
+            let held = vouchers::find(conn, voucher)?.ok_or(ServiceError::NotFound("voucher"))?;
+            let status = held.status();
+            if status != VoucherStatus::Issued {
                 return Err(ServiceError::conflict(
                     "voucher_not_cancellable",
                     format!(
                         "voucher {voucher} is {}; only an unused one is cancelled",
-                        row.status
+                        status.as_str()
                     ),
                 ));
             }
+            vouchers::cancel(conn, voucher)?;
             record(
                 conn,
                 now,
                 actor,
                 "voucher.cancelled",
                 ("voucher", voucher),
-                Some(json!({"status": row.status})),
+                Some(json!({"status": status.as_str()})),
                 Some(json!({"status": "cancelled"})),
             )?;
             let row = vouchers::find(conn, voucher)?.ok_or(ServiceError::NotFound("voucher"))?;
@@ -258,25 +265,21 @@ impl Gateway {
         after: Option<String>,
         limit: i64,
     ) -> Result<VoucherPage, ServiceError> {
-        if let Some(status) = &status {
-            if VoucherStatus::parse(status).is_none() {
+        let status = match status.as_deref().map(VoucherStatus::parse) {
+            None => None,
+            Some(Some(status)) => Some(status),
+            Some(None) => {
                 return Err(ServiceError::invalid(
                     "status",
                     "invalid_status",
                     "must be issued, redeemed or cancelled",
-                ));
+                ))
             }
-        }
-        let rows = self.store.read(|conn| {
-            vouchers::list(
-                conn,
-                payer.as_deref(),
-                status.as_deref(),
-                after.as_deref(),
-                limit,
-            )
-        })?;
-        let next_after = super::next_after(&rows, limit, |r| &r.code);
+        };
+        let rows = self
+            .store
+            .read(|conn| vouchers::list(conn, payer.as_deref(), status, after.as_deref(), limit))?;
+        let next_after = super::next_after(&rows, limit, |r| &r.voucher.code);
         Ok(VoucherPage {
             items: rows.into_iter().map(Into::into).collect(),
             next_after,
@@ -309,11 +312,12 @@ impl Gateway {
         };
         let hash = self.ids.hash(&id_number);
         let now = self.stamp();
-        let row = self.store.read(|conn| vouchers::find(conn, voucher))?;
+        let held = self.store.read(|conn| vouchers::find(conn, voucher))?;
         Ok(VoucherCheck {
-            valid: row.is_some_and(|v| {
+            valid: held.is_some_and(|held| {
+                let v = &held.voucher;
                 v.learner_hash == hash
-                    && v.status == VoucherStatus::Issued.as_str()
+                    && held.status() == VoucherStatus::Issued
                     && v.valid_from <= now
                     && now <= v.valid_until
             }),

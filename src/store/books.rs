@@ -177,33 +177,34 @@ pub fn dangling_references(conn: &mut DbConn) -> Result<Rows<'_, DanglingRow>> {
     stream!(conn, query, DanglingRow)
 }
 
-/// A voucher that is redeemed or names a completion, and whether that completion holds it: live,
-/// accepted, of the voucher's payer and learner.
+/// A live completion that holds a voucher, and whether it may: the voucher exists, is not
+/// cancelled, and is its payer's and learner's (`status` is `missing` for an unknown code).
 #[derive(QueryableByName)]
-pub struct HeldVoucher {
+pub struct Redemption {
     #[diesel(sql_type = Text)]
     pub code: String,
     #[diesel(sql_type = Text)]
     pub status: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub completion_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub completion_id: String,
     #[diesel(sql_type = Integer)]
-    pub held: i32,
+    pub valid: i32,
 }
 
-pub fn held_vouchers(conn: &mut DbConn) -> Result<Rows<'_, HeldVoucher>> {
+pub fn redemptions(conn: &mut DbConn) -> Result<Rows<'_, Redemption>> {
     let query = diesel::sql_query(
-        "SELECT v.code, v.status, v.completion_id, \
-           CASE WHEN c.id IS NOT NULL AND c.status = 'accepted' AND c.revoked_at IS NULL \
-                 AND c.payer_code = v.payer_code AND l.id_hash = v.learner_hash \
-                THEN 1 ELSE 0 END AS held \
-         FROM vouchers v \
-         LEFT JOIN completions c ON c.id = v.completion_id \
+        "SELECT c.voucher_code AS code, COALESCE(v.status, 'missing') AS status, \
+           c.id AS completion_id, \
+           CASE WHEN v.status = 'issued' AND c.status = 'accepted' \
+                 AND v.payer_code = c.payer_code AND l.id_hash = v.learner_hash \
+                THEN 1 ELSE 0 END AS valid \
+         FROM completions c \
+         LEFT JOIN vouchers v ON v.code = c.voucher_code \
          LEFT JOIN learners l ON l.id = c.learner_id \
-         WHERE v.completion_id IS NOT NULL OR v.status = 'redeemed' \
-         ORDER BY v.code",
+         WHERE c.voucher_code IS NOT NULL AND c.revoked_at IS NULL \
+         ORDER BY c.voucher_code",
     );
-    stream!(conn, query, HeldVoucher)
+    stream!(conn, query, Redemption)
 }
 
 #[derive(QueryableByName)]
@@ -213,15 +214,14 @@ pub struct Unvouched {
 }
 
 /// Live accepted completions of a payer that required vouchers when they were recorded, which
-/// no voucher is held by.
+/// hold no voucher.
 pub fn unvouched(conn: &mut DbConn) -> Result<Rows<'_, Unvouched>> {
     let query = diesel::sql_query(
         "SELECT c.id FROM completions c \
          JOIN payers p ON p.code = c.payer_code \
-         LEFT JOIN vouchers v ON v.completion_id = c.id \
          WHERE p.voucher_required_since IS NOT NULL \
            AND c.received_at >= p.voucher_required_since \
-           AND c.status = 'accepted' AND c.revoked_at IS NULL AND v.code IS NULL \
+           AND c.status = 'accepted' AND c.revoked_at IS NULL AND c.voucher_code IS NULL \
          ORDER BY c.id",
     );
     stream!(conn, query, Unvouched)

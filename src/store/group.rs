@@ -2,12 +2,10 @@
 //! group names, multi-row inserts, and each changed counter written once. Called only inside
 //! [`super::Store::write`], so the counters read here are the ones committed last.
 
-use super::models::{
-    CompletionRow, CourseRow, LearnerRow, PlatformRow, RateScheduleRow, VoucherRow,
-};
+use super::models::{CompletionRow, CourseRow, LearnerRow, PlatformRow, RateScheduleRow};
 use super::schema::{
     claims, completions, course_usage, courses, learner_year_usage, learners, payers,
-    platform_year_usage, platforms, rate_schedules, vouchers,
+    platform_year_usage, platforms, rate_schedules,
 };
 use super::{DbConn, StoreError};
 use crate::domain::metering::{ClaimKey, CourseCounter, CourseKey, LearnerYear, PlatformYear};
@@ -45,16 +43,6 @@ pub fn payers_named(
     Ok(payers::table
         .filter(payers::code.eq_any(codes))
         .select((payers::code, payers::voucher_required_since))
-        .load(conn)?)
-}
-
-/// The vouchers named.
-pub fn vouchers_named(conn: &mut DbConn, codes: &[&str]) -> Result<Vec<VoucherRow>> {
-    if codes.is_empty() {
-        return Ok(vec![]);
-    }
-    Ok(vouchers::table
-        .filter(vouchers::code.eq_any(codes))
         .load(conn)?)
 }
 
@@ -152,46 +140,13 @@ pub struct GroupWrites<'a> {
     pub after: &'a Counters,
     /// When a course that turned free in this group did so.
     pub now: NaiveDateTime,
-    /// Voucher code → the completion that redeemed it.
-    pub redeemed: Vec<(String, String)>,
 }
 
 pub fn record(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
     insert_all!(conn, learners::table, writes.learners);
     insert_all!(conn, completions::table, writes.completions);
     record_claims(conn, writes)?;
-    redeem_vouchers(conn, &writes.redeemed)?;
     record_counters(conn, writes)
-}
-
-/// The vouchers the group's granted completions redeemed: on PostgreSQL one `UPDATE … FROM
-/// UNNEST` (one round trip), on embedded SQLite one prepared statement per voucher.
-fn redeem_vouchers(conn: &mut DbConn, redeemed: &[(String, String)]) -> Result<()> {
-    if redeemed.is_empty() {
-        return Ok(());
-    }
-    match conn {
-        DbConn::Postgres(pg) => {
-            diesel::sql_query(
-                "UPDATE vouchers AS u SET status = 'redeemed', completion_id = v.completion \
-                 FROM UNNEST($1::text[], $2::text[]) AS v(code, completion) WHERE u.code = v.code",
-            )
-            .bind::<Array<Text>, _>(redeemed.iter().map(|(code, _)| code).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(redeemed.iter().map(|(_, c)| c).collect::<Vec<_>>())
-            .execute(pg)?;
-        }
-        DbConn::Sqlite(lite) => {
-            for (code, completion) in redeemed {
-                diesel::update(vouchers::table.find(code))
-                    .set((
-                        vouchers::status.eq("redeemed"),
-                        vouchers::completion_id.eq(completion),
-                    ))
-                    .execute(lite)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Claims only appear in a group (revocation releases them elsewhere); each names the accepted

@@ -35,8 +35,8 @@ pub struct VoucherRow {
     pub valid_until: NaiveDateTime,
     pub level: Option<String>,
     pub course_code: Option<String>,
+    /// `issued` or `cancelled`; whether it is redeemed is read from the completions.
     pub status: String,
-    pub completion_id: Option<String>,
     pub created_at: NaiveDateTime,
     pub created_by: String,
 }
@@ -137,6 +137,9 @@ pub struct CompletionRow {
     pub generation: i64,
     /// The ledger generation whose transaction revoked it.
     pub revoked_generation: Option<i64>,
+    /// The voucher it redeemed (accepted completions of a payer that requires them); a
+    /// voucher is held while its completion is live.
+    pub voucher_code: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

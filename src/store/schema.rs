@@ -52,7 +52,6 @@ diesel::table! {
         level -> Nullable<Text>,
         course_code -> Nullable<Text>,
         status -> Text,
-        completion_id -> Nullable<Text>,
         created_at -> Timestamp,
         created_by -> Text,
     }
@@ -148,6 +147,7 @@ diesel::table! {
         revoke_reason -> Nullable<Text>,
         generation -> BigInt,
         revoked_generation -> Nullable<BigInt>,
+        voucher_code -> Nullable<Text>,
     }
 }
 

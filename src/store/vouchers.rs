@@ -1,9 +1,11 @@
-//! Electronic vouchers: issued, redeemed by a completion (in its group, see `group::record`),
-//! released by its revocation, cancelled by an admin (reconciliation reads them in `books`).
+//! Electronic vouchers: issued, held by the live completion that names it (written in its
+//! group, freed by its revocation), cancelled by an admin (reconciliation reads them in
+//! `books`).
 
 use super::models::VoucherRow;
-use super::schema::{payers, vouchers};
+use super::schema::{completions, payers, vouchers};
 use super::{DbConn, StoreError};
+use crate::domain::voucher::VoucherStatus;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -22,63 +24,131 @@ pub fn insert(conn: &mut DbConn, rows: &[VoucherRow]) -> Result<()> {
     Ok(())
 }
 
-pub fn find(conn: &mut DbConn, code: &str) -> Result<Option<VoucherRow>> {
-    Ok(vouchers::table.find(code).first(conn).optional()?)
+/// A voucher and the live completion that holds it, if one does.
+pub struct HeldVoucher {
+    pub voucher: VoucherRow,
+    pub holder: Option<String>,
+}
+
+impl HeldVoucher {
+    /// Cancelled as stored; otherwise redeemed while a live completion holds it.
+    pub fn status(&self) -> VoucherStatus {
+        match (VoucherStatus::parse(&self.voucher.status), &self.holder) {
+            (Some(VoucherStatus::Cancelled), _) => VoucherStatus::Cancelled,
+            (_, Some(_)) => VoucherStatus::Redeemed,
+            (_, None) => VoucherStatus::Issued,
+        }
+    }
+}
+
+impl From<(VoucherRow, Option<String>)> for HeldVoucher {
+    fn from((voucher, holder): (VoucherRow, Option<String>)) -> HeldVoucher {
+        HeldVoucher { voucher, holder }
+    }
+}
+
+/// Vouchers beside the live completion holding each (`completions_by_voucher` answers, its
+/// condition repeated so that PostgreSQL's planner can use it too).
+#[diesel::dsl::auto_type]
+fn with_holders() -> _ {
+    vouchers::table.left_join(
+        completions::table.on(completions::voucher_code
+            .eq(vouchers::code.nullable())
+            .and(completions::voucher_code.is_not_null())
+            .and(completions::revoked_at.is_null())),
+    )
+}
+
+fn voucher_and_holder() -> (
+    diesel::dsl::AsSelect<VoucherRow, super::MultiBackend>,
+    diesel::dsl::Nullable<completions::id>,
+) {
+    (VoucherRow::as_select(), completions::id.nullable())
+}
+
+pub fn find(conn: &mut DbConn, code: &str) -> Result<Option<HeldVoucher>> {
+    Ok(with_holders()
+        .filter(vouchers::code.eq(code))
+        .select(voucher_and_holder())
+        .first::<(VoucherRow, Option<String>)>(conn)
+        .optional()?
+        .map(HeldVoucher::from))
+}
+
+/// These vouchers, where they exist (the ledger writer's group loads those its events name).
+pub fn named(conn: &mut DbConn, codes: &[&str]) -> Result<Vec<HeldVoucher>> {
+    if codes.is_empty() {
+        return Ok(vec![]);
+    }
+    load(
+        conn,
+        with_holders()
+            .filter(vouchers::code.eq_any(codes))
+            .select(voucher_and_holder()),
+    )
 }
 
 /// A learner's vouchers, by code.
-pub fn of_learner(conn: &mut DbConn, learner_hash: &str) -> Result<Vec<VoucherRow>> {
-    Ok(vouchers::table
-        .filter(vouchers::learner_hash.eq(learner_hash))
-        .order(vouchers::code)
-        .load(conn)?)
+pub fn of_learner(conn: &mut DbConn, learner_hash: &str) -> Result<Vec<HeldVoucher>> {
+    load(
+        conn,
+        with_holders()
+            .filter(vouchers::learner_hash.eq(learner_hash))
+            .order(vouchers::code)
+            .select(voucher_and_holder()),
+    )
+}
+
+fn load<'q, Q>(conn: &mut DbConn, query: Q) -> Result<Vec<HeldVoucher>>
+where
+    Q: diesel::query_dsl::LoadQuery<'q, DbConn, (VoucherRow, Option<String>)>,
+{
+    Ok(query
+        .load::<(VoucherRow, Option<String>)>(conn)?
+        .into_iter()
+        .map(HeldVoucher::from)
+        .collect())
 }
 
 /// A page of vouchers by code, after `after`, of a payer and in a status when given.
 pub fn list(
     conn: &mut DbConn,
     payer: Option<&str>,
-    status: Option<&str>,
+    status: Option<VoucherStatus>,
     after: Option<&str>,
     limit: i64,
-) -> Result<Vec<VoucherRow>> {
-    let mut query = vouchers::table
+) -> Result<Vec<HeldVoucher>> {
+    let mut query = with_holders()
         .order(vouchers::code)
         .limit(limit)
+        .select(voucher_and_holder())
         .into_boxed();
     if let Some(payer) = payer {
         query = query.filter(vouchers::payer_code.eq(payer.to_owned()));
     }
-    if let Some(status) = status {
-        query = query.filter(vouchers::status.eq(status.to_owned()));
-    }
+    let cancelled = VoucherStatus::Cancelled.as_str();
+    query = match status {
+        None => query,
+        Some(VoucherStatus::Cancelled) => query.filter(vouchers::status.eq(cancelled)),
+        Some(VoucherStatus::Redeemed) => query
+            .filter(vouchers::status.ne(cancelled))
+            .filter(completions::id.is_not_null()),
+        Some(VoucherStatus::Issued) => query
+            .filter(vouchers::status.ne(cancelled))
+            .filter(completions::id.is_null()),
+    };
     if let Some(after) = after {
         query = query.filter(vouchers::code.gt(after.to_owned()));
     }
-    Ok(query.load(conn)?)
+    load(conn, query)
 }
 
-/// The voucher a revoked completion held is usable again.
-pub fn release(conn: &mut DbConn, completion_id: &str) -> Result<()> {
-    diesel::update(vouchers::table.filter(vouchers::completion_id.eq(completion_id)))
-        .set((
-            vouchers::status.eq("issued"),
-            vouchers::completion_id.eq(None::<String>),
-        ))
+/// Cancels a voucher; the caller has seen, in this transaction, that it is unused.
+pub fn cancel(conn: &mut DbConn, code: &str) -> Result<()> {
+    diesel::update(vouchers::table.find(code))
+        .set(vouchers::status.eq(VoucherStatus::Cancelled.as_str()))
         .execute(conn)?;
     Ok(())
-}
-
-/// Cancels an unused voucher; false when it is not `issued`.
-pub fn cancel(conn: &mut DbConn, code: &str) -> Result<bool> {
-    let changed = diesel::update(
-        vouchers::table
-            .find(code)
-            .filter(vouchers::status.eq("issued")),
-    )
-    .set(vouchers::status.eq("cancelled"))
-    .execute(conn)?;
-    Ok(changed == 1)
 }
 
 /// From when on a payer requires vouchers (`None`: it no longer does).
