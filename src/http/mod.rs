@@ -1,10 +1,22 @@
-//! HTTP: routes over the use cases, the caller extractor, and problem+json errors.
+//! HTTP: routes over the use cases, the caller extractor, and problem+json errors. One module
+//! per resource, each with its `routes()`; `common` holds what they share.
 
 mod bodies;
 pub mod caller;
-mod handlers;
+mod common;
+mod completions;
+mod courses;
+mod invoices;
 mod oauth;
+mod operations;
+mod payers;
+mod platforms;
 pub mod problem;
+mod progress;
+mod tokens;
+mod usage;
+mod users;
+mod vouchers;
 mod webhooks;
 
 use crate::service::FieldError;
@@ -46,54 +58,17 @@ impl utoipa::Modify for BearerAuth {
 }
 
 fn routes(cfg: &mut ServiceConfig) {
-    use handlers::*;
-    cfg.service(issue_token)
-        .service(create_platform)
-        .service(list_platforms)
-        .service(get_platform)
-        .service(update_platform)
-        .service(rotate_platform_secret)
-        .service(create_user)
-        .service(list_users)
-        .service(update_user)
-        .service(change_password)
-        .service(create_payer)
-        .service(update_payer)
-        .service(issue_vouchers)
-        .service(list_vouchers)
-        .service(cancel_voucher)
-        .service(check_voucher)
-        .service(my_vouchers)
-        .service(set_targets)
-        .service(get_progress)
-        .service(export_progress_xlsx)
-        .service(list_payers)
-        .service(create_schedule)
-        .service(list_schedules)
-        .service(put_course)
-        .service(list_courses)
-        .service(get_course)
-        .service(post_completions)
-        .service(revoke_completion)
-        .service(post_followup)
-        .service(get_usage)
-        .service(my_subsidy)
-        .service(run_invoices)
-        .service(list_invoices)
-        .service(get_invoice)
-        .service(get_invoice_completions)
-        .service(issue_invoice)
-        .service(approve_invoice)
-        .service(reject_invoice)
-        .service(mark_invoice_paid)
-        .service(confirm_payment)
-        .service(export_invoice_csv)
-        .service(export_invoice_xlsx)
-        .service(export_run_xlsx)
-        .service(audit_events)
-        .service(reconciliation)
-        .service(healthz)
-        .service(readyz)
+    cfg.configure(tokens::routes)
+        .configure(platforms::routes)
+        .configure(users::routes)
+        .configure(payers::routes)
+        .configure(vouchers::routes)
+        .configure(progress::routes)
+        .configure(courses::routes)
+        .configure(completions::routes)
+        .configure(usage::routes)
+        .configure(invoices::routes)
+        .configure(operations::routes)
         .configure(webhooks::routes);
 }
 

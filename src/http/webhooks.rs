@@ -3,7 +3,7 @@
 
 use super::bodies::WebhookEndpointBody;
 use super::caller::Caller;
-use super::handlers::{run, Answer};
+use super::common::{run, Answer};
 use super::problem::Problem;
 use crate::service::webhooks::{
     WebhookAttemptView, WebhookEndpointCreated, WebhookEndpointView, WebhookMessageQueued,
