@@ -11,6 +11,7 @@ pub mod notice;
 pub mod offline;
 pub mod progress;
 pub mod reconcile;
+pub mod review;
 pub mod schedule;
 pub mod training_year;
 pub mod voucher;

@@ -9,6 +9,7 @@ use super::{new_id, next_after, schedule_of, utc, Gateway, ServiceError};
 use crate::auth::{Principal, Role};
 use crate::domain::invoice::{true_up, BillingPeriod, YearToDate};
 use crate::domain::notice::EventType;
+use crate::domain::review::{may, InvoiceStatus, Review, ReviewAction, ReviewRefusal};
 use crate::domain::{FollowupRatio, Level, Money, Reduction};
 use crate::store::billing::{self, InvoiceFilter};
 use crate::store::models::{InvoiceLineRow, InvoiceRow, OutboxRow};
@@ -286,16 +287,6 @@ pub(super) fn notice_data(row: &InvoiceRow) -> Value {
         "amount": Money::from_fen(row.amount_fen),
         "reason": row.reject_reason,
     })
-}
-
-fn transition_refused(row: &InvoiceRow, to: &str) -> ServiceError {
-    ServiceError::conflict(
-        "invalid_transition",
-        format!(
-            "invoice {} is {}; it cannot become {to}",
-            row.id, row.status
-        ),
-    )
 }
 
 fn snapshot(row: &InvoiceRow) -> Value {
@@ -606,15 +597,88 @@ impl Gateway {
         Ok(view)
     }
 
+    /// What the review rule needs to know about this invoice and the officer acting on it.
+    fn facts(&self, row: &InvoiceRow, actor: &str) -> Result<Review, ServiceError> {
+        let status = InvoiceStatus::parse(&row.status).ok_or_else(|| {
+            ServiceError::Store(crate::store::StoreError::Unavailable(format!(
+                "invoice {} has an unknown status {}",
+                row.id, row.status
+            )))
+        })?;
+        Ok(Review {
+            status,
+            issued_by_asker: row.issued_by.as_deref().map(account_of) == Some(account_of(actor)),
+            bureau_configured: self.bureau_configured,
+        })
+    }
+
+    /// Refuses the action unless [`may`] allows it now.
+    fn review(
+        &self,
+        row: &InvoiceRow,
+        actor: &str,
+        action: ReviewAction,
+    ) -> Result<(), ServiceError> {
+        may(action, self.facts(row, actor)?).map_err(|r| self.refused(row, action, r))
+    }
+
+    fn refused(
+        &self,
+        row: &InvoiceRow,
+        action: ReviewAction,
+        refusal: ReviewRefusal,
+    ) -> ServiceError {
+        match refusal {
+            ReviewRefusal::Status => ServiceError::conflict(
+                "invalid_transition",
+                format!(
+                    "invoice {} is {}; it cannot become {}",
+                    row.id,
+                    row.status,
+                    action.target().as_str()
+                ),
+            ),
+            ReviewRefusal::OwnIssue => ServiceError::Forbidden {
+                code: "separation_of_duties",
+                detail: "the user who issued an invoice cannot approve it".into(),
+            },
+            ReviewRefusal::BureauConfirms => ServiceError::conflict(
+                "bureau_confirms_payments",
+                "a bureau is configured: its payment confirmation marks invoices paid",
+            ),
+        }
+    }
+
+    /// Each finance action on this invoice, open or refused with its reason, for the asking
+    /// officer: the console offers the open ones and says why the others are missing.
+    pub fn review_actions(
+        &self,
+        principal: &Principal,
+        invoice: &InvoiceView,
+    ) -> Vec<(ReviewAction, Result<(), ReviewRefusal>)> {
+        let Some(status) = InvoiceStatus::parse(&invoice.status) else {
+            return vec![];
+        };
+        let asker = actor(principal);
+        let facts = Review {
+            status,
+            issued_by_asker: invoice.issued_by.as_deref().map(account_of)
+                == Some(account_of(&asker)),
+            bureau_configured: self.bureau_configured,
+        };
+        ReviewAction::ALL
+            .into_iter()
+            .map(|action| (action, may(action, facts)))
+            .collect()
+    }
+
     pub fn issue_invoice(
         &self,
         principal: &Principal,
         id: &str,
     ) -> Result<InvoiceView, ServiceError> {
         self.transition(principal, id, "invoice.issued", |conn, row, now, actor| {
-            if row.status != "draft" {
-                return Err(transition_refused(row, "issued"));
-            }
+            self.review(row, actor, ReviewAction::Issue)?;
             refuse_stale(conn, row)?;
             let n = billing::next_number(conn, &row.payer_code, row.training_year)?;
             row.number = Some(format!(
@@ -640,15 +704,7 @@ impl Gateway {
             id,
             "invoice.approved",
             |conn, row, now, actor| {
-                if row.status != "issued" {
-                    return Err(transition_refused(row, "approved"));
-                }
-                if row.issued_by.as_deref().map(account_of) == Some(account_of(actor)) {
-                    return Err(ServiceError::Forbidden {
-                        code: "separation_of_duties",
-                        detail: "the user who issued an invoice cannot approve it".into(),
-                    });
-                }
+                self.review(row, actor, ReviewAction::Approve)?;
                 row.status = "approved".into();
                 row.approved_at = Some(now);
                 row.approved_by = Some(actor.to_owned());
@@ -687,9 +743,7 @@ impl Gateway {
     ) -> Result<InvoiceView, ServiceError> {
         let reason = required_text(body, "reason")?;
         self.transition(principal, id, "invoice.rejected", |_, row, now, actor| {
-            if row.status != "issued" {
-                return Err(transition_refused(row, "rejected"));
-            }
+            self.review(row, actor, ReviewAction::Reject)?;
             row.status = "rejected".into();
             row.rejected_at = Some(now);
             row.rejected_by = Some(actor.to_owned());
@@ -705,13 +759,19 @@ impl Gateway {
         id: &str,
         body: &Value,
     ) -> Result<InvoiceView, ServiceError> {
-        if self.bureau_configured {
-            return Err(ServiceError::conflict(
-                "bureau_confirms_payments",
-                "a bureau is configured: its payment confirmation marks invoices paid",
-            ));
-        }
-        self.pay(principal, id, body, "invoice.marked_paid", true)
+        let reference = required_text(body, "reference")?;
+        self.transition(
+            principal,
+            id,
+            "invoice.marked_paid",
+            |conn, row, now, actor| {
+                self.review(row, actor, ReviewAction::MarkPaid)?;
+                paid(row, now, actor, reference);
+                // Paid outside the gateway: the queued delivery must never be sent.
+                billing::close_outbox(conn, &row.id, "paid_by_hand")?;
+                Ok(())
+            },
+        )
     }
 
     /// The bureau confirms it paid an invoice it was sent: only a submitted one, and only when
@@ -724,8 +784,8 @@ impl Gateway {
     ) -> Result<InvoiceView, ServiceError> {
         let report = payment_report(body)?;
         self.transition(principal, id, "invoice.paid", |_, row, now, actor| {
-            if row.status != "submitted" {
-                return Err(transition_refused(row, "paid"));
+            if row.status != InvoiceStatus::Submitted.as_str() {
+                return Err(self.refused(row, ReviewAction::MarkPaid, ReviewRefusal::Status));
             }
             if row.number.as_deref() != Some(report.number.as_str())
                 || row.amount_fen != report.amount.fen()
@@ -736,28 +796,6 @@ impl Gateway {
                 ));
             }
             paid(row, now, actor, report.reference);
-            Ok(())
-        })
-    }
-
-    fn pay(
-        &self,
-        principal: &Principal,
-        id: &str,
-        body: &Value,
-        action: &str,
-        by_hand: bool,
-    ) -> Result<InvoiceView, ServiceError> {
-        let reference = required_text(body, "reference")?;
-        self.transition(principal, id, action, |conn, row, now, actor| {
-            if row.status != "approved" && row.status != "submitted" {
-                return Err(transition_refused(row, "paid"));
-            }
-            paid(row, now, actor, reference);
-            if by_hand {
-                // Paid outside the gateway: the queued delivery must never be sent.
-                billing::close_outbox(conn, &row.id, "paid_by_hand")?;
-            }
             Ok(())
         })
     }
