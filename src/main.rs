@@ -42,6 +42,25 @@ enum Command {
         #[arg(long)]
         platform: Option<String>,
     },
+    /// Print a one-time console sign-in link (valid 15 minutes), for bootstrap and development.
+    LoginLink {
+        /// admin, finance, platform or learner.
+        #[arg(long)]
+        role: Role,
+        /// Subject: a user name, or the learner's ID number.
+        #[arg(long)]
+        sub: Option<String>,
+        /// The platform code, for platform staff.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Where browsers reach this gateway.
+        #[arg(
+            long,
+            env = "GATEWAY_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        base: String,
+    },
     /// Check the books against their invariants; print the report (JSON) and exit 1 on a breach.
     Check,
     /// Print the OpenAPI document (YAML) built from the routes.
@@ -171,17 +190,24 @@ fn main() -> anyhow::Result<()> {
             platform,
         } => {
             let gateway = Gateway::open(&settings, Arc::new(SystemClock))?;
-            let subject = match (role, sub, &platform) {
-                (Role::Platform, sub, Some(code)) => sub.unwrap_or_else(|| format!("cli:{code}")),
-                (Role::Platform, _, None) => {
-                    anyhow::bail!("--platform is required for platform tokens")
-                }
-                (_, _, Some(_)) => anyhow::bail!("--platform is only for platform tokens"),
-                (_, Some(sub), None) => sub,
-                (_, None, None) => anyhow::bail!("--sub is required"),
-            };
+            let subject = subject_of(role, sub, &platform)?;
             let token = gateway.cli_token(role, &subject, platform.as_deref())?;
             println!("{token}");
+            Ok(())
+        }
+        Command::LoginLink {
+            role,
+            sub,
+            platform,
+            base,
+        } => {
+            if matches!(role, Role::Bureau | Role::VoucherSystem) {
+                anyhow::bail!("the console has no pages for {}", role.as_str());
+            }
+            let gateway = Gateway::open(&settings, Arc::new(SystemClock))?;
+            let subject = subject_of(role, sub, &platform)?;
+            let token = gateway.sign_in_link(role, &subject, platform.as_deref())?;
+            println!("{}/console/link?token={token}", base.trim_end_matches('/'));
             Ok(())
         }
         Command::Check => {
@@ -213,4 +239,19 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Openapi | Command::Keys { .. } => unreachable!("handled above"),
     }
+}
+
+/// Whom a bootstrap credential is for: `--sub`, or for platforms `cli:<code>` by default.
+fn subject_of(
+    role: Role,
+    sub: Option<String>,
+    platform: &Option<String>,
+) -> anyhow::Result<String> {
+    Ok(match (role, sub, platform) {
+        (Role::Platform, sub, Some(code)) => sub.unwrap_or_else(|| format!("cli:{code}")),
+        (Role::Platform, _, None) => anyhow::bail!("--platform is required for platform accounts"),
+        (_, _, Some(_)) => anyhow::bail!("--platform is only for platform accounts"),
+        (_, Some(sub), None) => sub,
+        (_, None, None) => anyhow::bail!("--sub is required"),
+    })
 }

@@ -167,6 +167,79 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// The amount in Chinese capital numerals (大写), as finance paperwork writes it beside the
+/// figures: 617.28 → 陆佰壹拾柒元贰角捌分, 100.00 → 壹佰元整, 1,000,001.00 → 壹佰万零壹元整.
+pub fn in_capitals(money: Money) -> String {
+    const DIGITS: [char; 10] = ['零', '壹', '贰', '叁', '肆', '伍', '陆', '柒', '捌', '玖'];
+    const PLACES: [&str; 4] = ["", "拾", "佰", "仟"];
+    const GROUPS: [&str; 4] = ["", "万", "亿", "万亿"];
+    let fen = money.fen();
+    let mut out = String::new();
+    if fen < 0 {
+        out.push('负');
+    }
+    let fen = fen.unsigned_abs();
+    let (yuan, jiao, cents) = (fen / 100, (fen / 10 % 10) as usize, (fen % 10) as usize);
+    // Groups of four digits, highest first; a run of zeros between digits is one 零.
+    let groups: Vec<u64> = {
+        let mut rest = yuan;
+        let mut groups = vec![];
+        while rest > 0 {
+            groups.push(rest % 10_000);
+            rest /= 10_000;
+        }
+        groups.into_iter().rev().collect()
+    };
+    let mut zero_pending = false;
+    for (i, group) in groups.iter().enumerate() {
+        let rank = groups.len() - 1 - i;
+        if *group == 0 {
+            zero_pending = true;
+            continue;
+        }
+        for place in (0..4).rev() {
+            let digit = (group / 10u64.pow(place as u32) % 10) as usize;
+            if digit == 0 {
+                zero_pending |= !out.is_empty() && out != "负";
+                continue;
+            }
+            if zero_pending {
+                out.push('零');
+                zero_pending = false;
+            }
+            out.push(DIGITS[digit]);
+            out.push_str(PLACES[place]);
+        }
+        // Beyond 万亿 lies no amount the gateway holds (inputs stop at a trillion yuan).
+        out.push_str(GROUPS[rank.min(3)]);
+    }
+    if yuan > 0 {
+        out.push('元');
+    }
+    match (jiao, cents) {
+        (0, 0) if yuan == 0 => out.push_str("零元整"),
+        (0, 0) => out.push('整'),
+        (0, c) => {
+            if yuan > 0 {
+                out.push('零');
+            }
+            out.push(DIGITS[c]);
+            out.push('分');
+        }
+        (j, 0) => {
+            out.push(DIGITS[j]);
+            out.push('角');
+        }
+        (j, c) => {
+            out.push(DIGITS[j]);
+            out.push('角');
+            out.push(DIGITS[c]);
+            out.push('分');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +333,32 @@ mod tests {
             let reduced = Money::from_fen(fen).scaled_down(factor);
             prop_assert!(reduced.as_decimal() <= Money::from_fen(fen).as_decimal() * factor);
             prop_assert!(Money::from_fen(fen).as_decimal() * factor - reduced.as_decimal() < Decimal::new(1, 2));
+        }
+    }
+
+    #[test]
+    fn capitals_as_finance_writes_them() {
+        let cases = [
+            (61_728, "陆佰壹拾柒元贰角捌分"),
+            (10_000, "壹佰元整"),
+            (1_000, "壹拾元整"),
+            (100_000_100, "壹佰万零壹元整"),
+            (30_000_000, "叁拾万元整"),
+            (300_000_000, "叁佰万元整"),
+            (10_050, "壹佰元伍角"),
+            (10_005, "壹佰元零伍分"),
+            (100_700, "壹仟零柒元整"),
+            (1_001_000, "壹万零壹拾元整"),
+            (50, "伍角"),
+            (5, "伍分"),
+            (0, "零元整"),
+            (10_000_000_000, "壹亿元整"),
+            (10_000_100_000, "壹亿零壹仟元整"),
+            (10_001_000_000, "壹亿零壹万元整"),
+            (-2_500, "负贰拾伍元整"),
+        ];
+        for (fen, words) in cases {
+            assert_eq!(in_capitals(Money::from_fen(fen)), words, "{fen} fen");
         }
     }
 }

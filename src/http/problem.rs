@@ -104,6 +104,21 @@ fn status_of_refusal(code: &str) -> StatusCode {
 }
 
 impl ApiError {
+    /// Status, code, safe sentence and field errors; a failure's cause goes to the log here,
+    /// for the API's problems and the console's pages alike.
+    pub(super) fn logged_parts(&self) -> (StatusCode, &'static str, String, Vec<FieldError>) {
+        match self {
+            ApiError::Service(ServiceError::Store(cause)) => {
+                tracing::error!(error = %cause, "storage failure")
+            }
+            ApiError::Service(cause @ (ServiceError::Export(_) | ServiceError::Internal(_))) => {
+                tracing::error!(error = %cause, "internal failure")
+            }
+            _ => {}
+        }
+        self.parts()
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, String, Vec<FieldError>) {
         match self {
             ApiError::Service(ServiceError::Invalid(errors)) => {
@@ -224,16 +239,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, code, detail, errors) = self.parts();
-        match self {
-            ApiError::Service(ServiceError::Store(cause)) => {
-                tracing::error!(error = %cause, "storage failure")
-            }
-            ApiError::Service(cause @ (ServiceError::Export(_) | ServiceError::Internal(_))) => {
-                tracing::error!(error = %cause, "internal failure")
-            }
-            _ => {}
-        }
+        let (status, code, detail, errors) = self.logged_parts();
         let token = match self {
             ApiError::Token(refusal) => Some(refusal),
             _ => None,

@@ -74,20 +74,8 @@ impl Gateway {
                 )
             }
             Credentials::Staff { username, password } => {
-                let found = self
-                    .store
-                    .read(|conn| catalog::find_staff_user(conn, &username))?;
-                let staff =
-                    authenticated(found, &password, |u| &u.password_hash).ok_or_else(refused)?;
-                if staff.status != "active" {
-                    return Err(refused());
-                }
-                (
-                    staff.role.parse::<Role>().map_err(|_| refused())?,
-                    username,
-                    None,
-                    staff.token_version,
-                )
+                let (role, version) = self.staff_account(&username, &password)?;
+                (role, username, None, version)
             }
         };
         tracing::info!(role = role.as_str(), subject = %subject, "token granted");
@@ -108,6 +96,27 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// An active staff user's role and account version, for the right password;
+    /// `Unauthenticated` for any wrong part, alike.
+    pub fn staff_account(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(Role, i64), ServiceError> {
+        let refused = || ServiceError::Unauthenticated("invalid credentials".into());
+        let found = self
+            .store
+            .read(|conn| catalog::find_staff_user(conn, username))?;
+        let staff = authenticated(found, password, |u| &u.password_hash).ok_or_else(refused)?;
+        if staff.status != "active" {
+            return Err(refused());
+        }
+        Ok((
+            staff.role.parse::<Role>().map_err(|_| refused())?,
+            staff.token_version,
+        ))
+    }
+
     /// `gateway token`: a token for bootstrap and scripts. For an existing account it is issued
     /// under the account's current version, so revoking the account revokes it too; a disabled
     /// user, a suspended platform or a role unlike the account's gets none.
@@ -117,11 +126,30 @@ impl Gateway {
         subject: &str,
         platform: Option<&str>,
     ) -> Result<String, ServiceError> {
+        let version = self.account_version(role, subject, platform)?;
+        Ok(self.tokens.mint_at_version(
+            role,
+            subject,
+            platform,
+            version,
+            chrono::Utc::now().timestamp(),
+        ))
+    }
+
+    /// The current version of the account a bootstrap credential is for (0 for a subject with
+    /// no account of its own); refused for a disabled user, a suspended platform or a role
+    /// unlike the account's.
+    pub fn account_version(
+        &self,
+        role: Role,
+        subject: &str,
+        platform: Option<&str>,
+    ) -> Result<i64, ServiceError> {
         let refused = |detail: String| ServiceError::Forbidden {
             code: "account_refused",
             detail,
         };
-        let version = self.store.read(|conn| match (role, platform) {
+        self.store.read(|conn| match (role, platform) {
             (Role::Platform, Some(code)) => match catalog::find_platform(conn, code)? {
                 Some(p) if p.status != "active" => {
                     Err(refused(format!("platform {code} is suspended")))
@@ -140,13 +168,6 @@ impl Gateway {
                 None => Ok(0),
             },
             _ => Ok(0),
-        })?;
-        Ok(self.tokens.mint_at_version(
-            role,
-            subject,
-            platform,
-            version,
-            chrono::Utc::now().timestamp(),
-        ))
+        })
     }
 }

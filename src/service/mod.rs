@@ -13,6 +13,7 @@ pub mod invoicing;
 pub mod learners;
 pub mod progress;
 pub mod reconcile;
+pub mod sessions;
 pub mod standing;
 pub mod usage;
 pub mod vouchers;

@@ -38,6 +38,7 @@ pub mod models;
 pub mod progress;
 pub mod schema;
 pub mod secrets;
+pub mod sessions;
 pub mod vouchers;
 pub mod webhooks;
 

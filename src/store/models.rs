@@ -285,3 +285,26 @@ pub struct AuditRow {
     pub before_state: Option<String>,
     pub after_state: Option<String>,
 }
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = console_sessions, treat_none_as_default_value = false)]
+pub struct SessionRow {
+    pub id_hash: String,
+    pub role: String,
+    pub subject: String,
+    pub platform_code: Option<String>,
+    pub account_version: i64,
+    pub csrf_token: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = console_links, treat_none_as_default_value = false)]
+pub struct SignInLinkRow {
+    pub token_hash: String,
+    pub role: String,
+    pub subject: String,
+    pub platform_code: Option<String>,
+    pub expires_at: NaiveDateTime,
+}

@@ -320,7 +320,32 @@ diesel::joinable!(completions -> courses (course_id));
 diesel::joinable!(completions -> learners (learner_id));
 diesel::joinable!(courses -> platforms (platform_code));
 
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        role -> Text,
+        subject -> Text,
+        platform_code -> Nullable<Text>,
+        account_version -> BigInt,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    console_links (token_hash) {
+        token_hash -> Text,
+        role -> Text,
+        subject -> Text,
+        platform_code -> Nullable<Text>,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    console_links,
+    console_sessions,
     gateway_secrets,
     targets,
     vouchers,

@@ -1,0 +1,143 @@
+//! Console sessions: opened by a staff user's password or by a one-time sign-in link (`gateway
+//! login-link`), read back from the cookie on every page, closed by signing out. Only hashes of
+//! the cookie and the link are stored.
+
+use super::{Gateway, ServiceError};
+use crate::auth::{random_token, Principal, Role};
+use crate::store::models::{SessionRow, SignInLinkRow};
+use crate::store::sessions;
+use chrono::{Duration, Utc};
+use sha2::{Digest, Sha256};
+
+/// How long a console session lasts: a working day.
+pub const SESSION_HOURS: i64 = 8;
+/// How long a printed sign-in link can be used.
+pub const LINK_MINUTES: i64 = 15;
+
+/// A signed-in visitor: who they are, and the token their forms must carry.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub principal: Principal,
+    pub csrf: String,
+}
+
+/// A session just opened: the cookie's value goes to the browser, never to the database.
+pub struct Opened {
+    pub cookie: String,
+    pub session: Session,
+}
+
+fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl Gateway {
+    /// Signs a staff user in with their password.
+    pub fn sign_in(&self, username: &str, password: &str) -> Result<Opened, ServiceError> {
+        let (role, version) = self.staff_account(username, password)?;
+        self.open_session(role, username, None, version)
+    }
+
+    /// A one-time link for `gateway login-link`: its token, valid for [`LINK_MINUTES`].
+    pub fn sign_in_link(
+        &self,
+        role: Role,
+        subject: &str,
+        platform: Option<&str>,
+    ) -> Result<String, ServiceError> {
+        self.account_version(role, subject, platform)?;
+        let token = random_token(32);
+        let now = Utc::now().naive_utc();
+        let row = SignInLinkRow {
+            token_hash: digest(&token),
+            role: role.as_str().to_owned(),
+            subject: subject.to_owned(),
+            platform_code: platform.map(str::to_owned),
+            expires_at: now + Duration::minutes(LINK_MINUTES),
+        };
+        self.store
+            .write(|conn| sessions::add_link(conn, &row, now))?;
+        tracing::info!(role = role.as_str(), subject = %subject, "console sign-in link printed");
+        Ok(token)
+    }
+
+    /// Uses up a sign-in link; the account is checked again, as it stands now.
+    pub fn follow_sign_in_link(&self, token: &str) -> Result<Opened, ServiceError> {
+        let refused = || ServiceError::Unauthenticated("the sign-in link is not valid".into());
+        let now = Utc::now().naive_utc();
+        let link = self
+            .store
+            .write(|conn| sessions::take_link(conn, &digest(token), now))?
+            .ok_or_else(refused)?;
+        let role = link.role.parse::<Role>().map_err(|_| refused())?;
+        let platform = link.platform_code.as_deref();
+        let version = self.account_version(role, &link.subject, platform)?;
+        self.open_session(role, &link.subject, platform, version)
+    }
+
+    fn open_session(
+        &self,
+        role: Role,
+        subject: &str,
+        platform: Option<&str>,
+        version: i64,
+    ) -> Result<Opened, ServiceError> {
+        let cookie = random_token(32);
+        let now = Utc::now().naive_utc();
+        let row = SessionRow {
+            id_hash: digest(&cookie),
+            role: role.as_str().to_owned(),
+            subject: subject.to_owned(),
+            platform_code: platform.map(str::to_owned),
+            account_version: version,
+            csrf_token: random_token(32),
+            created_at: now,
+            expires_at: now + Duration::hours(SESSION_HOURS),
+        };
+        self.store.write(|conn| sessions::open(conn, &row))?;
+        tracing::info!(role = role.as_str(), subject = %subject, "console session opened");
+        Ok(Opened {
+            cookie,
+            session: Session {
+                principal: Principal {
+                    role,
+                    subject: row.subject,
+                    platform: row.platform_code,
+                    version,
+                },
+                csrf: row.csrf_token,
+            },
+        })
+    }
+
+    /// The session a cookie opened, while it lasts. Whether its account still stands is the
+    /// caller's check, as for tokens.
+    pub fn session(&self, cookie: &str) -> Result<Option<Session>, ServiceError> {
+        let now = Utc::now().naive_utc();
+        let Some(row) = self
+            .store
+            .read(|conn| sessions::live(conn, &digest(cookie), now))?
+        else {
+            return Ok(None);
+        };
+        let Ok(role) = row.role.parse::<Role>() else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            principal: Principal {
+                role,
+                subject: row.subject,
+                platform: row.platform_code,
+                version: row.account_version,
+            },
+            csrf: row.csrf_token,
+        }))
+    }
+
+    pub fn sign_out(&self, cookie: &str) -> Result<(), ServiceError> {
+        self.store
+            .write(|conn| sessions::close(conn, &digest(cookie)))?;
+        tracing::info!("console session closed");
+        Ok(())
+    }
+}
