@@ -5,6 +5,7 @@ mod bodies;
 pub mod caller;
 mod common;
 mod completions;
+mod console;
 mod courses;
 mod invoices;
 mod oauth;
@@ -194,13 +195,15 @@ pub fn app(
     } else {
         app
     };
-    app.default_service(web::to(move |request: actix_web::HttpRequest| {
-        let allowed = methods_of(&known, request.path());
-        async move {
-            Err::<HttpResponse, _>(match allowed {
-                Some(methods) => ApiError::MethodNotAllowed(methods.join(", ")),
-                None => ApiError::RouteNotFound,
-            })
-        }
-    }))
+    // The console's pages beside the API, on the same use cases.
+    app.service(web::scope("/console").configure(console::routes))
+        .default_service(web::to(move |request: actix_web::HttpRequest| {
+            let allowed = methods_of(&known, request.path());
+            async move {
+                Err::<HttpResponse, _>(match allowed {
+                    Some(methods) => ApiError::MethodNotAllowed(methods.join(", ")),
+                    None => ApiError::RouteNotFound,
+                })
+            }
+        }))
 }

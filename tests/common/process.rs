@@ -111,11 +111,12 @@ pub fn spawn_gateway_with(db: &DatabaseAccess, env: &[(&str, &str)]) -> Process 
 }
 
 pub fn cli_token(db: &DatabaseAccess, args: &[&str]) -> String {
-    let output = gateway(db)
-        .arg("token")
-        .args(args)
-        .output()
-        .expect("gateway token runs");
+    cli_print(db, &[&["token"], args].concat())
+}
+
+/// What a `gateway` command prints, after it succeeded.
+pub fn cli_print(db: &DatabaseAccess, args: &[&str]) -> String {
+    let output = gateway(db).args(args).output().expect("gateway runs");
     assert!(
         output.status.success(),
         "{:?}: {}",

@@ -1,0 +1,106 @@
+//! A platform's dashboard for the current training year: granted against the ceiling, the
+//! offline follow-up ratio against its threshold and what the reduction withholds, what is
+//! payable, and each course's way towards its saturation. The figures are `/v1/usage`'s.
+
+use super::page::{meter, page, yuan};
+use super::{run, ConsoleError, Visitor};
+use crate::auth::Role;
+use crate::domain::Money;
+use crate::service::Gateway;
+use crate::store::Cursor;
+use actix_web::{web, HttpResponse};
+use maud::html;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/platform", web::get().to(dashboard));
+}
+
+/// The most courses the dashboard lists.
+const COURSES_SHOWN: i64 = 100;
+
+async fn dashboard(
+    gateway: web::Data<Gateway>,
+    visitor: Visitor,
+) -> Result<HttpResponse, ConsoleError> {
+    let lang = visitor.lang;
+    let platform = visitor
+        .require(&[Role::Platform])?
+        .platform
+        .clone()
+        .expect("platform sessions carry a platform");
+    let year = gateway.current_year();
+    let (usage, courses) = run(&gateway, lang, move |g| {
+        let usage = g.platform_usage(&platform, "province", year)?;
+        let page = Cursor {
+            after: None,
+            limit: COURSES_SHOWN,
+        };
+        Ok((usage, g.list_courses(&platform, "province", &page)?))
+    })
+    .await?;
+    let withheld = Money::from_fen(usage.granted.fen() - usage.payable.fen());
+    let title = format!(
+        "{} · {} {}",
+        usage.platform,
+        usage.training_year,
+        lang.t("年度", "training year")
+    );
+    Ok(page(
+        lang,
+        &title,
+        Some(visitor.header()),
+        html! {
+            (meter(
+                lang.t("已获补贴 / 年度上限", "Granted of the yearly ceiling"),
+                usage.granted,
+                usage.ceiling,
+                &format!("{} / {}", yuan(usage.granted), yuan(usage.ceiling)),
+            ))
+            dl.facts {
+                dt { (lang.t("已获补贴", "Granted")) } dd.num id="granted" { (yuan(usage.granted)) }
+                dt { (lang.t("年度剩余额度", "Ceiling remaining")) } dd.num { (yuan(usage.remaining)) }
+                dt { (lang.t("学员人数", "Learners")) } dd.num id="learners" { (usage.learners) }
+                dt { (lang.t("参加线下跟进培训", "At offline follow-up")) } dd.num { (usage.learners_with_followup) }
+                dt { (lang.t("线下跟进比例（门槛 50%）", "Follow-up ratio (threshold 50 %)")) }
+                dd.num id="ratio" { (usage.offline_ratio.as_deref().unwrap_or("—")) }
+                dt { (lang.t("是否减半", "Reduction")) }
+                dd {
+                    @if usage.reduction_applies {
+                        span.status.failed { (lang.t("适用：扣减 ", "applies: withholds ")) (yuan(withheld)) }
+                    } @else {
+                        span.status.clean { (lang.t("不适用", "does not apply")) }
+                    }
+                }
+                dt { (lang.t("应付金额", "Payable")) } dd.num id="payable" { (yuan(usage.payable)) }
+            }
+            h2 { (lang.t("课程", "Courses")) }
+            div.table-wrap { table {
+                thead { tr {
+                    th scope="col" { (lang.t("课程", "Course")) }
+                    th scope="col" { (lang.t("等级", "Level")) }
+                    th.num scope="col" { (lang.t("已获补贴", "Granted")) }
+                    th.num scope="col" { (lang.t("饱和额度", "Saturation")) }
+                    th scope="col" { (lang.t("阶段", "Phase")) }
+                } }
+                tbody {
+                    @for course in &courses {
+                        tr {
+                            td { (course.code) " " span.note { (course.title) } }
+                            td { (course.level) }
+                            td.num { (yuan(course.granted_total)) }
+                            td.num { (course.saturation_limit.map(yuan).unwrap_or_default()) }
+                            td {
+                                @if course.phase == "free" {
+                                    span.status.failed { (lang.t("已饱和（免费）", "saturated (free)")) }
+                                } @else {
+                                    span.status { (lang.t("补贴中", "subsidised")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+            p { a href="/console/invoices" { (lang.t("查看发票", "See the invoices")) } }
+        },
+    ))
+}

@@ -1,0 +1,181 @@
+//! Signing in (a staff password, or a one-time link from `gateway login-link`) and out.
+
+use super::page::{page, Lang};
+use super::{same_secret, see_other, ConsoleError, Visitor, SESSION_COOKIE};
+use crate::auth::random_token;
+use crate::http::caller::Limiters;
+use crate::service::sessions::{Opened, SESSION_HOURS};
+use crate::service::{Gateway, ServiceError};
+use actix_web::cookie::{time::Duration, Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::html;
+use serde::Deserialize;
+
+/// The sign-in form's own CSRF token, before there is a session to hold one: the form sends it
+/// back in a field and the browser in this cookie, and only a page of the console can do both.
+const SIGN_IN_COOKIE: &str = "gw_sign_in";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sign-in", web::get().to(sign_in_form))
+        .route("/sign-in", web::post().to(sign_in))
+        .route("/link", web::get().to(link_page))
+        .route("/link", web::post().to(follow_link))
+        .route("/sign-out", web::post().to(sign_out));
+}
+
+fn cookie<'c>(req: &HttpRequest, name: &'c str, value: String) -> Cookie<'c> {
+    Cookie::build(name, value)
+        .path("/console")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(req.connection_info().scheme() == "https")
+        .finish()
+}
+
+fn form_page(
+    req: &HttpRequest,
+    lang: Lang,
+    status: StatusCode,
+    problem: Option<&str>,
+) -> HttpResponse {
+    let token = random_token(24);
+    let mut response = page(
+        lang,
+        lang.t("登录", "Sign in"),
+        None,
+        html! {
+            @if let Some(problem) = problem { p.error role="alert" { (problem) } }
+            form.stack method="post" action="/console/sign-in" {
+                input type="hidden" name="csrf" value=(token);
+                label { (lang.t("用户名", "Username"))
+                    input type="text" name="username" autocomplete="username" required autofocus; }
+                label { (lang.t("密码", "Password"))
+                    input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { (lang.t("登录", "Sign in")) }
+            }
+            p.note { (lang.t(
+                "平台和学员请使用管理员提供的一次性登录链接。",
+                "Platforms and learners sign in with the one-time link an administrator gives them.")) }
+        },
+    );
+    *response.status_mut() = status;
+    response
+        .add_cookie(&cookie(req, SIGN_IN_COOKIE, token))
+        .expect("a valid cookie");
+    response
+}
+
+async fn sign_in_form(req: HttpRequest) -> HttpResponse {
+    form_page(&req, Lang::of(&req), StatusCode::OK, None)
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+async fn sign_in(
+    req: HttpRequest,
+    gateway: web::Data<Gateway>,
+    limiters: web::Data<Limiters>,
+    form: web::Form<Credentials>,
+) -> Result<HttpResponse, ConsoleError> {
+    let lang = Lang::of(&req);
+    let expected = req.cookie(SIGN_IN_COOKIE).map(|c| c.value().to_owned());
+    if !expected.is_some_and(|token| same_secret(&token, &form.csrf)) {
+        return Err(ConsoleError::Forged(lang));
+    }
+    // The token endpoint's limits: guessing passwords here is no cheaper than there.
+    limiters
+        .check_token_address(&req)
+        .map_err(ConsoleError::api(lang))?;
+    limiters
+        .check_token_account(&format!("user:{}", form.username))
+        .map_err(ConsoleError::api(lang))?;
+    let Credentials {
+        username, password, ..
+    } = form.into_inner();
+    let opened = web::block({
+        let gateway = gateway.clone();
+        move || gateway.sign_in(&username, &password)
+    })
+    .await
+    .map_err(|e| ConsoleError::service(lang)(ServiceError::Internal(e.to_string())))?;
+    match opened {
+        Ok(opened) => Ok(signed_in(&req, opened)),
+        Err(_) => Ok(form_page(
+            &req,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            Some(lang.t(
+                "用户名或密码不正确。",
+                "The username or password is not right.",
+            )),
+        )),
+    }
+}
+
+/// The session cookie, and on to the visitor's first page.
+fn signed_in(req: &HttpRequest, opened: Opened) -> HttpResponse {
+    let mut response = see_other("/console");
+    let mut session = cookie(req, SESSION_COOKIE, opened.cookie);
+    session.set_max_age(Duration::hours(SESSION_HOURS));
+    response.add_cookie(&session).expect("a valid cookie");
+    let mut used = cookie(req, SIGN_IN_COOKIE, String::new());
+    used.make_removal();
+    response.add_cookie(&used).expect("a valid cookie");
+    response
+}
+
+#[derive(Deserialize)]
+struct LinkToken {
+    token: String,
+}
+
+/// A link is used up by the button, not by opening it: a mail scanner that follows links
+/// does not spend it.
+async fn link_page(req: HttpRequest, link: web::Query<LinkToken>) -> HttpResponse {
+    let lang = Lang::of(&req);
+    page(
+        lang,
+        lang.t("登录", "Sign in"),
+        None,
+        html! {
+            form.stack method="post" action="/console/link" {
+                input type="hidden" name="token" value=(link.token);
+                p { (lang.t("此链接只能使用一次，15 分钟内有效。", "This link works once, within 15 minutes.")) }
+                button type="submit" { (lang.t("登录控制台", "Sign in to the console")) }
+            }
+        },
+    )
+}
+
+async fn follow_link(
+    req: HttpRequest,
+    gateway: web::Data<Gateway>,
+    form: web::Form<LinkToken>,
+) -> Result<HttpResponse, ConsoleError> {
+    let lang = Lang::of(&req);
+    let token = form.into_inner().token;
+    let opened = super::run(&gateway, lang, move |g| g.follow_sign_in_link(&token)).await?;
+    Ok(signed_in(&req, opened))
+}
+
+#[derive(Deserialize)]
+struct SignOut {
+    csrf: String,
+}
+
+async fn sign_out(
+    gateway: web::Data<Gateway>,
+    visitor: Visitor,
+    form: web::Form<SignOut>,
+) -> Result<HttpResponse, ConsoleError> {
+    visitor.check_form(&form.csrf)?;
+    let cookie = visitor.cookie.clone();
+    super::run(&gateway, visitor.lang, move |g| g.sign_out(&cookie)).await?;
+    Err(ConsoleError::SignIn)
+}

@@ -1,0 +1,488 @@
+//! The web console in a real browser: Debian's Chromium driven over WebDriver (chromedriver,
+//! through the `fantoccini` crate) against the real server. Screenshots of each page go to
+//! `target/console-screenshots/`.
+//!
+//! Without `/usr/bin/chromedriver` these tests say so and pass, unless `CONSOLE_BROWSER=required`
+//! (as `.ci/run` sets, after installing Chromium): a check that cannot run must not pass there.
+
+mod common;
+
+use common::process::cli_print;
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const JUNE_2022: &str = "2022-06-01T10:00:00+08:00";
+
+/// A headless Chromium with its own driver and profile, gone when dropped.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// A desktop window, or a 360-pixel-wide phone screen.
+#[derive(Clone, Copy, PartialEq)]
+enum Screen {
+    Desktop,
+    Phone,
+}
+
+/// `None` (and a note) where the machine has no Chromium and the run does not require one.
+async fn browser(screen: Screen) -> Option<Browser> {
+    if !std::path::Path::new(CHROMEDRIVER).exists() {
+        assert_ne!(
+            std::env::var("CONSOLE_BROWSER").as_deref(),
+            Ok("required"),
+            "CONSOLE_BROWSER=required but {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
+        );
+        eprintln!("skipped: {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let mut capabilities = serde_json::Map::new();
+    let mut options = json!({
+            "binary": "/usr/bin/chromium",
+            // This machine has no internet: keep Chromium from reaching out at all.
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,900",
+                "--lang=zh-CN", format!("--user-data-dir={}", profile.path().display())],
+            // Its users are Chinese: the pages' default language is what the tests read.
+            "prefs": {"intl.accept_languages": "zh-CN,zh"}
+    });
+    if screen == Screen::Phone {
+        options["mobileEmulation"] =
+            json!({"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0}});
+    }
+    capabilities.insert("goog:chromeOptions".into(), options);
+    let url = format!("http://127.0.0.1:{port}");
+    // The driver speaks plain HTTP on loopback; the client still wants a TLS provider chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let started = Instant::now();
+    let client = loop {
+        let attempt = ClientBuilder::rustls()
+            .expect("a TLS configuration")
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await;
+        match attempt {
+            Ok(client) => break client,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("chromedriver did not answer: {e}"),
+        }
+    };
+    Some(Browser {
+        client,
+        driver,
+        _profile: profile,
+    })
+}
+
+impl Browser {
+    async fn open(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap(),
+            Err(e) => panic!("{css}: {e}\n{}", self.client.source().await.unwrap()),
+        }
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+
+    /// Clicks something that leaves the page, and waits until the next page has loaded (the
+    /// old page's mark is gone and the new one is complete).
+    async fn click(&self, css: &str) {
+        self.client
+            .execute("window.leaving = true", vec![])
+            .await
+            .unwrap();
+        self.toggle(css).await;
+        let started = Instant::now();
+        loop {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.leaving === undefined && document.readyState === 'complete'",
+                    vec![],
+                )
+                .await;
+            if matches!(loaded, Ok(Value::Bool(true))) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{css}: no next page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Clicks something on the page (it stays).
+    async fn toggle(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_owned()
+    }
+
+    /// A screenshot under `target/console-screenshots/`.
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// The session cookie's value, to call the console as this browser would.
+    async fn session_cookie(&self) -> String {
+        self.client
+            .get_named_cookie("gw_session")
+            .await
+            .expect("signed in")
+            .value()
+            .to_owned()
+    }
+
+    async fn sign_in(&self, app: &TestApp, username: &str, password: &str) {
+        self.client.delete_all_cookies().await.unwrap();
+        self.open(&format!("{}/console/sign-in", app.address)).await;
+        self.fill("input[name=username]", username).await;
+        self.fill("input[name=password]", password).await;
+        self.click("form.stack button[type=submit]").await;
+    }
+
+    /// Signs in through a link printed by `gateway login-link`.
+    async fn follow_link(&self, app: &TestApp, args: &[&str]) {
+        let base = ["login-link", "--base", app.address.as_str()];
+        let link = cli_print(&app.db.access(), &[&base[..], args].concat());
+        assert!(
+            link.starts_with(&format!("{}/console/link?token=", app.address)),
+            "{link}"
+        );
+        self.client.delete_all_cookies().await.unwrap();
+        self.open(&link).await;
+        self.click("form.stack button[type=submit]").await;
+    }
+}
+
+fn yuan(amount: &Value) -> String {
+    let fen = fen(amount);
+    let digits = (fen / 100).to_string();
+    let grouped: String = digits
+        .chars()
+        .enumerate()
+        .flat_map(|(i, d)| {
+            let comma = i > 0 && (digits.len() - i) % 3 == 0;
+            comma.then_some(',').into_iter().chain([d])
+        })
+        .collect();
+    format!("¥{grouped}.{:02}", fen % 100)
+}
+
+async fn finance_user(app: &TestApp, username: &str) {
+    let (code, body) = app
+        .post(
+            "/v1/users",
+            app.admin(),
+            json!({"username": username, "password": "correct horse battery", "role": "finance"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+}
+
+/// Platform P's June: 30.00 junior and 20.00 intermediate for one learner, no follow-up.
+async fn june(app: &TestApp) -> String {
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    app.course(&p, "I", "intermediate", 10).await;
+    for (id, course) in [("a1", "C"), ("a3", "I")] {
+        let (code, body) = app
+            .post("/v1/completions", &p, event(id, course, 1, 10, JUNE_2022))
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    p
+}
+
+#[tokio::test]
+async fn two_officers_run_issue_approve_and_pay_a_period() {
+    let Some(browser) = browser(Screen::Desktop).await else {
+        return;
+    };
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    june(&app).await;
+    finance_user(&app, "alice").await;
+    finance_user(&app, "bob").await;
+
+    // A wrong password: the form again, nothing more.
+    browser.sign_in(&app, "alice", "wrong").await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+    assert_eq!(browser.count(".error").await, 1);
+
+    browser
+        .sign_in(&app, "alice", "correct horse battery")
+        .await;
+    assert_eq!(browser.path().await, "/console/invoices");
+    browser.screenshot("invoices-empty").await;
+    browser.toggle("details summary").await;
+    browser
+        .fill(
+            "form[action='/console/invoice-runs'] input[name=period]",
+            "2022-06",
+        )
+        .await;
+    browser
+        .click("form[action='/console/invoice-runs'] button")
+        .await;
+    assert_eq!(browser.path().await, "/console/invoices");
+    assert_eq!(browser.count("tbody tr").await, 1, "one draft for P");
+    browser.screenshot("invoices-drafts").await;
+    browser.click("tbody tr td a").await;
+    let invoice_path = browser.path().await;
+    let id = invoice_path.rsplit('/').next().unwrap().to_owned();
+    // 30.00 junior and 40.00 intermediate, halved: no learner went on to follow-up training.
+    assert_eq!(browser.text("#amount").await, "¥35.00");
+    browser.click("button[value=issue]").await;
+    assert!(browser.text("#status").await.contains("已开具"));
+    // The issuer is offered no approval, and told why.
+    assert_eq!(browser.count("button[value=approve]").await, 0);
+    assert!(browser
+        .text("#why-not-approve")
+        .await
+        .contains("须由另一位财务人员审批"));
+    assert_eq!(browser.count("button[value=reject]").await, 1);
+    browser.screenshot("invoice-issued").await;
+
+    browser.sign_in(&app, "bob", "correct horse battery").await;
+    browser
+        .open(&format!("{}{invoice_path}", app.address))
+        .await;
+    browser.click("button[value=approve]").await;
+    assert!(browser.text("#status").await.contains("已审批"));
+    browser
+        .fill("input[name=reference]", "BANK-2022-0001")
+        .await;
+    browser.click("button[value=mark_paid]").await;
+    assert!(browser.text("#status").await.contains("已支付"));
+    browser.screenshot("invoice-paid").await;
+
+    // The API agrees, and the CSV the page links to carries the invoice's amount.
+    let finance = app.token("finance", "carol", None);
+    let (_, api) = app.get(&format!("/v1/invoices/{id}"), &finance).await;
+    assert_eq!(api["status"], "paid");
+    assert_eq!(api["approved_by"], "finance:bob");
+    let csv = app
+        .client
+        .get(format!("{}/console/invoices/{id}/export.csv", app.address))
+        .header(
+            "Cookie",
+            format!("gw_session={}", browser.session_cookie().await),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.unwrap();
+    assert!(text.lines().any(|line| line == "amount,35.00,,"), "{text}");
+    app.assert_books_clean().await;
+}
+
+#[tokio::test]
+async fn a_platform_sees_the_figures_of_its_usage() {
+    let Some(browser) = browser(Screen::Desktop).await else {
+        return;
+    };
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    let p = june(&app).await;
+    browser
+        .follow_link(&app, &["--role", "platform", "--platform", "P"])
+        .await;
+    assert_eq!(browser.path().await, "/console/platform");
+    let usage = app.usage(&p, "").await;
+    assert_eq!(browser.text("#granted").await, yuan(&usage["granted"]));
+    assert_eq!(browser.text("#payable").await, yuan(&usage["payable"]));
+    assert_eq!(
+        browser.text("#learners").await,
+        usage["learners"].to_string()
+    );
+    browser.screenshot("platform-dashboard").await;
+}
+
+#[tokio::test]
+async fn a_learner_reads_the_balance_on_a_phone() {
+    let Some(browser) = browser(Screen::Phone).await else {
+        return;
+    };
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    june(&app).await;
+    let learner = id_number(1);
+    browser
+        .follow_link(&app, &["--role", "learner", "--sub", &learner])
+        .await;
+    assert_eq!(
+        browser.path().await,
+        "/console/me",
+        "{}",
+        browser.client.source().await.unwrap()
+    );
+    let (_, subsidy) = app
+        .get("/v1/me/subsidy", &app.token("learner", &learner, None))
+        .await;
+    assert_eq!(
+        browser.text("#remaining").await,
+        format!("剩余 {}", yuan(&subsidy["remaining"]))
+    );
+    let width = browser
+        .client
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap();
+    assert!(
+        width.as_u64().unwrap() <= 360,
+        "no sideways scrolling: {width}"
+    );
+    browser.screenshot("learner-phone").await;
+}
+
+#[tokio::test]
+async fn forms_need_their_token_and_sessions_end() {
+    let Some(browser) = browser(Screen::Desktop).await else {
+        return;
+    };
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    finance_user(&app, "alice").await;
+    browser
+        .sign_in(&app, "alice", "correct horse battery")
+        .await;
+    let session = browser.session_cookie().await;
+
+    // A form posted without its CSRF token (as another site's page would) is refused.
+    let forged = app
+        .client
+        .post(format!("{}/console/invoice-runs", app.address))
+        .header("Cookie", format!("gw_session={session}"))
+        .form(&[("payer", "province"), ("period", "2022-06")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        StatusCode::BAD_REQUEST,
+        "no csrf field at all"
+    );
+    let forged = app
+        .client
+        .post(format!("{}/console/invoice-runs", app.address))
+        .header("Cookie", format!("gw_session={session}"))
+        .form(&[
+            ("csrf", "guess"),
+            ("payer", "province"),
+            ("period", "2022-06"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let (_, invoices) = app.get("/v1/invoices", app.admin()).await;
+    assert_eq!(invoices["items"], json!([]), "nothing was run");
+
+    // Pages send a policy that allows no script and nothing from elsewhere.
+    let page = app
+        .client
+        .get(format!("{}/console/invoices", app.address))
+        .header("Cookie", format!("gw_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+
+    // An expired session returns to sign-in.
+    let store = subsidy_gateway::store::Store::open(
+        &app.db.url.parse().unwrap(),
+        1,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    store
+        .write(|conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("UPDATE console_sessions SET expires_at = created_at")
+                .execute(conn)?;
+            Ok::<_, subsidy_gateway::store::StoreError>(())
+        })
+        .unwrap();
+    browser
+        .open(&format!("{}/console/invoices", app.address))
+        .await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+
+    // Signing out ends the session: its cookie opens nothing any more.
+    browser
+        .sign_in(&app, "alice", "correct horse battery")
+        .await;
+    let session = browser.session_cookie().await;
+    browser.click("header form button").await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+    let after = app
+        .client
+        .get(format!("{}/console/invoices", app.address))
+        .header("Cookie", format!("gw_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.url().path(),
+        "/console/sign-in",
+        "redirected to sign in"
+    );
+    browser.screenshot("sign-in").await;
+}
