@@ -389,6 +389,11 @@ async fn a_learner_reads_the_balance_on_a_phone() {
         width.as_u64().unwrap() <= 360,
         "no sideways scrolling: {width}"
     );
+    let source = browser.client.source().await.unwrap();
+    assert!(
+        !source.contains(&learner),
+        "the ID number is shown masked only"
+    );
     browser.screenshot("learner-phone").await;
 }
 
