@@ -14,6 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use subsidy_gateway::domain::money::in_figures;
+use subsidy_gateway::domain::Money;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const JUNE_2022: &str = "2022-06-01T10:00:00+08:00";
@@ -213,18 +215,9 @@ impl Browser {
     }
 }
 
+/// An API amount as the pages write it.
 fn yuan(amount: &Value) -> String {
-    let fen = fen(amount);
-    let digits = (fen / 100).to_string();
-    let grouped: String = digits
-        .chars()
-        .enumerate()
-        .flat_map(|(i, d)| {
-            let comma = i > 0 && (digits.len() - i) % 3 == 0;
-            comma.then_some(',').into_iter().chain([d])
-        })
-        .collect();
-    format!("¥{grouped}.{:02}", fen % 100)
+    in_figures(Money::from_fen(fen(amount)))
 }
 
 async fn finance_user(app: &TestApp, username: &str) {
@@ -313,6 +306,18 @@ async fn two_officers_run_issue_approve_and_pay_a_period() {
     browser.click("button[value=mark_paid]").await;
     assert!(browser.text("#status").await.contains("已支付"));
     browser.screenshot("invoice-paid").await;
+
+    // The approval slip: the amount in figures and in capitals, who issued and approved it.
+    browser.click("a[href$='/slip']").await;
+    assert_eq!(browser.text("#figures").await, "¥35.00");
+    assert_eq!(browser.text("#capitals").await, "人民币叁拾伍元整");
+    let slip = browser.client.source().await.unwrap();
+    assert!(slip.contains("finance:alice") && slip.contains("finance:bob"));
+    browser.screenshot("approval-slip").await;
+
+    // The same page in English, by the switch.
+    browser.click("a[href='/console/lang?to=en']").await;
+    assert_eq!(browser.text("h1").await, "Training subsidy approval slip");
 
     // The API agrees, and the CSV the page links to carries the invoice's amount.
     let finance = app.token("finance", "carol", None);
@@ -490,4 +495,141 @@ async fn forms_need_their_token_and_sessions_end() {
         "redirected to sign in"
     );
     browser.screenshot("sign-in").await;
+}
+
+#[tokio::test]
+async fn several_invoices_are_issued_at_once_each_on_its_own() {
+    let Some(browser) = browser(Screen::Desktop).await else {
+        return;
+    };
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    june(&app).await;
+    let q = app.platform("Q").await;
+    app.course(&q, "S", "senior", 10).await;
+    app.post("/v1/completions", &q, event("q1", "S", 2, 10, JUNE_2022))
+        .await;
+    finance_user(&app, "alice").await;
+    browser
+        .sign_in(&app, "alice", "correct horse battery")
+        .await;
+    browser.toggle("details summary").await;
+    browser
+        .fill(
+            "form[action='/console/invoice-runs'] input[name=period]",
+            "2022-06",
+        )
+        .await;
+    browser
+        .click("form[action='/console/invoice-runs'] button")
+        .await;
+    assert_eq!(browser.count("tbody input[type=checkbox]").await, 2);
+    browser
+        .toggle("tbody tr:nth-child(1) input[type=checkbox]")
+        .await;
+    browser
+        .toggle("tbody tr:nth-child(2) input[type=checkbox]")
+        .await;
+    browser
+        .click("form[action='/console/invoices/bulk'] button[type=submit]")
+        .await;
+    assert_eq!(browser.count("li .status.issued").await, 2, "both issued");
+    // Approving them in bulk as their issuer: each refused on its own, nothing approved.
+    browser
+        .open(&format!("{}/console/invoices?status=issued", app.address))
+        .await;
+    browser
+        .toggle("tbody tr:nth-child(1) input[type=checkbox]")
+        .await;
+    browser
+        .toggle("tbody tr:nth-child(2) input[type=checkbox]")
+        .await;
+    let select = browser
+        .client
+        .find(Locator::Css("select[name=action]"))
+        .await
+        .unwrap();
+    select.select_by_value("approve").await.unwrap();
+    browser
+        .click("form[action='/console/invoices/bulk'] button[type=submit]")
+        .await;
+    assert_eq!(browser.count("li .refusal").await, 2);
+    assert!(browser
+        .text("li .refusal")
+        .await
+        .contains("separation_of_duties"));
+    browser.screenshot("bulk-refused").await;
+    let (_, issued) = app.get("/v1/invoices?status=issued", app.admin()).await;
+    assert_eq!(issued["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_admin_registers_a_platform_and_reads_the_books() {
+    let Some(browser) = browser(Screen::Desktop).await else {
+        return;
+    };
+    let app = TestApp::at("2022-07-02T10:00:00+08:00").await;
+    june(&app).await;
+    browser
+        .follow_link(&app, &["--role", "admin", "--sub", "ops"])
+        .await;
+    assert_eq!(browser.path().await, "/console/platforms");
+    browser.fill("form.stack input[name=code]", "r").await;
+    browser
+        .fill("form.stack input[name=name]", "Platform R")
+        .await;
+    browser.click("form.stack button[type=submit]").await;
+    // The secret, shown once, lets the platform get a token.
+    let secret = browser.text("#secret").await;
+    let (_, platform) = app.get("/v1/platforms/r", app.admin()).await;
+    let token = app
+        .client
+        .post(format!("{}/v1/auth/token", app.address))
+        .json(&json!({"grant_type": "client_credentials",
+            "client_id": platform["client_id"], "client_secret": secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::OK);
+    browser.screenshot("admin-platforms").await;
+    browser
+        .open(&format!("{}/console/platforms", app.address))
+        .await;
+    assert!(
+        !browser.client.source().await.unwrap().contains(&secret),
+        "shown once"
+    );
+    browser
+        .click("form[action='/console/platforms/r'] button[value=suspend]")
+        .await;
+    let (_, platform) = app.get("/v1/platforms/r", app.admin()).await;
+    assert_eq!(platform["status"], "suspended");
+
+    browser
+        .open(&format!("{}/console/users", app.address))
+        .await;
+    browser
+        .fill("form.stack input[name=username]", "carol")
+        .await;
+    browser
+        .fill("form.stack input[name=password]", "correct horse battery")
+        .await;
+    browser.click("form.stack button[type=submit]").await;
+    let (_, users) = app.get("/v1/users", app.admin()).await;
+    assert_eq!(users[0]["username"], "carol");
+
+    browser
+        .open(&format!("{}/console/reconciliation", app.address))
+        .await;
+    assert_eq!(browser.count("#verdict .status.clean").await, 1);
+    browser.screenshot("reconciliation").await;
+    browser
+        .open(&format!("{}/console/progress", app.address))
+        .await;
+    assert!(
+        browser.count("tbody tr").await >= 1,
+        "a row per city with learners"
+    );
+    // Finance pages are not an admin's to act on, and a learner's page is not theirs at all.
+    browser.open(&format!("{}/console/me", app.address)).await;
+    assert_eq!(browser.count("p.error").await, 1);
 }

@@ -167,6 +167,21 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// The amount in figures as finance writes it: `¥1,234.56`; a credit as `-¥25.00`.
+pub fn in_figures(money: Money) -> String {
+    let fen = money.fen();
+    let digits = (fen.unsigned_abs() / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = if fen < 0 { "-" } else { "" };
+    format!("{sign}¥{grouped}.{:02}", fen.unsigned_abs() % 100)
+}
+
 /// The amount in Chinese capital numerals (大写), as finance paperwork writes it beside the
 /// figures: 617.28 → 陆佰壹拾柒元贰角捌分, 100.00 → 壹佰元整, 1,000,001.00 → 壹佰万零壹元整.
 pub fn in_capitals(money: Money) -> String {
@@ -360,5 +375,13 @@ mod tests {
         for (fen, words) in cases {
             assert_eq!(in_capitals(Money::from_fen(fen)), words, "{fen} fen");
         }
+    }
+
+    #[test]
+    fn money_reads_as_finance_writes_it() {
+        assert_eq!(in_figures(Money::from_fen(123_456)), "¥1,234.56");
+        assert_eq!(in_figures(Money::from_fen(300_000_000)), "¥3,000,000.00");
+        assert_eq!(in_figures(Money::from_fen(5)), "¥0.05");
+        assert_eq!(in_figures(Money::from_fen(-2_500)), "-¥25.00");
     }
 }

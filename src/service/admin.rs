@@ -513,6 +513,19 @@ impl Gateway {
         })
     }
 
+    /// The schedule version that prices a payer's training year.
+    pub fn schedule_in_effect(
+        &self,
+        payer: &str,
+        year: i32,
+    ) -> Result<RateScheduleView, ServiceError> {
+        self.store.read(|conn| {
+            catalog::schedule_for(conn, payer, year)?
+                .map(Into::into)
+                .ok_or(ServiceError::NotFound("rate schedule"))
+        })
+    }
+
     /// Adds a schedule version, or replaces the payer's version of that year while it has
     /// priced nothing. A version may not reach back into a year already priced.
     pub fn create_schedule(

@@ -6,6 +6,7 @@
 use super::page::{cst, page, yuan, Lang};
 use super::{run, see_other, ConsoleError, Visitor};
 use crate::auth::{Principal, Role};
+use crate::domain::money::in_capitals;
 use crate::domain::review::{ReviewAction, ReviewRefusal};
 use crate::http::common::{download, XLSX};
 use crate::service::invoicing::InvoiceView;
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/invoice-runs", web::post().to(run_period))
         .route("/invoices/{id}", web::get().to(invoice))
         .route("/invoices/{id}/actions", web::post().to(act))
+        .route("/invoices/{id}/slip", web::get().to(slip))
         .route("/invoices/{id}/export.csv", web::get().to(export_csv))
         .route("/invoices/{id}/export.xlsx", web::get().to(export_xlsx));
 }
@@ -308,6 +310,8 @@ async fn invoice(
                 tfoot { tr { th scope="row" colspan="2" { (lang.t("合计", "Total")) } td.num { (yuan(invoice.amount)) } } }
             } }
             p {
+                a href={ "/console/invoices/" (invoice.id) "/slip" } { (lang.t("打印审批单", "Print the approval slip")) }
+                " · "
                 a href={ "/console/invoices/" (invoice.id) "/export.csv" } download { (lang.t("下载 CSV", "Download CSV")) }
                 " · "
                 a href={ "/console/invoices/" (invoice.id) "/export.xlsx" } download { (lang.t("下载 XLSX", "Download XLSX")) }
@@ -567,4 +571,77 @@ async fn export_xlsx(
     })
     .await?;
     Ok(download(XLSX, file))
+}
+
+/// The approval slip finance files on paper (A4): the invoice, its lines, the amount in
+/// figures and in capitals (大写), the schedule version that priced it, who issued and who
+/// approved it, and room for signatures.
+async fn slip(
+    gateway: web::Data<Gateway>,
+    visitor: Visitor,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    let lang = visitor.lang;
+    let principal = visitor.require(&[Role::Admin, Role::Finance])?.clone();
+    let id = id.into_inner();
+    let (invoice, schedule) = run(&gateway, lang, move |g| {
+        let invoice = g.get_invoice(&principal, &id)?;
+        let schedule = g.schedule_in_effect(&invoice.payer, invoice.training_year)?;
+        Ok((invoice, schedule))
+    })
+    .await?;
+    let signed = |label: &str, by: &Option<String>, at: Option<chrono::DateTime<chrono::Utc>>| {
+        html! {
+            dt { (label) }
+            dd { (by.clone().unwrap_or_else(|| "—".into())) @if let Some(at) = at { " · " (cst(at)) } }
+        }
+    };
+    Ok(page(
+        lang,
+        lang.t(
+            "职业技能培训补贴结算审批单",
+            "Training subsidy approval slip",
+        ),
+        Some(visitor.header()),
+        html! {
+            p.note.no-print { (lang.t("用浏览器的打印功能（Ctrl+P）打印本页，A4 纸。", "Print this page with the browser (Ctrl+P), on A4.")) }
+            dl.facts {
+                dt { (lang.t("发票编号", "Invoice number")) } dd { (invoice.number.clone().unwrap_or_else(|| lang.t("（草稿）", "(draft)").to_owned())) }
+                dt { (lang.t("平台", "Platform")) } dd { (invoice.platform) }
+                dt { (lang.t("付款方", "Payer")) } dd { (invoice.payer) }
+                dt { (lang.t("账期", "Period")) } dd { (invoice.period) }
+                dt { (lang.t("状态", "Status")) } dd { (status_words(lang, &invoice.status)) }
+                dt { (lang.t("费率版本", "Rate schedule")) }
+                dd { (schedule.effective_year) (lang.t(" 年起适用 · ", " onwards · ")) code { (schedule.id) } " · " (cst(schedule.created_at)) }
+            }
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t("项目", "Line")) }
+                    th.num scope="col" { (lang.t("学时", "Class hours")) }
+                    th.num scope="col" { (lang.t("金额", "Amount")) }
+                } }
+                tbody {
+                    @for line in &invoice.lines {
+                        tr {
+                            td { (line_words(lang, &line.kind)) @if let Some(level) = &line.level { " · " (level) } }
+                            td.num { (line.class_hours.map(|h| h.to_string()).unwrap_or_default()) }
+                            td.num { (yuan(line.amount)) }
+                        }
+                    }
+                }
+                tfoot {
+                    tr { th scope="row" colspan="2" { (lang.t("金额（小写）", "Amount")) } td.num id="figures" { (yuan(invoice.amount)) } }
+                    tr { th scope="row" colspan="2" { (lang.t("金额（大写）", "Amount in capitals")) } td.num id="capitals" { "人民币" (in_capitals(invoice.amount)) } }
+                }
+            }
+            dl.facts {
+                (signed(lang.t("开具人", "Issued by"), &invoice.issued_by, invoice.issued_at))
+                (signed(lang.t("审批人", "Approved by"), &invoice.approved_by, invoice.approved_at))
+            }
+            div.signatures {
+                p { (lang.t("经办人签字：", "Prepared by:")) " ____________________ " (lang.t("日期：", "Date:")) " ____________" }
+                p { (lang.t("审核人签字：", "Approved by:")) " ____________________ " (lang.t("日期：", "Date:")) " ____________" }
+            }
+        },
+    ))
 }

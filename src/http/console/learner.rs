@@ -5,6 +5,7 @@ use super::page::{cst, meter, page, yuan, Lang};
 use super::{run, ConsoleError, Visitor};
 use crate::auth::Role;
 use crate::domain::limits::Limit;
+use crate::domain::voucher::VoucherStatus;
 use crate::domain::CompletionStatus;
 use crate::service::Gateway;
 use actix_web::{web, HttpResponse};
@@ -40,15 +41,27 @@ fn status_words(lang: Lang, status: &str) -> &'static str {
     }
 }
 
+fn voucher_words(lang: Lang, status: &str) -> &'static str {
+    match VoucherStatus::parse(status) {
+        Some(VoucherStatus::Issued) => lang.t("可使用", "usable"),
+        Some(VoucherStatus::Redeemed) => lang.t("已兑现", "redeemed"),
+        Some(VoucherStatus::Cancelled) => lang.t("已作废", "cancelled"),
+        None => lang.t("未知", "unknown"),
+    }
+}
+
 async fn my_subsidy(
     gateway: web::Data<Gateway>,
     visitor: Visitor,
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = visitor.lang;
-    let learner = visitor.require(&[Role::Learner])?.subject.clone();
+    let principal = visitor.require(&[Role::Learner])?.clone();
     let year = gateway.current_year();
-    let subsidy = run(&gateway, lang, move |g| {
-        g.learner_subsidy(&learner, year, "province")
+    let (subsidy, vouchers) = run(&gateway, lang, move |g| {
+        Ok((
+            g.learner_subsidy(&principal.subject, year, "province")?,
+            g.my_vouchers(&principal)?,
+        ))
     })
     .await?;
     let title = format!(
@@ -69,6 +82,18 @@ async fn my_subsidy(
                 &format!("{} / {}", yuan(subsidy.used), yuan(subsidy.cap)),
             ))
             p.note { (lang.t("身份证号 ", "ID number ")) (subsidy.learner) }
+            @if !vouchers.is_empty() {
+                h2 { (lang.t("电子券", "Vouchers")) }
+                ul.vouchers {
+                    @for v in &vouchers {
+                        li {
+                            code { (v.code) } " · " (voucher_words(lang, &v.status))
+                            " · " (lang.t("有效期至 ", "valid until ")) (cst(v.valid_until))
+                            @if let Some(course) = &v.course_code { " · " (lang.t("限课程 ", "course ")) (course) }
+                        }
+                    }
+                }
+            }
             h2 { (lang.t("学习记录", "Completions")) }
             @if subsidy.completions.is_empty() {
                 p { (lang.t("本年度还没有记录。", "None this year yet.")) }

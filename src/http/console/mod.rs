@@ -3,6 +3,7 @@
 //! SameSite=Strict, Secure behind TLS) signs the visitor in; every form carries the session's
 //! CSRF token; pages send a Content-Security-Policy and run no script.
 
+mod admin;
 mod invoices;
 mod learner;
 mod page;
@@ -34,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/console.css", web::get().to(stylesheet))
         .route("/lang", web::get().to(switch_language))
         .configure(sign_in::routes)
+        .configure(admin::routes)
         .configure(invoices::routes)
         .configure(learner::routes)
         .configure(platform::routes);
@@ -42,7 +44,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Each role's first page.
 async fn home(visitor: Visitor) -> HttpResponse {
     let to = match visitor.principal().role {
-        Role::Finance | Role::Admin => "/console/invoices",
+        Role::Finance => "/console/invoices",
+        Role::Admin => "/console/platforms",
         Role::Platform => "/console/platform",
         _ => "/console/me",
     };

@@ -2,6 +2,7 @@
 //! browser's `Accept-Language` or the switch; times in China Standard Time; money as `¥1,234.56`.
 
 use crate::auth::Role;
+pub use crate::domain::money::in_figures as yuan;
 use crate::domain::Money;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
@@ -60,21 +61,6 @@ impl Lang {
     }
 }
 
-/// `¥1,234.56`; a credit as `-¥25.00`.
-pub fn yuan(money: Money) -> String {
-    let fen = money.fen();
-    let digits = (fen.unsigned_abs() / 100).to_string();
-    let mut grouped = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    let sign = if fen < 0 { "-" } else { "" };
-    format!("{sign}¥{grouped}.{:02}", fen.unsigned_abs() % 100)
-}
-
 /// China Standard Time, to the minute.
 pub fn cst(at: DateTime<Utc>) -> String {
     let china = FixedOffset::east_opt(8 * 3600).expect("a valid offset");
@@ -105,8 +91,15 @@ pub struct Header<'a> {
 /// A whole page: the shell, the navigation for the visitor's role, and the content.
 pub fn page(lang: Lang, title: &str, header: Option<Header>, content: Markup) -> HttpResponse {
     let nav: Vec<(&str, &str)> = match header.as_ref().map(|h| h.role) {
-        Some(Role::Finance | Role::Admin) => vec![
+        Some(Role::Finance) => vec![
             ("/console/invoices", lang.t("发票", "Invoices")),
+            ("/console/reconciliation", lang.t("对账", "Reconciliation")),
+        ],
+        Some(Role::Admin) => vec![
+            ("/console/platforms", lang.t("平台", "Platforms")),
+            ("/console/users", lang.t("用户", "Users")),
+            ("/console/invoices", lang.t("发票", "Invoices")),
+            ("/console/progress", lang.t("培训进度", "Progress")),
             ("/console/reconciliation", lang.t("对账", "Reconciliation")),
         ],
         Some(Role::Platform) => vec![("/console/platform", lang.t("概览", "Dashboard"))],
@@ -179,14 +172,6 @@ pub const STYLESHEET: &str = include_str!("console.css");
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_reads_as_finance_writes_it() {
-        assert_eq!(yuan(Money::from_fen(123_456)), "¥1,234.56");
-        assert_eq!(yuan(Money::from_fen(300_000_000)), "¥3,000,000.00");
-        assert_eq!(yuan(Money::from_fen(5)), "¥0.05");
-        assert_eq!(yuan(Money::from_fen(-2_500)), "-¥25.00");
-    }
 
     #[test]
     fn times_are_china_standard_time() {
