@@ -358,6 +358,17 @@ async fn a_platform_sees_the_figures_of_its_usage() {
         browser.text("#learners").await,
         usage["learners"].to_string()
     );
+    // Every grant was certified in June: the month's bar carries them all.
+    assert_eq!(
+        browser.count("svg.chart rect").await,
+        12,
+        "December to November"
+    );
+    let source = browser.client.source().await.unwrap();
+    assert!(
+        source.contains(&format!("2022-06: {}", yuan(&usage["granted"]))),
+        "{source}"
+    );
     browser.screenshot("platform-dashboard").await;
 }
 

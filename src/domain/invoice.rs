@@ -39,6 +39,29 @@ impl BillingPeriod {
         TrainingYear::of_date(self.first_day())
     }
 
+    /// The twelve periods of a training year: its December (of the year before) to November.
+    pub fn of_training_year(year: TrainingYear) -> Vec<BillingPeriod> {
+        let december = BillingPeriod {
+            year: year.value() - 1,
+            month: 12,
+        };
+        std::iter::once(december)
+            .chain((1..=11).map(|month| BillingPeriod {
+                year: year.value(),
+                month,
+            }))
+            .collect()
+    }
+
+    /// The period's first instant: its first day, 00:00 CST.
+    pub fn start(self) -> DateTime<Utc> {
+        super::training_year::china_standard_time()
+            .with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0)
+            .single()
+            .expect("valid instant")
+            .with_timezone(&Utc)
+    }
+
     /// The first instant after the period: the next month's first day, 00:00 CST.
     pub fn end(self) -> DateTime<Utc> {
         let (year, month) = if self.month == 12 {
@@ -164,6 +187,19 @@ pub fn true_up(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_training_year_has_twelve_periods_from_december() {
+        let periods = BillingPeriod::of_training_year(TrainingYear::new(2022).unwrap());
+        let names: Vec<String> = periods.iter().map(ToString::to_string).collect();
+        assert_eq!(names.first().map(String::as_str), Some("2021-12"));
+        assert_eq!(names.last().map(String::as_str), Some("2022-11"));
+        assert_eq!(names.len(), 12);
+        for pair in periods.windows(2) {
+            assert_eq!(pair[0].end(), pair[1].start(), "back to back");
+            assert_eq!(pair[1].training_year().value(), 2022);
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
     use rust_decimal::Decimal;

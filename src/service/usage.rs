@@ -1,6 +1,7 @@
 //! A platform's use of its annual ceiling and its offline follow-up ratio.
 
 use super::{schedule_of, Gateway, ServiceError};
+use crate::domain::invoice::BillingPeriod;
 use crate::domain::{FollowupRatio, Money, Reduction, TrainingYear};
 use crate::store::{catalog, ledger};
 use serde::Serialize;
@@ -86,4 +87,36 @@ pub(super) fn ratio_text(ratio: rust_decimal::Decimal) -> String {
         shown.rescale(2);
     }
     shown.to_string()
+}
+
+/// What a platform was granted in one month (billing period) of a training year.
+#[derive(Debug, Serialize)]
+pub struct MonthGrant {
+    pub period: String,
+    pub granted: Money,
+}
+
+impl Gateway {
+    /// A platform's grants per month of a payer's training year, December to November: live
+    /// accepted completions by the month their certificate was issued (China Standard Time).
+    pub fn grants_by_month(
+        &self,
+        platform: &str,
+        payer: &str,
+        year: TrainingYear,
+    ) -> Result<Vec<MonthGrant>, ServiceError> {
+        self.store.read(|conn| {
+            BillingPeriod::of_training_year(year)
+                .into_iter()
+                .map(|period| {
+                    let window = (period.start().naive_utc(), period.end().naive_utc());
+                    let fen = ledger::granted_between(conn, platform, payer, year.value(), window)?;
+                    Ok(MonthGrant {
+                        period: period.to_string(),
+                        granted: Money::from_fen(fen),
+                    })
+                })
+                .collect()
+        })
+    }
 }

@@ -294,3 +294,32 @@ pub fn learner_granted_by_platform(
     }
     Ok(totals.into_iter().collect())
 }
+
+/// What a platform's live accepted completions of a payer's training year were granted, certified
+/// within `[from, until)`: summed by the database (the window index answers), as BIGINT on both.
+pub fn granted_between(
+    conn: &mut DbConn,
+    platform: &str,
+    payer: &str,
+    year: i32,
+    (from, until): (NaiveDateTime, NaiveDateTime),
+) -> Result<i64> {
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        total: i64,
+    }
+    let Total { total } = diesel::sql_query(
+        "SELECT CAST(COALESCE(SUM(granted_fen), 0) AS BIGINT) AS total FROM completions \
+         WHERE payer_code = $1 AND platform_code = $2 AND training_year = $3 \
+           AND certified_at >= $4 AND certified_at < $5 \
+           AND status = 'accepted' AND revoked_at IS NULL",
+    )
+    .bind::<diesel::sql_types::Text, _>(payer)
+    .bind::<diesel::sql_types::Text, _>(platform)
+    .bind::<diesel::sql_types::Integer, _>(year)
+    .bind::<diesel::sql_types::Timestamp, _>(from)
+    .bind::<diesel::sql_types::Timestamp, _>(until)
+    .get_result(conn)?;
+    Ok(total)
+}

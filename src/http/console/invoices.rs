@@ -3,7 +3,7 @@
 //! and marking paid, one invoice or several at once (each checked on its own); the CSV and XLSX.
 //! Which actions a page offers is the service's answer (`review_actions`), never decided here.
 
-use super::page::{cst, page, yuan, Lang};
+use super::page::{cst, level_name, page, yuan, Lang};
 use super::{run, see_other, ConsoleError, Visitor};
 use crate::auth::{Principal, Role};
 use crate::domain::money::in_capitals;
@@ -301,7 +301,7 @@ async fn invoice(
                 tbody {
                     @for line in &invoice.lines {
                         tr {
-                            td { (line_words(lang, &line.kind)) @if let Some(level) = &line.level { " · " (level) } }
+                            td { (line_words(lang, &line.kind)) @if let Some(level) = &line.level { " · " (level_name(lang, level)) } }
                             td.num { (line.class_hours.map(|h| h.to_string()).unwrap_or_default()) }
                             td.num { (yuan(line.amount)) }
                         }
@@ -623,7 +623,7 @@ async fn slip(
                 tbody {
                     @for line in &invoice.lines {
                         tr {
-                            td { (line_words(lang, &line.kind)) @if let Some(level) = &line.level { " · " (level) } }
+                            td { (line_words(lang, &line.kind)) @if let Some(level) = &line.level { " · " (level_name(lang, level)) } }
                             td.num { (line.class_hours.map(|h| h.to_string()).unwrap_or_default()) }
                             td.num { (yuan(line.amount)) }
                         }

@@ -3,7 +3,7 @@
 
 use crate::auth::Role;
 pub use crate::domain::money::in_figures as yuan;
-use crate::domain::Money;
+use crate::domain::{Level, Money};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, FixedOffset, Utc};
@@ -69,6 +69,16 @@ pub fn cst(at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// A skill level in the page's words (初级 / 中级 / 高级).
+pub fn level_name(lang: Lang, level: &str) -> &str {
+    match level.parse::<Level>() {
+        Ok(Level::Junior) => lang.t("初级", "junior"),
+        Ok(Level::Intermediate) => lang.t("中级", "intermediate"),
+        Ok(Level::Senior) => lang.t("高级", "senior"),
+        Err(_) => level,
+    }
+}
+
 pub fn role_name(lang: Lang, role: Role) -> &'static str {
     match role {
         Role::Admin => lang.t("管理员", "Administrator"),
@@ -102,7 +112,10 @@ pub fn page(lang: Lang, title: &str, header: Option<Header>, content: Markup) ->
             ("/console/progress", lang.t("培训进度", "Progress")),
             ("/console/reconciliation", lang.t("对账", "Reconciliation")),
         ],
-        Some(Role::Platform) => vec![("/console/platform", lang.t("概览", "Dashboard"))],
+        Some(Role::Platform) => vec![
+            ("/console/platform", lang.t("概览", "Dashboard")),
+            ("/console/invoices", lang.t("发票", "Invoices")),
+        ],
         Some(Role::Learner) => vec![("/console/me", lang.t("我的补贴", "My subsidy"))],
         _ => vec![],
     };

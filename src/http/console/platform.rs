@@ -2,14 +2,15 @@
 //! offline follow-up ratio against its threshold and what the reduction withholds, what is
 //! payable, and each course's way towards its saturation. The figures are `/v1/usage`'s.
 
-use super::page::{meter, page, yuan};
+use super::page::{level_name, meter, page, yuan, Lang};
 use super::{run, ConsoleError, Visitor};
 use crate::auth::Role;
 use crate::domain::Money;
+use crate::service::usage::MonthGrant;
 use crate::service::Gateway;
 use crate::store::Cursor;
 use actix_web::{web, HttpResponse};
-use maud::html;
+use maud::{html, Markup};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/platform", web::get().to(dashboard));
@@ -29,13 +30,18 @@ async fn dashboard(
         .clone()
         .expect("platform sessions carry a platform");
     let year = gateway.current_year();
-    let (usage, courses) = run(&gateway, lang, move |g| {
+    let (usage, courses, months) = run(&gateway, lang, move |g| {
         let usage = g.platform_usage(&platform, "province", year)?;
         let page = Cursor {
             after: None,
             limit: COURSES_SHOWN,
         };
-        Ok((usage, g.list_courses(&platform, "province", &page)?))
+        let courses = g.list_courses(&platform, "province", &page)?;
+        Ok((
+            usage,
+            courses,
+            g.grants_by_month(&platform, "province", year)?,
+        ))
     })
     .await?;
     let withheld = Money::from_fen(usage.granted.fen() - usage.payable.fen());
@@ -73,6 +79,8 @@ async fn dashboard(
                 }
                 dt { (lang.t("应付金额", "Payable")) } dd.num id="payable" { (yuan(usage.payable)) }
             }
+            h2 { (lang.t("每月补贴", "Grants per month")) }
+            (month_chart(lang, &months))
             h2 { (lang.t("课程", "Courses")) }
             div.table-wrap { table {
                 thead { tr {
@@ -86,7 +94,7 @@ async fn dashboard(
                     @for course in &courses {
                         tr {
                             td { (course.code) " " span.note { (course.title) } }
-                            td { (course.level) }
+                            td { (level_name(lang, &course.level)) }
                             td.num { (yuan(course.granted_total)) }
                             td.num { (course.saturation_limit.map(yuan).unwrap_or_default()) }
                             td {
@@ -103,4 +111,35 @@ async fn dashboard(
             p { a href="/console/invoices" { (lang.t("查看发票", "See the invoices")) } }
         },
     ))
+}
+
+/// Grants per month as bars drawn on the server (SVG), each with its amount written above it.
+fn month_chart(lang: Lang, months: &[MonthGrant]) -> Markup {
+    const WIDTH: i64 = 720;
+    const HEIGHT: i64 = 220;
+    const BASE: i64 = 190;
+    let top = months
+        .iter()
+        .map(|m| m.granted.fen())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let step = WIDTH / months.len().max(1) as i64;
+    html! {
+        svg.chart viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img"
+            aria-label=(lang.t("每月补贴柱状图", "Bar chart of grants per month")) {
+            @for (i, month) in months.iter().enumerate() {
+                @let x = i as i64 * step + 8;
+                @let height = month.granted.fen().max(0) * 150 / top;
+                rect x=(x) y=(BASE - height) width=(step - 16) height=(height) fill="#0b5cad" {
+                    title { (month.period) ": " (yuan(month.granted)) }
+                }
+                text x=(x + (step - 16) / 2) y=(BASE - height - 4) text-anchor="middle" font-size="11" {
+                    @if month.granted.fen() > 0 { (yuan(month.granted)) }
+                }
+                text x=(x + (step - 16) / 2) y=(HEIGHT - 12) text-anchor="middle" font-size="12" { (&month.period[2..]) }
+            }
+            line x1="0" y1=(BASE) x2=(WIDTH) y2=(BASE) stroke="#5b6573";
+        }
+    }
 }
