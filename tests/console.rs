@@ -370,6 +370,26 @@ async fn a_platform_sees_the_figures_of_its_usage() {
         "{source}"
     );
     browser.screenshot("platform-dashboard").await;
+    // Completions found by event id, and by the learner's masked ID number.
+    browser.fill("input[name=q]", "a3").await;
+    browser.click("form[role=search] button").await;
+    assert_eq!(browser.count("#found tbody tr").await, 1);
+    assert_eq!(browser.text("#found tbody td").await, "a3");
+    browser
+        .open(&format!("{}/console/platform", app.address))
+        .await;
+    let masked = format!("{}********{}", &id_number(1)[..6], &id_number(1)[14..]);
+    browser.fill("input[name=q]", &masked).await;
+    browser.click("form[role=search] button").await;
+    assert_eq!(
+        browser.count("#found tbody tr").await,
+        2,
+        "both of the learner's"
+    );
+    browser
+        .open(&format!("{}/console/platform?q=nobody", app.address))
+        .await;
+    assert_eq!(browser.count("#found-none").await, 1);
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 //! A platform's use of its annual ceiling and its offline follow-up ratio.
 
-use super::{schedule_of, Gateway, ServiceError};
+use super::{schedule_of, utc, Gateway, ServiceError};
 use crate::domain::invoice::BillingPeriod;
 use crate::domain::{FollowupRatio, Money, Reduction, TrainingYear};
 use crate::store::{catalog, ledger};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -118,5 +119,52 @@ impl Gateway {
                 })
                 .collect()
         })
+    }
+}
+
+/// One of a platform's completions, as its staff look it up.
+#[derive(Debug, Serialize)]
+pub struct FoundCompletion {
+    pub event_id: String,
+    pub course_code: String,
+    /// The learner's ID number, masked.
+    pub learner: String,
+    pub status: String,
+    pub certified_at: Option<DateTime<Utc>>,
+    pub granted: Money,
+    pub limited_by: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The most completions one search lists.
+const FOUND_AT_MOST: i64 = 50;
+
+impl Gateway {
+    /// A platform's completions by event id or by the learner's masked ID number.
+    pub fn search_completions(
+        &self,
+        platform: &str,
+        text: &str,
+    ) -> Result<Vec<FoundCompletion>, ServiceError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = self
+            .store
+            .read(|conn| ledger::search_completions(conn, platform, text, FOUND_AT_MOST))?;
+        Ok(rows
+            .into_iter()
+            .map(|(row, course_code, learner)| FoundCompletion {
+                event_id: row.event_id,
+                course_code,
+                learner,
+                status: row.status,
+                certified_at: row.certified_at.map(utc),
+                granted: Money::from_fen(row.granted_fen),
+                limited_by: row.limited_by,
+                revoked_at: row.revoked_at.map(utc),
+            })
+            .collect())
     }
 }

@@ -323,3 +323,43 @@ pub fn granted_between(
     .get_result(conn)?;
     Ok(total)
 }
+
+/// A platform's completions with this event id, or of learners with this masked ID number:
+/// each with its course code and the learner's masked ID, newest first, at most `limit`. Two
+/// queries, so that each is answered by an index (the event id's, the masked ID's).
+pub fn search_completions(
+    conn: &mut DbConn,
+    platform: &str,
+    text: &str,
+    limit: i64,
+) -> Result<Vec<(CompletionRow, String, String)>> {
+    use super::schema::{courses, learners};
+    #[diesel::dsl::auto_type]
+    fn of_platform<'a>(platform: &'a str) -> _ {
+        completions::table
+            .inner_join(courses::table)
+            .inner_join(learners::table)
+            .filter(completions::platform_code.eq(platform))
+    }
+    let columns = (
+        CompletionRow::as_select(),
+        courses::code,
+        learners::id_masked,
+    );
+    let mut found: Vec<(CompletionRow, String, String)> = of_platform(platform)
+        .filter(completions::event_id.eq(text))
+        .select(columns)
+        .load(conn)?;
+    found.extend(
+        of_platform(platform)
+            .filter(learners::id_masked.eq(text))
+            .order(completions::id.desc())
+            .limit(limit)
+            .select(columns)
+            .load::<(CompletionRow, String, String)>(conn)?,
+    );
+    found.sort_by(|a, b| b.0.id.cmp(&a.0.id));
+    found.dedup_by(|a, b| a.0.id == b.0.id);
+    found.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(found)
+}

@@ -21,3 +21,6 @@ CREATE TABLE console_links (
     platform_code TEXT,
     expires_at TIMESTAMP NOT NULL
 );
+
+-- A platform's staff search their completions by the learner's masked ID number.
+CREATE INDEX learners_by_masked_id ON learners (id_masked);

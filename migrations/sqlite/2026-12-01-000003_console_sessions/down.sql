@@ -1,2 +1,3 @@
+DROP INDEX learners_by_masked_id;
 DROP TABLE console_links;
 DROP TABLE console_sessions;

@@ -11,6 +11,7 @@ use crate::service::Gateway;
 use crate::store::Cursor;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
+use serde::Deserialize;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/platform", web::get().to(dashboard));
@@ -19,9 +20,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The most courses the dashboard lists.
 const COURSES_SHOWN: i64 = 100;
 
+#[derive(Deserialize)]
+struct Search {
+    /// An event id, or a learner's masked ID number.
+    q: Option<String>,
+}
+
 async fn dashboard(
     gateway: web::Data<Gateway>,
     visitor: Visitor,
+    search: web::Query<Search>,
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = visitor.lang;
     let platform = visitor
@@ -30,17 +38,21 @@ async fn dashboard(
         .clone()
         .expect("platform sessions carry a platform");
     let year = gateway.current_year();
-    let (usage, courses, months) = run(&gateway, lang, move |g| {
+    let q = search.into_inner().q.unwrap_or_default();
+    let text = q.clone();
+    let (usage, courses, months, found) = run(&gateway, lang, move |g| {
         let usage = g.platform_usage(&platform, "province", year)?;
         let page = Cursor {
             after: None,
             limit: COURSES_SHOWN,
         };
         let courses = g.list_courses(&platform, "province", &page)?;
+        let months = g.grants_by_month(&platform, "province", year)?;
         Ok((
             usage,
             courses,
-            g.grants_by_month(&platform, "province", year)?,
+            months,
+            g.search_completions(&platform, &text)?,
         ))
     })
     .await?;
@@ -78,6 +90,31 @@ async fn dashboard(
                     }
                 }
                 dt { (lang.t("应付金额", "Payable")) } dd.num id="payable" { (yuan(usage.payable)) }
+            }
+            h2 { (lang.t("查找学习记录", "Find completions")) }
+            form.inline method="get" action="/console/platform" role="search" {
+                label { (lang.t("事件 ID 或脱敏身份证号", "Event id or masked ID number"))
+                    input type="search" name="q" value=(q) placeholder="140105********0018"; }
+                button type="submit" { (lang.t("查找", "Find")) }
+            }
+            @if !q.trim().is_empty() {
+                @if found.is_empty() { p id="found-none" { (lang.t("没有找到。", "Nothing found.")) } }
+                @else {
+                    div.table-wrap { table id="found" {
+                        thead { tr {
+                            th scope="col" { (lang.t("事件 ID", "Event id")) }
+                            th scope="col" { (lang.t("课程", "Course")) }
+                            th scope="col" { (lang.t("学员", "Learner")) }
+                            th scope="col" { (lang.t("状态", "Status")) }
+                            th.num scope="col" { (lang.t("补贴", "Grant")) }
+                        } }
+                        tbody { @for c in &found { tr {
+                            td { (c.event_id) } td { (c.course_code) } td { (c.learner) }
+                            td { (c.status) @if c.revoked_at.is_some() { " · " (lang.t("已撤销", "revoked")) } }
+                            td.num { (yuan(c.granted)) }
+                        } } }
+                    } }
+                }
             }
             h2 { (lang.t("每月补贴", "Grants per month")) }
             (month_chart(lang, &months))
