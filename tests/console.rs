@@ -656,10 +656,42 @@ async fn an_admin_registers_a_platform_and_reads_the_books() {
     browser
         .open(&format!("{}/console/progress", app.address))
         .await;
-    assert!(
-        browser.count("tbody tr").await >= 1,
-        "a row per city with learners"
-    );
+    browser
+        .click("form[action='/console/targets/2022'] button")
+        .await;
+    let (_, progress) = app.get("/v1/progress?year=2022", app.admin()).await;
+    let taiyuan = progress
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["city_code"] == "1401")
+        .unwrap()
+        .clone();
+    assert_eq!(taiyuan["trainees_target"], 35000, "附件1 loaded");
+    assert!(browser.text("tbody").await.contains("太原市"));
+
+    // A new rate version, started from the newest: the page says what it changes.
+    browser
+        .open(&format!("{}/console/payers", app.address))
+        .await;
+    browser.toggle("section.payer details summary").await;
+    let cap = browser
+        .client
+        .find(Locator::Css("input[name=learner_annual_cap]"))
+        .await
+        .unwrap();
+    cap.clear().await.unwrap();
+    cap.send_keys("400.00").await.unwrap();
+    browser
+        .click("form[action='/console/rate-schedules'] button")
+        .await;
+    let changes = browser.text("ul.changes").await;
+    assert!(changes.contains("300.00 → 400.00"), "{changes}");
+    browser.screenshot("admin-rates").await;
+    let (_, schedules) = app
+        .get("/v1/rate-schedules?payer=province", app.admin())
+        .await;
+    assert_eq!(schedules.as_array().unwrap().len(), 2);
     // Finance pages are not an admin's to act on, and a learner's page is not theirs at all.
     browser.open(&format!("{}/console/me", app.address)).await;
     assert_eq!(browser.count("p.error").await, 1);

@@ -18,6 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/reconciliation", web::get().to(reconciliation))
         .route("/progress", web::get().to(progress))
         .route("/progress/export.xlsx", web::get().to(progress_xlsx))
+        .route("/targets/2022", web::post().to(load_plan_targets))
         .route("/platforms", web::get().to(platforms))
         .route("/platforms", web::post().to(create_platform))
         .route("/platforms/{code}", web::post().to(change_platform))
@@ -101,6 +102,10 @@ async fn progress(
         &title,
         Some(visitor.header()),
         html! {
+            form.inline method="post" action="/console/targets/2022" {
+                input type="hidden" name="csrf" value=(visitor.session.csrf);
+                button.secondary type="submit" { (lang.t("载入方案附件1的 2022 年目标", "Load the plan's 2022 targets (附件1)")) }
+            }
             p { a href="/console/progress/export.xlsx" download { (lang.t("导出 XLSX（月报）", "Download XLSX (monthly report)")) } }
             div.table-wrap { table {
                 thead { tr {
@@ -127,6 +132,31 @@ async fn progress(
             } }
         },
     ))
+}
+
+/// The plan's 附件1: each city's 2022 targets, shipped with the gateway.
+const PLAN_TARGETS_2022: &str = include_str!("../../../targets/2022.json");
+
+#[derive(Deserialize)]
+struct FormToken {
+    csrf: String,
+}
+
+async fn load_plan_targets(
+    gateway: web::Data<Gateway>,
+    visitor: Visitor,
+    form: web::Form<FormToken>,
+) -> Result<HttpResponse, ConsoleError> {
+    visitor.check_form(&form.csrf)?;
+    let actor = crate::service::audit::actor(visitor.require(&[Role::Admin])?);
+    let targets: serde_json::Value =
+        serde_json::from_str(PLAN_TARGETS_2022).expect("the shipped targets are JSON");
+    let year = crate::domain::TrainingYear::new(2022).expect("a training year");
+    run(&gateway, visitor.lang, move |g| {
+        g.set_targets(&actor, year, &targets)
+    })
+    .await?;
+    Ok(see_other("/console/progress"))
 }
 
 async fn progress_xlsx(

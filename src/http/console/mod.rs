@@ -7,6 +7,7 @@ mod admin;
 mod invoices;
 mod learner;
 mod page;
+mod payers;
 mod platform;
 mod sign_in;
 
@@ -36,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/lang", web::get().to(switch_language))
         .configure(sign_in::routes)
         .configure(admin::routes)
+        .configure(payers::routes)
         .configure(invoices::routes)
         .configure(learner::routes)
         .configure(platform::routes);

@@ -108,6 +108,10 @@ pub fn page(lang: Lang, title: &str, header: Option<Header>, content: Markup) ->
         Some(Role::Admin) => vec![
             ("/console/platforms", lang.t("平台", "Platforms")),
             ("/console/users", lang.t("用户", "Users")),
+            (
+                "/console/payers",
+                lang.t("付款方与费率", "Payers and rates"),
+            ),
             ("/console/invoices", lang.t("发票", "Invoices")),
             ("/console/progress", lang.t("培训进度", "Progress")),
             ("/console/reconciliation", lang.t("对账", "Reconciliation")),
