@@ -955,6 +955,19 @@ async fn a_409_counts_as_delivered_and_other_4xx_fail_for_good() {
         .as_str()
         .unwrap()
         .contains("bureau says 422"));
+    // The queue of failed deliveries holds it, and only it.
+    let admin = app.admin().to_owned();
+    for (delivery, expected) in [("failed", 1), ("delivered", 0)] {
+        let (code, page) = app
+            .get(&format!("/v1/invoices?delivery={delivery}"), &admin)
+            .await;
+        assert_eq!(code, StatusCode::OK, "{page}");
+        assert_eq!(
+            page["items"].as_array().unwrap().len(),
+            expected,
+            "{delivery}"
+        );
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         refusing.received.lock().unwrap().len(),

@@ -21,6 +21,9 @@ pub struct InvoiceQuery {
     payer: Option<String>,
     year: Option<i32>,
     period: Option<String>,
+    /// Where the delivery to the bureau stands: `pending`, `delivered`, `failed` or
+    /// `paid_by_hand` (only approved invoices have one).
+    delivery: Option<String>,
     /// Cursor: the `next_after` of the previous page.
     after: Option<String>,
     /// Page size, 1 to 100 (default 50).
@@ -57,6 +60,7 @@ async fn list_invoices(
         payer: query.payer,
         year: query.year,
         period: query.period,
+        delivery: query.delivery,
         after: query.after,
         limit: page_limit(query.limit),
     };

@@ -852,6 +852,7 @@ impl Gateway {
                 payer: Some(payer.to_owned()),
                 year: None,
                 period: Some(period.to_string()),
+                delivery: None,
                 after: None,
                 limit: 10_000,
             },

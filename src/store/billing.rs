@@ -206,6 +206,8 @@ pub struct InvoiceFilter {
     pub payer: Option<String>,
     pub year: Option<i32>,
     pub period: Option<String>,
+    /// Where its delivery to the bureau stands (`pending`, `delivered`, `failed`, …).
+    pub delivery: Option<String>,
     pub after: Option<String>,
     pub limit: i64,
 }
@@ -229,6 +231,13 @@ pub fn list_invoices(conn: &mut DbConn, filter: &InvoiceFilter) -> Result<Vec<In
     }
     if let Some(period) = &filter.period {
         query = query.filter(invoices::period.eq(period.clone()));
+    }
+    if let Some(delivery) = &filter.delivery {
+        let delivered = outbox::table
+            .filter(outbox::kind.eq("bureau"))
+            .filter(outbox::status.eq(delivery.clone()))
+            .select(outbox::invoice_id.assume_not_null());
+        query = query.filter(invoices::id.eq_any(delivered));
     }
     if let Some(after) = &filter.after {
         query = query.filter(invoices::id.gt(after.clone()));

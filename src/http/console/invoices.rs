@@ -94,6 +94,7 @@ struct QueueQuery {
     payer: Option<String>,
     period: Option<String>,
     platform: Option<String>,
+    delivery: Option<String>,
 }
 
 fn blank_is_none(value: Option<String>) -> Option<String> {
@@ -114,6 +115,7 @@ async fn queue(
         payer: blank_is_none(query.payer.clone()),
         year: None,
         period: blank_is_none(query.period.clone()),
+        delivery: blank_is_none(query.delivery.clone()),
         after: None,
         limit: QUEUE_PAGE,
     };
@@ -135,6 +137,13 @@ async fn queue(
                         @for status in ["draft", "issued", "approved", "submitted", "paid", "rejected"] {
                             option value=(status) selected[selected(status)] { (status_words(lang, status)) }
                         }
+                    }
+                }
+                label { (lang.t("报送", "Delivery"))
+                    select name="delivery" {
+                        option value="" { (lang.t("全部", "All")) }
+                        option value="failed" selected[query.delivery.as_deref() == Some("failed")] { (lang.t("报送失败", "Delivery failed")) }
+                        option value="pending" selected[query.delivery.as_deref() == Some("pending")] { (lang.t("待报送", "Pending")) }
                     }
                 }
                 label { (lang.t("付款方", "Payer"))
