@@ -32,6 +32,9 @@ pub struct Settings {
     pub metrics_listen: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR blocks).
     pub trusted_proxies: Vec<IpNet>,
+    /// Where browsers reach the gateway (`GATEWAY_PUBLIC_URL`); an `https://` address makes the
+    /// console's cookies `Secure` even where a proxy does not say the request came over TLS.
+    pub public_url: Option<String>,
 }
 
 /// Delivery of approved invoices to `{url}/payment-requests`.
@@ -241,6 +244,7 @@ impl Settings {
             },
             metrics_listen: optional("GATEWAY_METRICS_LISTEN"),
             trusted_proxies: trusted_proxies()?,
+            public_url: optional("GATEWAY_PUBLIC_URL"),
         })
     }
 
@@ -276,6 +280,7 @@ impl Settings {
             },
             metrics_listen: None,
             trusted_proxies: vec![],
+            public_url: None,
         }
     }
 }

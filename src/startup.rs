@@ -54,6 +54,10 @@ impl Application {
             .registry(gateway.metrics().registry.clone())
             .mask_unmatched_patterns("UNMATCHED");
         let metrics_here = settings.metrics_listen.is_none();
+        let secure_cookies = settings
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"));
         let prometheus = if metrics_here {
             prometheus.endpoint("/metrics")
         } else {
@@ -92,7 +96,7 @@ impl Application {
         );
         let shared = gateway.clone();
         let server = HttpServer::new(move || {
-            crate::http::app(json_limit, metrics_here)
+            crate::http::app(json_limit, metrics_here, secure_cookies)
                 .app_data(gateway.clone())
                 .app_data(limiters.clone())
                 .wrap(actix_web::middleware::from_fn(request_id_header))

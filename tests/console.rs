@@ -430,6 +430,36 @@ async fn a_learner_reads_the_balance_on_a_phone() {
         !source.contains(&learner),
         "the ID number is shown masked only"
     );
+    // Nor is it kept: the session and the link name the learner by the keyed hash.
+    let store = subsidy_gateway::store::Store::open(
+        &app.db.url.parse().unwrap(),
+        1,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        subject: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        display: String,
+    }
+    let stored: Vec<Stored> = store
+        .read(|conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(
+                "SELECT subject, display FROM console_sessions \
+                 UNION ALL SELECT subject, display FROM console_links",
+            )
+            .load(conn)
+            .map_err(subsidy_gateway::store::StoreError::from)
+        })
+        .unwrap();
+    assert!(!stored.is_empty());
+    for row in &stored {
+        assert!(!row.subject.contains(&learner[6..14]), "{}", row.subject);
+        assert!(row.display.contains("********"), "{}", row.display);
+    }
     browser.screenshot("learner-phone").await;
 }
 
@@ -474,6 +504,30 @@ async fn forms_need_their_token_and_sessions_end() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let (_, invoices) = app.get("/v1/invoices", app.admin()).await;
     assert_eq!(invoices["items"], json!([]), "nothing was run");
+
+    // A sign-in link's button posts the token its page set; posted from elsewhere, it is refused
+    // (no one signs a visitor into their own account) and the link is not spent.
+    let link = cli_print(
+        &app.db.access(),
+        &[
+            "login-link",
+            "--role",
+            "admin",
+            "--sub",
+            "ops",
+            "--base",
+            &app.address,
+        ],
+    );
+    let token = link.split("token=").nth(1).unwrap();
+    let forged = app
+        .client
+        .post(format!("{}/console/link", app.address))
+        .form(&[("csrf", "guess"), ("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 
     // Pages send a policy that allows no script and nothing from elsewhere.
     let page = app

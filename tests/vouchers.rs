@@ -355,14 +355,20 @@ async fn reconciliation_holds_every_voucher_to_one_live_completion() {
         Ok::<_, subsidy_gateway::store::StoreError>(())
     });
     assert!(second_holder.is_err(), "one live holder per voucher");
+    // Last, the voucher is stored as redeemed with no completion holding it (as an earlier
+    // version could leave it): an orphan, never usable again.
     for (tampering, expected) in [
         (
             "UPDATE vouchers SET status = 'cancelled'",
-            "voucher_mismatch",
+            &["voucher_mismatch"][..],
         ),
         (
             "UPDATE completions SET voucher_code = NULL",
-            "voucher_missing",
+            &["voucher_missing"],
+        ),
+        (
+            "UPDATE vouchers SET status = 'redeemed'",
+            &["voucher_orphaned", "voucher_missing"],
         ),
     ] {
         store
@@ -381,8 +387,12 @@ async fn reconciliation_holds_every_voucher_to_one_live_completion() {
             .iter()
             .map(|b| b["invariant"].as_str().unwrap())
             .collect();
-        assert_eq!(codes, [expected], "{report:#}");
+        assert_eq!(codes, expected, "{report:#}");
     }
+    let (_, check) = app
+        .get(&format!("/v1/vouchers/V1?id_number={}", id_number(1)), &p)
+        .await;
+    assert_eq!(check["valid"], false, "an orphan is not usable");
 }
 
 #[test]

@@ -187,7 +187,8 @@ pub fn in_figures(money: Money) -> String {
 pub fn in_capitals(money: Money) -> String {
     const DIGITS: [char; 10] = ['零', '壹', '贰', '叁', '肆', '伍', '陆', '柒', '捌', '玖'];
     const PLACES: [&str; 4] = ["", "拾", "佰", "仟"];
-    const GROUPS: [&str; 4] = ["", "万", "亿", "万亿"];
+    // 万亿 is written 万 … 亿: the 亿 follows the 万亿 group's own digits and those of the 亿 group.
+    const GROUPS: [&str; 4] = ["", "万", "亿", "万"];
     let fen = money.fen();
     let mut out = String::new();
     if fen < 0 {
@@ -225,8 +226,12 @@ pub fn in_capitals(money: Money) -> String {
             out.push(DIGITS[digit]);
             out.push_str(PLACES[place]);
         }
-        // Beyond 万亿 lies no amount the gateway holds (inputs stop at a trillion yuan).
+        // Sums of many inputs may pass 万亿; nothing near 10^16 yuan, where `i64` fen end.
         out.push_str(GROUPS[rank.min(3)]);
+        // A 万亿 group whose 亿 group is empty still ends in 亿.
+        if rank == 3 && groups.get(i + 1) == Some(&0) {
+            out.push('亿');
+        }
     }
     if yuan > 0 {
         out.push('元');
@@ -370,6 +375,11 @@ mod tests {
             (10_000_000_000, "壹亿元整"),
             (10_000_100_000, "壹亿零壹仟元整"),
             (10_001_000_000, "壹亿零壹万元整"),
+            (150_000_000_000_000, "壹万伍仟亿元整"),
+            (100_000_000_000_000, "壹万亿元整"),
+            (100_000_001_000_000, "壹万亿零壹万元整"),
+            (100_050_000_000_000, "壹万零伍亿元整"),
+            (105_000_000_000_000, "壹万零伍佰亿元整"),
             (-2_500, "负贰拾伍元整"),
         ];
         for (fen, words) in cases {

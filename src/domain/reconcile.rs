@@ -157,6 +157,16 @@ impl Reconciler {
         }
     }
 
+    /// A voucher stored as redeemed that no live completion holds.
+    pub fn orphaned_voucher(&mut self, code: &str) {
+        self.checked.vouchers += 1;
+        self.breaches.push(finding(
+            "voucher_orphaned",
+            format!("voucher {code}"),
+            "is stored as redeemed, but no live completion holds it".into(),
+        ));
+    }
+
     /// A live accepted completion of a payer that required vouchers when it was recorded, and
     /// which holds none.
     pub fn unvouched(&mut self, completion: &str) {

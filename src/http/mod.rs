@@ -158,6 +158,7 @@ fn methods_of(api: &utoipa::openapi::OpenApi, path: &str) -> Option<Vec<&'static
 pub fn app(
     json_limit: usize,
     metrics_here: bool,
+    secure_cookies: bool,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -196,7 +197,7 @@ pub fn app(
         app
     };
     // The console's pages beside the API, on the same use cases.
-    app.service(web::scope("/console").configure(console::routes))
+    app.service(web::scope("/console").configure(|cfg| console::routes(cfg, secure_cookies)))
         .default_service(web::to(move |request: actix_web::HttpRequest| {
             let allowed = methods_of(&known, request.path());
             async move {

@@ -597,19 +597,23 @@ impl Gateway {
         Ok(view)
     }
 
-    /// What the review rule needs to know about this invoice and the officer acting on it.
-    fn facts(&self, row: &InvoiceRow, actor: &str) -> Result<Review, ServiceError> {
-        let status = InvoiceStatus::parse(&row.status).ok_or_else(|| {
-            ServiceError::Store(crate::store::StoreError::Unavailable(format!(
-                "invoice {} has an unknown status {}",
-                row.id, row.status
-            )))
-        })?;
-        Ok(Review {
-            status,
-            issued_by_asker: row.issued_by.as_deref().map(account_of) == Some(account_of(actor)),
+    /// What the review rule needs to know: the invoice's status and issuer, and who asks.
+    fn facts_of(&self, status: &str, issued_by: Option<&str>, asker: &str) -> Option<Review> {
+        Some(Review {
+            status: InvoiceStatus::parse(status)?,
+            issued_by_asker: issued_by.map(account_of) == Some(account_of(asker)),
             bureau_configured: self.bureau_configured,
         })
+    }
+
+    fn facts(&self, row: &InvoiceRow, actor: &str) -> Result<Review, ServiceError> {
+        self.facts_of(&row.status, row.issued_by.as_deref(), actor)
+            .ok_or_else(|| {
+                ServiceError::Internal(format!(
+                    "invoice {} has an unknown status {}",
+                    row.id, row.status
+                ))
+            })
     }
 
     /// Refuses the action unless [`may`] allows it now.
@@ -656,15 +660,10 @@ impl Gateway {
         principal: &Principal,
         invoice: &InvoiceView,
     ) -> Vec<(ReviewAction, Result<(), ReviewRefusal>)> {
-        let Some(status) = InvoiceStatus::parse(&invoice.status) else {
-            return vec![];
-        };
         let asker = actor(principal);
-        let facts = Review {
-            status,
-            issued_by_asker: invoice.issued_by.as_deref().map(account_of)
-                == Some(account_of(&asker)),
-            bureau_configured: self.bureau_configured,
+        let Some(facts) = self.facts_of(&invoice.status, invoice.issued_by.as_deref(), &asker)
+        else {
+            return vec![];
         };
         ReviewAction::ALL
             .into_iter()

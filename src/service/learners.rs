@@ -94,6 +94,7 @@ pub struct PlatformGrant {
 pub struct LearnerCompletion {
     pub platform: String,
     pub course_code: String,
+    pub course_title: String,
     pub status: String,
     pub class_hours: i32,
     pub certified_at: Option<DateTime<Utc>>,
@@ -105,7 +106,25 @@ pub struct LearnerCompletion {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A learner as the gateway may keep them: the keyed hash of the ID number, and its masked form.
+#[derive(Clone, Debug)]
+pub struct LearnerKey {
+    pub hash: String,
+    pub masked: String,
+}
+
 impl Gateway {
+    /// The learner a token's subject (an ID number) names.
+    pub fn learner_key(&self, id_number: &str) -> Result<LearnerKey, ServiceError> {
+        let id_number = IdNumber::parse(id_number, self.today()).map_err(|_| {
+            ServiceError::Unauthenticated("token subject is not an ID number".into())
+        })?;
+        Ok(LearnerKey {
+            hash: self.ids.hash(&id_number),
+            masked: id_number.masked(),
+        })
+    }
+
     /// A learner's cap, use and remainder in a payer's training year, across all platforms.
     pub fn learner_subsidy(
         &self,
@@ -113,16 +132,24 @@ impl Gateway {
         year: TrainingYear,
         payer: &str,
     ) -> Result<LearnerSubsidy, ServiceError> {
-        let id_number = IdNumber::parse(id_number, self.today()).map_err(|_| {
-            ServiceError::Unauthenticated("token subject is not an ID number".into())
-        })?;
-        let id_hash = self.ids.hash(&id_number);
+        self.subsidy_of(&self.learner_key(id_number)?, year, payer)
+    }
+
+    /// The same, for a learner known by key (a console session keeps no ID number).
+    pub fn subsidy_of(
+        &self,
+        learner: &LearnerKey,
+        year: TrainingYear,
+        payer: &str,
+    ) -> Result<LearnerSubsidy, ServiceError> {
+        let id_hash = &learner.hash;
+        let masked = learner.masked.clone();
         self.store.read(|conn| {
             catalog::find_payer(conn, payer)?.ok_or(ServiceError::NotFound("payer"))?;
             let schedule = catalog::schedule_for(conn, payer, year.value())?
                 .ok_or(ServiceError::NotFound("rate schedule"))?;
             let cap = schedule_of(&schedule).learner_annual_cap;
-            let learner = ledger::find_learner(conn, &id_hash)?;
+            let learner = ledger::find_learner(conn, id_hash)?;
             let (used, by_platform, completions) = match &learner {
                 None => (Money::ZERO, vec![], vec![]),
                 Some(learner) => (
@@ -141,9 +168,10 @@ impl Gateway {
                         .collect(),
                     ledger::learner_completions(conn, &learner.id, payer, year.value())?
                         .into_iter()
-                        .map(|(row, course_code)| LearnerCompletion {
+                        .map(|(row, course_code, course_title)| LearnerCompletion {
                             platform: row.platform_code,
                             course_code,
+                            course_title,
                             status: row.status,
                             class_hours: row.class_hours,
                             certified_at: row.certified_at.map(utc),
@@ -158,7 +186,7 @@ impl Gateway {
             Ok(LearnerSubsidy {
                 training_year: year.value(),
                 payer: payer.to_owned(),
-                learner: id_number.masked(),
+                learner: masked,
                 cap,
                 used,
                 remaining: cap.remaining_after(used),

@@ -106,6 +106,9 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
         let r = redemption?;
         reconciler.redemption(&r.code, &r.status, &r.completion_id, r.valid == 1);
     }
+    for orphan in books::orphaned_vouchers(conn)? {
+        reconciler.orphaned_voucher(&orphan?.code);
+    }
     for completion in books::unvouched(conn)? {
         reconciler.unvouched(&completion?.id);
     }

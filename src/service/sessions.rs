@@ -1,7 +1,9 @@
 //! Console sessions: opened by a staff user's password or by a one-time sign-in link (`gateway
 //! login-link`), read back from the cookie on every page, closed by signing out. Only hashes of
-//! the cookie and the link are stored.
+//! the cookie and the link are stored, and of a learner only the keyed hash and the masked form
+//! of the ID number, as everywhere else.
 
+use super::learners::LearnerKey;
 use super::{Gateway, ServiceError};
 use crate::auth::{random_token, Principal, Role};
 use crate::store::models::{SessionRow, SignInLinkRow};
@@ -14,17 +16,39 @@ pub const SESSION_HOURS: i64 = 8;
 /// How long a printed sign-in link can be used.
 pub const LINK_MINUTES: i64 = 15;
 
-/// A signed-in visitor: who they are, and the token their forms must carry.
+/// A signed-in visitor: who they are, and the token their forms must carry. A learner's
+/// principal names them by the keyed hash of the ID number.
 #[derive(Clone, Debug)]
 pub struct Session {
     pub principal: Principal,
+    /// The account as pages and logs show it (a learner's ID number masked).
+    pub display: String,
     pub csrf: String,
+}
+
+impl Session {
+    /// The learner this session is, for a learner's session.
+    pub fn learner(&self) -> Option<LearnerKey> {
+        (self.principal.role == Role::Learner).then(|| LearnerKey {
+            hash: self.principal.subject.clone(),
+            masked: self.display.clone(),
+        })
+    }
 }
 
 /// A session just opened: the cookie's value goes to the browser, never to the database.
 pub struct Opened {
     pub cookie: String,
     pub session: Session,
+}
+
+/// Whom a session or a link is for: what is stored as its subject, and what is shown.
+struct Account<'a> {
+    role: Role,
+    subject: String,
+    display: String,
+    platform: Option<&'a str>,
+    version: i64,
 }
 
 fn digest(secret: &str) -> String {
@@ -35,7 +59,38 @@ impl Gateway {
     /// Signs a staff user in with their password.
     pub fn sign_in(&self, username: &str, password: &str) -> Result<Opened, ServiceError> {
         let (role, version) = self.staff_account(username, password)?;
-        self.open_session(role, username, None, version)
+        self.open_session(Account {
+            role,
+            subject: username.to_owned(),
+            display: username.to_owned(),
+            platform: None,
+            version,
+        })
+    }
+
+    /// The account a bootstrap credential is for, checked as `gateway token` checks it; a
+    /// learner by the keyed hash and the masked form of the ID number.
+    fn account<'a>(
+        &self,
+        role: Role,
+        subject: &str,
+        platform: Option<&'a str>,
+    ) -> Result<Account<'a>, ServiceError> {
+        let version = self.account_version(role, subject, platform)?;
+        let (subject, display) = match role {
+            Role::Learner => {
+                let key = self.learner_key(subject)?;
+                (key.hash, key.masked)
+            }
+            _ => (subject.to_owned(), subject.to_owned()),
+        };
+        Ok(Account {
+            role,
+            subject,
+            display,
+            platform,
+            version,
+        })
     }
 
     /// A one-time link for `gateway login-link`: its token, valid for [`LINK_MINUTES`].
@@ -45,23 +100,24 @@ impl Gateway {
         subject: &str,
         platform: Option<&str>,
     ) -> Result<String, ServiceError> {
-        self.account_version(role, subject, platform)?;
+        let account = self.account(role, subject, platform)?;
         let token = random_token(32);
         let now = Utc::now().naive_utc();
         let row = SignInLinkRow {
             token_hash: digest(&token),
             role: role.as_str().to_owned(),
-            subject: subject.to_owned(),
+            subject: account.subject,
+            display: account.display,
             platform_code: platform.map(str::to_owned),
             expires_at: now + Duration::minutes(LINK_MINUTES),
         };
         self.store
             .write(|conn| sessions::add_link(conn, &row, now))?;
-        tracing::info!(role = role.as_str(), subject = %subject, "console sign-in link printed");
+        tracing::info!(role = %row.role, account = %row.display, "console sign-in link printed");
         Ok(token)
     }
 
-    /// Uses up a sign-in link; the account is checked again, as it stands now.
+    /// Uses up a sign-in link; a staff or platform account is checked again, as it stands now.
     pub fn follow_sign_in_link(&self, token: &str) -> Result<Opened, ServiceError> {
         let refused = || ServiceError::Unauthenticated("the sign-in link is not valid".into());
         let now = Utc::now().naive_utc();
@@ -71,40 +127,46 @@ impl Gateway {
             .ok_or_else(refused)?;
         let role = link.role.parse::<Role>().map_err(|_| refused())?;
         let platform = link.platform_code.as_deref();
-        let version = self.account_version(role, &link.subject, platform)?;
-        self.open_session(role, &link.subject, platform, version)
+        // A learner's link holds no ID number to look an account up by; learners have none.
+        let version = match role {
+            Role::Learner => 0,
+            _ => self.account_version(role, &link.subject, platform)?,
+        };
+        self.open_session(Account {
+            role,
+            subject: link.subject,
+            display: link.display,
+            platform,
+            version,
+        })
     }
 
-    fn open_session(
-        &self,
-        role: Role,
-        subject: &str,
-        platform: Option<&str>,
-        version: i64,
-    ) -> Result<Opened, ServiceError> {
+    fn open_session(&self, account: Account) -> Result<Opened, ServiceError> {
         let cookie = random_token(32);
         let now = Utc::now().naive_utc();
         let row = SessionRow {
             id_hash: digest(&cookie),
-            role: role.as_str().to_owned(),
-            subject: subject.to_owned(),
-            platform_code: platform.map(str::to_owned),
-            account_version: version,
+            role: account.role.as_str().to_owned(),
+            subject: account.subject,
+            display: account.display,
+            platform_code: account.platform.map(str::to_owned),
+            account_version: account.version,
             csrf_token: random_token(32),
             created_at: now,
             expires_at: now + Duration::hours(SESSION_HOURS),
         };
         self.store.write(|conn| sessions::open(conn, &row))?;
-        tracing::info!(role = role.as_str(), subject = %subject, "console session opened");
+        tracing::info!(role = %row.role, account = %row.display, "console session opened");
         Ok(Opened {
             cookie,
             session: Session {
                 principal: Principal {
-                    role,
+                    role: account.role,
                     subject: row.subject,
                     platform: row.platform_code,
-                    version,
+                    version: account.version,
                 },
+                display: row.display,
                 csrf: row.csrf_token,
             },
         })
@@ -130,6 +192,7 @@ impl Gateway {
                 platform: row.platform_code,
                 version: row.account_version,
             },
+            display: row.display,
             csrf: row.csrf_token,
         }))
     }

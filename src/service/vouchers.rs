@@ -288,12 +288,13 @@ impl Gateway {
 
     /// The caller's own vouchers (a learner, by the ID number of their token).
     pub fn my_vouchers(&self, principal: &Principal) -> Result<Vec<VoucherView>, ServiceError> {
-        let id_number = IdNumber::parse(&principal.subject, self.today()).map_err(|_| {
-            ServiceError::Unauthenticated("token subject is not an ID number".into())
-        })?;
-        let hash = self.ids.hash(&id_number);
+        self.vouchers_of(&self.learner_key(&principal.subject)?.hash)
+    }
+
+    /// A learner's vouchers, by the keyed hash of their ID number.
+    pub fn vouchers_of(&self, learner_hash: &str) -> Result<Vec<VoucherView>, ServiceError> {
         self.store.read(|conn| {
-            Ok(vouchers::of_learner(conn, &hash)?
+            Ok(vouchers::of_learner(conn, learner_hash)?
                 .into_iter()
                 .map(Into::into)
                 .collect())

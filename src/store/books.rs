@@ -208,6 +208,20 @@ pub fn redemptions(conn: &mut DbConn) -> Result<Rows<'_, Redemption>> {
 }
 
 #[derive(QueryableByName)]
+pub struct Orphan {
+    #[diesel(sql_type = Text)]
+    pub code: String,
+}
+
+/// Vouchers stored as redeemed: since redemption is read from the completions, only an earlier
+/// version's voucher whose completion was not live when the books were upgraded is stored so.
+pub fn orphaned_vouchers(conn: &mut DbConn) -> Result<Rows<'_, Orphan>> {
+    let query =
+        diesel::sql_query("SELECT code FROM vouchers WHERE status = 'redeemed' ORDER BY code");
+    stream!(conn, query, Orphan)
+}
+
+#[derive(QueryableByName)]
 pub struct Unvouched {
     #[diesel(sql_type = Text)]
     pub id: String,

@@ -256,20 +256,20 @@ pub fn followup_counts(
     Ok((learners, with_followup))
 }
 
-/// A learner's completions in a payer's training year, with the course code.
+/// A learner's completions in a payer's training year, with their course's code and title.
 pub fn learner_completions(
     conn: &mut DbConn,
     learner_id: &str,
     payer: &str,
     year: i32,
-) -> Result<Vec<(CompletionRow, String)>> {
+) -> Result<Vec<(CompletionRow, String, String)>> {
     Ok(completions::table
         .inner_join(courses::table)
         .filter(completions::learner_id.eq(learner_id))
         .filter(completions::payer_code.eq(payer))
         .filter(completions::training_year.eq(year))
         .order(completions::received_at)
-        .select((CompletionRow::as_select(), courses::code))
+        .select((CompletionRow::as_select(), courses::code, courses::title))
         .load(conn)?)
 }
 

@@ -291,7 +291,10 @@ pub struct AuditRow {
 pub struct SessionRow {
     pub id_hash: String,
     pub role: String,
+    /// A staff username or platform client; a learner's keyed ID hash.
     pub subject: String,
+    /// What pages and logs show: the subject, or a learner's masked ID number.
+    pub display: String,
     pub platform_code: Option<String>,
     pub account_version: i64,
     pub csrf_token: String,
@@ -305,6 +308,7 @@ pub struct SignInLinkRow {
     pub token_hash: String,
     pub role: String,
     pub subject: String,
+    pub display: String,
     pub platform_code: Option<String>,
     pub expires_at: NaiveDateTime,
 }

@@ -325,6 +325,7 @@ diesel::table! {
         id_hash -> Text,
         role -> Text,
         subject -> Text,
+        display -> Text,
         platform_code -> Nullable<Text>,
         account_version -> BigInt,
         csrf_token -> Text,
@@ -338,6 +339,7 @@ diesel::table! {
         token_hash -> Text,
         role -> Text,
         subject -> Text,
+        display -> Text,
         platform_code -> Nullable<Text>,
         expires_at -> Timestamp,
     }

@@ -31,12 +31,17 @@ pub struct HeldVoucher {
 }
 
 impl HeldVoucher {
-    /// Cancelled as stored; otherwise redeemed while a live completion holds it.
+    /// Cancelled as stored; otherwise redeemed while a live completion holds it; usable only
+    /// when stored as issued and held by none.
     pub fn status(&self) -> VoucherStatus {
         match (VoucherStatus::parse(&self.voucher.status), &self.holder) {
             (Some(VoucherStatus::Cancelled), _) => VoucherStatus::Cancelled,
             (_, Some(_)) => VoucherStatus::Redeemed,
-            (_, None) => VoucherStatus::Issued,
+            (Some(VoucherStatus::Issued), None) => VoucherStatus::Issued,
+            // Stored as redeemed, held by nothing: an earlier version's orphan (reconciliation
+            // reports it), never usable again.
+            (Some(VoucherStatus::Redeemed), None) => VoucherStatus::Redeemed,
+            (None, None) => VoucherStatus::Cancelled,
         }
     }
 }
@@ -126,15 +131,17 @@ pub fn list(
     if let Some(payer) = payer {
         query = query.filter(vouchers::payer_code.eq(payer.to_owned()));
     }
-    let cancelled = VoucherStatus::Cancelled.as_str();
+    // The same reading as `HeldVoucher::status`, as conditions.
+    let stored = |status: VoucherStatus| vouchers::status.eq(status.as_str());
     query = match status {
         None => query,
-        Some(VoucherStatus::Cancelled) => query.filter(vouchers::status.eq(cancelled)),
-        Some(VoucherStatus::Redeemed) => query
-            .filter(vouchers::status.ne(cancelled))
-            .filter(completions::id.is_not_null()),
+        Some(VoucherStatus::Cancelled) => query.filter(stored(VoucherStatus::Cancelled)),
+        Some(VoucherStatus::Redeemed) => query.filter(
+            stored(VoucherStatus::Redeemed)
+                .or(stored(VoucherStatus::Issued).and(completions::id.is_not_null())),
+        ),
         Some(VoucherStatus::Issued) => query
-            .filter(vouchers::status.ne(cancelled))
+            .filter(stored(VoucherStatus::Issued))
             .filter(completions::id.is_null()),
     };
     if let Some(after) = after {

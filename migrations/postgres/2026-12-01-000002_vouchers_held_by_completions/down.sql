@@ -1,4 +1,5 @@
 ALTER TABLE vouchers ADD COLUMN completion_id TEXT;
+-- Orphans stay `redeemed` without a completion, as they were.
 UPDATE vouchers
    SET completion_id = (SELECT c.id FROM completions c
                          WHERE c.voucher_code = vouchers.code AND c.revoked_at IS NULL),

@@ -5,10 +5,15 @@
 ALTER TABLE completions ADD COLUMN voucher_code TEXT;
 UPDATE completions
    SET voucher_code = (SELECT v.code FROM vouchers v WHERE v.completion_id = completions.id)
- WHERE id IN (SELECT completion_id FROM vouchers WHERE completion_id IS NOT NULL);
+ WHERE status = 'accepted' AND revoked_at IS NULL
+   AND id IN (SELECT completion_id FROM vouchers WHERE completion_id IS NOT NULL);
 -- At most one live completion holds a voucher; only completions that redeemed one have an entry.
 CREATE UNIQUE INDEX completions_by_voucher ON completions (voucher_code)
     WHERE voucher_code IS NOT NULL AND revoked_at IS NULL;
-UPDATE vouchers SET status = 'issued' WHERE status = 'redeemed';
+-- A voucher stored as redeemed whose completion is not live stays `redeemed`: never usable again,
+-- and reported by reconciliation (`voucher_orphaned`), as before.
+UPDATE vouchers SET status = 'issued'
+ WHERE status = 'redeemed'
+   AND code IN (SELECT voucher_code FROM completions WHERE voucher_code IS NOT NULL);
 DROP INDEX vouchers_by_completion;
 ALTER TABLE vouchers DROP COLUMN completion_id;

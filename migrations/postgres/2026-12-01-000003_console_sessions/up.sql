@@ -1,10 +1,12 @@
 -- Console sign-ins. A session is known by the SHA-256 of its cookie (the cookie's value is never
 -- stored), carries the account version it was opened under (revoking the account ends it, as it
--- does tokens) and the token every form of its pages must send back.
+-- does tokens) and the token every form of its pages must send back. A learner's subject is the
+-- keyed hash of the ID number and `display` its masked form: no ID number is stored here.
 CREATE TABLE console_sessions (
     id_hash TEXT PRIMARY KEY NOT NULL,
     role TEXT NOT NULL,
     subject TEXT NOT NULL,
+    display TEXT NOT NULL,
     platform_code TEXT,
     account_version BIGINT NOT NULL,
     csrf_token TEXT NOT NULL,
@@ -18,6 +20,7 @@ CREATE TABLE console_links (
     token_hash TEXT PRIMARY KEY NOT NULL,
     role TEXT NOT NULL,
     subject TEXT NOT NULL,
+    display TEXT NOT NULL,
     platform_code TEXT,
     expires_at TIMESTAMP NOT NULL
 );

@@ -3,12 +3,11 @@
 //! report with every breach code (finance staff read it too).
 
 use super::page::{cst, page, Lang};
-use super::{run, see_other, ConsoleError, Visitor};
+use super::{first_page, run, see_other, ConsoleError, Visitor};
 use crate::auth::Role;
 use crate::http::common::{download, XLSX};
 use crate::service::admin::PlatformView;
-use crate::service::Gateway;
-use crate::store::Cursor;
+use crate::service::{Gateway, ServiceError};
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -25,16 +24,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/users", web::get().to(users))
         .route("/users", web::post().to(create_user))
         .route("/users/{username}", web::post().to(change_user));
-}
-
-/// The longest list these pages show; the API pages through more.
-const LISTED: i64 = 100;
-
-fn first_page() -> Cursor {
-    Cursor {
-        after: None,
-        limit: LISTED,
-    }
 }
 
 async fn reconciliation(
@@ -76,7 +65,7 @@ async fn reconciliation(
                 dt { (lang.t("申领", "Claims")) } dd { (checked.claims) }
                 dt { (lang.t("发票", "Invoices")) } dd { (checked.invoices) }
                 dt { (lang.t("报送", "Deliveries")) } dd { (checked.deliveries) }
-                dt { (lang.t("电子券", "Vouchers")) } dd { (checked.vouchers) }
+                dt { (lang.t("持有或遗留的电子券", "Vouchers held or orphaned")) } dd { (checked.vouchers) }
             }
             (findings(lang.t("不一致", "Breaches"), &report.breaches))
             (findings(lang.t("待处理提示", "Notices"), &report.notices))
@@ -286,9 +275,14 @@ async fn change_platform(
         "suspend" => g
             .update_platform(&actor, &code, &json!({"status": "suspended"}))
             .map(|_| None),
-        _ => g
+        "reactivate" => g
             .update_platform(&actor, &code, &json!({"status": "active"}))
             .map(|_| None),
+        _ => Err(ServiceError::invalid(
+            "change",
+            "invalid_change",
+            "must be rotate, suspend or reactivate",
+        )),
     })
     .await?;
     match rotated {

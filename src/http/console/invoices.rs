@@ -4,7 +4,7 @@
 //! Which actions a page offers is the service's answer (`review_actions`), never decided here.
 
 use super::page::{cst, level_name, page, yuan, Lang};
-use super::{run, see_other, ConsoleError, Visitor};
+use super::{form_value, run, see_other, ConsoleError, Visitor};
 use crate::auth::{Principal, Role};
 use crate::domain::money::in_capitals;
 use crate::domain::review::{ReviewAction, ReviewRefusal};
@@ -301,23 +301,9 @@ async fn invoice(
                      (invoice.learners_with_followup) " / " (invoice.learners) }
             }
             h2 { (lang.t("明细", "Lines")) }
-            div.table-wrap { table {
-                thead { tr {
-                    th scope="col" { (lang.t("项目", "Line")) }
-                    th.num scope="col" { (lang.t("学时", "Class hours")) }
-                    th.num scope="col" { (lang.t("金额", "Amount")) }
-                } }
-                tbody {
-                    @for line in &invoice.lines {
-                        tr {
-                            td { (line_words(lang, &line.kind)) @if let Some(level) = &line.level { " · " (level_name(lang, level)) } }
-                            td.num { (line.class_hours.map(|h| h.to_string()).unwrap_or_default()) }
-                            td.num { (yuan(line.amount)) }
-                        }
-                    }
-                }
-                tfoot { tr { th scope="row" colspan="2" { (lang.t("合计", "Total")) } td.num { (yuan(invoice.amount)) } } }
-            } }
+            (lines_table(lang, &invoice, html! {
+                tr { th scope="row" colspan="2" { (lang.t("合计", "Total")) } td.num { (yuan(invoice.amount)) } }
+            }))
             p {
                 a href={ "/console/invoices/" (invoice.id) "/slip" } { (lang.t("打印审批单", "Print the approval slip")) }
                 " · "
@@ -344,6 +330,29 @@ async fn invoice(
             }
         },
     ))
+}
+
+/// An invoice's statement lines, with the rows that total them.
+fn lines_table(lang: Lang, invoice: &InvoiceView, totals: Markup) -> Markup {
+    html! {
+        div.table-wrap { table {
+            thead { tr {
+                th scope="col" { (lang.t("项目", "Line")) }
+                th.num scope="col" { (lang.t("学时", "Class hours")) }
+                th.num scope="col" { (lang.t("金额", "Amount")) }
+            } }
+            tbody {
+                @for line in &invoice.lines {
+                    tr {
+                        td { (line_words(lang, &line.kind)) @if let Some(level) = &line.level { " · " (level_name(lang, level)) } }
+                        td.num { (line.class_hours.map(|h| h.to_string()).unwrap_or_default()) }
+                        td.num { (yuan(line.amount)) }
+                    }
+                }
+            }
+            tfoot { (totals) }
+        } }
+    }
 }
 
 fn line_words(lang: Lang, kind: &str) -> &str {
@@ -500,12 +509,7 @@ async fn bulk(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = visitor.lang;
-    let field = |name: &str| {
-        form.iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| form_value(&form, name);
     visitor.check_form(&field("csrf"))?;
     let principal = visitor.require(&[Role::Finance])?.clone();
     let action = match action_of(&field("action")) {
@@ -623,26 +627,10 @@ async fn slip(
                 dt { (lang.t("费率版本", "Rate schedule")) }
                 dd { (schedule.effective_year) (lang.t(" 年起适用 · ", " onwards · ")) code { (schedule.id) } " · " (cst(schedule.created_at)) }
             }
-            table {
-                thead { tr {
-                    th scope="col" { (lang.t("项目", "Line")) }
-                    th.num scope="col" { (lang.t("学时", "Class hours")) }
-                    th.num scope="col" { (lang.t("金额", "Amount")) }
-                } }
-                tbody {
-                    @for line in &invoice.lines {
-                        tr {
-                            td { (line_words(lang, &line.kind)) @if let Some(level) = &line.level { " · " (level_name(lang, level)) } }
-                            td.num { (line.class_hours.map(|h| h.to_string()).unwrap_or_default()) }
-                            td.num { (yuan(line.amount)) }
-                        }
-                    }
-                }
-                tfoot {
-                    tr { th scope="row" colspan="2" { (lang.t("金额（小写）", "Amount")) } td.num id="figures" { (yuan(invoice.amount)) } }
-                    tr { th scope="row" colspan="2" { (lang.t("金额（大写）", "Amount in capitals")) } td.num id="capitals" { "人民币" (in_capitals(invoice.amount)) } }
-                }
-            }
+            (lines_table(lang, &invoice, html! {
+                tr { th scope="row" colspan="2" { (lang.t("金额（小写）", "Amount")) } td.num id="figures" { (yuan(invoice.amount)) } }
+                tr { th scope="row" colspan="2" { (lang.t("金额（大写）", "Amount in capitals")) } td.num id="capitals" { "人民币" (in_capitals(invoice.amount)) } }
+            }))
             dl.facts {
                 (signed(lang.t("开具人", "Issued by"), &invoice.issued_by, invoice.issued_at))
                 (signed(lang.t("审批人", "Approved by"), &invoice.approved_by, invoice.approved_at))

@@ -55,12 +55,13 @@ async fn my_subsidy(
     visitor: Visitor,
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = visitor.lang;
-    let principal = visitor.require(&[Role::Learner])?.clone();
+    visitor.require(&[Role::Learner])?;
+    let learner = visitor.session.learner().expect("a learner's session");
     let year = gateway.current_year();
     let (subsidy, vouchers) = run(&gateway, lang, move |g| {
         Ok((
-            g.learner_subsidy(&principal.subject, year, "province")?,
-            g.my_vouchers(&principal)?,
+            g.subsidy_of(&learner, year, "province")?,
+            g.vouchers_of(&learner.hash)?,
         ))
     })
     .await?;
@@ -100,7 +101,7 @@ async fn my_subsidy(
             }
             @for c in &subsidy.completions {
                 article.completion {
-                    h3 { (c.course_code) " · " (c.platform) }
+                    h3 { (c.course_title) " " span.note { (c.course_code) " · " (c.platform) } }
                     dl.facts {
                         dt { (lang.t("状态", "Status")) }
                         dd {

@@ -16,6 +16,7 @@ use crate::auth::{Principal, Role};
 use crate::service::sessions::Session;
 use crate::service::standing::Refusal;
 use crate::service::{Gateway, ServiceError};
+use crate::store::Cursor;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
@@ -29,8 +30,18 @@ use std::pin::Pin;
 /// The session cookie.
 const SESSION_COOKIE: &str = "gw_session";
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Whether the console's cookies are `Secure` whatever the request says (the gateway is reached
+/// over `https://`, through a proxy that terminates TLS).
+#[derive(Clone, Copy)]
+struct CookiePolicy {
+    secure: bool,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig, secure_cookies: bool) {
     cfg.app_data(web::FormConfig::default().limit(64 * 1024))
+        .app_data(web::Data::new(CookiePolicy {
+            secure: secure_cookies,
+        }))
         .route("", web::get().to(home))
         .route("/", web::get().to(home))
         .route("/static/console.css", web::get().to(stylesheet))
@@ -121,15 +132,14 @@ impl Visitor {
         if same_secret(csrf, &self.session.csrf) {
             Ok(())
         } else {
-            tracing::warn!(subject = %self.principal().subject, "console form without its CSRF token");
+            tracing::warn!(account = %self.session.display, "console form without its CSRF token");
             Err(ConsoleError::Forged(self.lang))
         }
     }
 
     fn header(&self) -> page::Header<'_> {
         page::Header {
-            who: (self.session.principal.role != Role::Learner)
-                .then_some(self.session.principal.subject.as_str()),
+            who: &self.session.display,
             role: self.session.principal.role,
             csrf: &self.session.csrf,
         }
@@ -276,6 +286,22 @@ impl ResponseError for ConsoleError {
         *response.status_mut() = status;
         response
     }
+}
+
+/// The first page of a list: the console shows up to 100 entries; the API pages through more.
+fn first_page() -> Cursor {
+    Cursor {
+        after: None,
+        limit: 100,
+    }
+}
+
+/// A field of a form read as pairs (forms with repeated or per-level fields), trimmed.
+fn form_value(form: &[(String, String)], name: &str) -> String {
+    form.iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Runs a use case on the blocking pool, as the API's routes do.

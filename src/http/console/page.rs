@@ -92,8 +92,8 @@ pub fn role_name(lang: Lang, role: Role) -> &'static str {
 
 /// Who is signed in, for the page header.
 pub struct Header<'a> {
-    /// The account's name; none for a learner, whose name is an ID number not to be shown.
-    pub who: Option<&'a str>,
+    /// The account's name; a learner's masked ID number.
+    pub who: &'a str,
     pub role: Role,
     pub csrf: &'a str,
 }
@@ -145,7 +145,7 @@ pub fn page(lang: Lang, title: &str, header: Option<Header>, content: Markup) ->
                     div.session {
                         a href={ "/console/lang?to=" (other.0) } lang=(other.0) { (other.1) }
                         @if let Some(h) = &header {
-                            span.who { @if let Some(who) = h.who { (who) " · " } (role_name(lang, h.role)) }
+                            span.who { (h.who) " · " (role_name(lang, h.role)) }
                             form method="post" action="/console/sign-out" {
                                 input type="hidden" name="csrf" value=(h.csrf);
                                 button type="submit" { (lang.t("退出", "Sign out")) }

@@ -3,12 +3,11 @@
 //! newest (the service decides whether it may be added, as for the API).
 
 use super::page::{cst, level_name, page, Lang};
-use super::{run, see_other, ConsoleError, Visitor};
+use super::{first_page, form_value, run, see_other, ConsoleError, Visitor};
 use crate::auth::Role;
 use crate::domain::Level;
 use crate::service::admin::{PayerView, RateScheduleView};
 use crate::service::Gateway;
-use crate::store::Cursor;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -22,9 +21,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/rate-schedules", web::post().to(new_version));
 }
-
-/// The longest lists these pages show.
-const LISTED: i64 = 100;
 
 /// A schedule's terms as label → value, in a fixed order, for showing and comparing versions.
 fn terms(lang: Lang, s: &RateScheduleView) -> Vec<(String, String)> {
@@ -163,14 +159,10 @@ async fn payers(
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = visitor.lang;
     visitor.require(&[Role::Admin])?;
-    let page_of = || Cursor {
-        after: None,
-        limit: LISTED,
-    };
     let (payers, schedules) = run(&gateway, lang, move |g| {
         Ok((
-            g.list_payers(&page_of())?,
-            g.list_schedules(None, &page_of())?,
+            g.list_payers(&first_page())?,
+            g.list_schedules(None, &first_page())?,
         ))
     })
     .await?;
@@ -213,12 +205,7 @@ async fn new_version(
     visitor: Visitor,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let field = |name: &str| {
-        form.iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| form_value(&form, name);
     visitor.check_form(&field("csrf"))?;
     let actor = crate::service::audit::actor(visitor.require(&[Role::Admin])?);
     let per_level = |prefix: &str| {

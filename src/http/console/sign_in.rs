@@ -1,7 +1,7 @@
 //! Signing in (a staff password, or a one-time link from `gateway login-link`) and out.
 
 use super::page::{page, Lang};
-use super::{same_secret, see_other, ConsoleError, Visitor, SESSION_COOKIE};
+use super::{same_secret, see_other, ConsoleError, CookiePolicy, Visitor, SESSION_COOKIE};
 use crate::auth::random_token;
 use crate::http::caller::Limiters;
 use crate::service::sessions::{Opened, SESSION_HOURS};
@@ -9,7 +9,7 @@ use crate::service::{Gateway, ServiceError};
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
 
 /// The sign-in form's own CSRF token, before there is a session to hold one: the form sends it
@@ -24,13 +24,39 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sign-out", web::post().to(sign_out));
 }
 
+/// A console cookie: only for the console's paths, never to scripts or other sites, and only
+/// over TLS where the gateway is reached by `https://` (configured, or as the request says).
 fn cookie<'c>(req: &HttpRequest, name: &'c str, value: String) -> Cookie<'c> {
+    let configured = req
+        .app_data::<web::Data<CookiePolicy>>()
+        .is_some_and(|policy| policy.secure);
     Cookie::build(name, value)
         .path("/console")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(req.connection_info().scheme() == "https")
+        .secure(configured || req.connection_info().scheme() == "https")
         .finish()
+}
+
+/// A sign-in page: its form carries a fresh token, which the browser also keeps in a cookie.
+fn sign_in_page(req: &HttpRequest, lang: Lang, form: impl FnOnce(&str) -> Markup) -> HttpResponse {
+    let token = random_token(24);
+    let mut response = page(lang, lang.t("登录", "Sign in"), None, form(&token));
+    response
+        .add_cookie(&cookie(req, SIGN_IN_COOKIE, token))
+        .expect("a valid cookie");
+    response
+}
+
+/// A sign-in form must send back the token its page set: another site cannot post one, not
+/// even to sign a visitor into the other site's own account.
+fn check_sign_in_form(req: &HttpRequest, lang: Lang, csrf: &str) -> Result<(), ConsoleError> {
+    let expected = req.cookie(SIGN_IN_COOKIE).map(|c| c.value().to_owned());
+    if expected.is_some_and(|token| same_secret(&token, csrf)) {
+        Ok(())
+    } else {
+        Err(ConsoleError::Forged(lang))
+    }
 }
 
 fn form_page(
@@ -39,30 +65,23 @@ fn form_page(
     status: StatusCode,
     problem: Option<&str>,
 ) -> HttpResponse {
-    let token = random_token(24);
-    let mut response = page(
-        lang,
-        lang.t("登录", "Sign in"),
-        None,
+    let mut response = sign_in_page(req, lang, |token| {
         html! {
-            @if let Some(problem) = problem { p.error role="alert" { (problem) } }
-            form.stack method="post" action="/console/sign-in" {
-                input type="hidden" name="csrf" value=(token);
-                label { (lang.t("用户名", "Username"))
-                    input type="text" name="username" autocomplete="username" required autofocus; }
-                label { (lang.t("密码", "Password"))
-                    input type="password" name="password" autocomplete="current-password" required; }
-                button type="submit" { (lang.t("登录", "Sign in")) }
-            }
-            p.note { (lang.t(
-                "平台和学员请使用管理员提供的一次性登录链接。",
-                "Platforms and learners sign in with the one-time link an administrator gives them.")) }
-        },
-    );
+                @if let Some(problem) = problem { p.error role="alert" { (problem) } }
+                form.stack method="post" action="/console/sign-in" {
+                    input type="hidden" name="csrf" value=(token);
+                    label { (lang.t("用户名", "Username"))
+                        input type="text" name="username" autocomplete="username" required autofocus; }
+                    label { (lang.t("密码", "Password"))
+                        input type="password" name="password" autocomplete="current-password" required; }
+                    button type="submit" { (lang.t("登录", "Sign in")) }
+                }
+                p.note { (lang.t(
+                    "平台和学员请使用管理员提供的一次性登录链接。",
+                    "Platforms and learners sign in with the one-time link an administrator gives them.")) }
+        }
+    });
     *response.status_mut() = status;
-    response
-        .add_cookie(&cookie(req, SIGN_IN_COOKIE, token))
-        .expect("a valid cookie");
     response
 }
 
@@ -84,10 +103,7 @@ async fn sign_in(
     form: web::Form<Credentials>,
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = Lang::of(&req);
-    let expected = req.cookie(SIGN_IN_COOKIE).map(|c| c.value().to_owned());
-    if !expected.is_some_and(|token| same_secret(&token, &form.csrf)) {
-        return Err(ConsoleError::Forged(lang));
-    }
+    check_sign_in_form(&req, lang, &form.csrf)?;
     // The token endpoint's limits: guessing passwords here is no cheaper than there.
     limiters
         .check_token_address(&req)
@@ -106,7 +122,8 @@ async fn sign_in(
     .map_err(|e| ConsoleError::service(lang)(ServiceError::Internal(e.to_string())))?;
     match opened {
         Ok(opened) => Ok(signed_in(&req, opened)),
-        Err(_) => Ok(form_page(
+        // Only wrong credentials are the visitor's to retry; any other failure is a failure.
+        Err(ServiceError::Unauthenticated(_)) => Ok(form_page(
             &req,
             lang,
             StatusCode::UNAUTHORIZED,
@@ -115,6 +132,7 @@ async fn sign_in(
                 "The username or password is not right.",
             )),
         )),
+        Err(other) => Err(ConsoleError::service(lang)(other)),
     }
 }
 
@@ -135,30 +153,35 @@ struct LinkToken {
     token: String,
 }
 
+#[derive(Deserialize)]
+struct LinkForm {
+    csrf: String,
+    token: String,
+}
+
 /// A link is used up by the button, not by opening it: a mail scanner that follows links
 /// does not spend it.
 async fn link_page(req: HttpRequest, link: web::Query<LinkToken>) -> HttpResponse {
     let lang = Lang::of(&req);
-    page(
-        lang,
-        lang.t("登录", "Sign in"),
-        None,
+    sign_in_page(&req, lang, |csrf| {
         html! {
             form.stack method="post" action="/console/link" {
+                input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="token" value=(link.token);
                 p { (lang.t("此链接只能使用一次，15 分钟内有效。", "This link works once, within 15 minutes.")) }
                 button type="submit" { (lang.t("登录控制台", "Sign in to the console")) }
             }
-        },
-    )
+        }
+    })
 }
 
 async fn follow_link(
     req: HttpRequest,
     gateway: web::Data<Gateway>,
-    form: web::Form<LinkToken>,
+    form: web::Form<LinkForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = Lang::of(&req);
+    check_sign_in_form(&req, lang, &form.csrf)?;
     let token = form.into_inner().token;
     let opened = super::run(&gateway, lang, move |g| g.follow_sign_in_link(&token)).await?;
     Ok(signed_in(&req, opened))
