@@ -193,6 +193,12 @@ impl Browser {
             .to_owned()
     }
 
+    /// Signs in with the tests' password; where the console went.
+    async fn sign_in_as(&self, app: &TestApp, username: &str) -> String {
+        self.sign_in(app, username, "correct horse battery").await;
+        self.path().await
+    }
+
     async fn sign_in(&self, app: &TestApp, username: &str, password: &str) {
         self.client.delete_all_cookies().await.unwrap();
         self.open(&format!("{}/console/sign-in", app.address)).await;
@@ -701,6 +707,52 @@ async fn an_admin_registers_a_platform_and_reads_the_books() {
     browser.click("form.stack button[type=submit]").await;
     let (_, users) = app.get("/v1/users", app.admin()).await;
     assert_eq!(users[0]["username"], "carol");
+
+    // Platform staff with a password of their own: P's dashboard, through the console and
+    // through the token endpoint's password grant.
+    browser
+        .open(&format!("{}/console/users", app.address))
+        .await;
+    browser.fill("form.stack input[name=username]", "pat").await;
+    browser
+        .fill("form.stack input[name=password]", "correct horse battery")
+        .await;
+    browser
+        .client
+        .find(Locator::Css("form.stack select[name=role]"))
+        .await
+        .unwrap()
+        .select_by_value("platform")
+        .await
+        .unwrap();
+    browser.fill("form.stack input[name=platform]", "P").await;
+    browser.click("form.stack button[type=submit]").await;
+    let grant = app
+        .client
+        .post(format!("{}/v1/auth/token", app.address))
+        .json(&json!({"grant_type": "password", "username": "pat",
+            "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grant.status(), StatusCode::OK);
+    let token: Value = grant.json().await.unwrap();
+    let usage = app.usage(token["access_token"].as_str().unwrap(), "").await;
+    assert_eq!(usage["platform"], "P");
+    let staff = Browser::sign_in_as(&browser, &app, "pat").await;
+    assert_eq!(staff, "/console/platform");
+    assert_eq!(browser.text("#granted").await, yuan(&usage["granted"]));
+    // Disabled, their session ends at once (within the standing's half-second reload).
+    app.patch("/v1/users/pat", app.admin(), json!({"status": "disabled"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    browser
+        .open(&format!("{}/console/platform", app.address))
+        .await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+    browser
+        .follow_link(&app, &["--role", "admin", "--sub", "ops"])
+        .await;
 
     browser
         .open(&format!("{}/console/reconciliation", app.address))

@@ -83,11 +83,13 @@ pub struct PlatformStatusChange {
 pub struct NewUser {
     #[schema(example = "fin1")]
     username: String,
-    /// `finance` or `admin`.
+    /// `finance`, `admin`, or `platform` (platform staff, who sign in to the console).
     #[schema(example = "finance")]
     role: String,
     /// At least 12 characters.
     password: String,
+    /// For a `platform` user: the platform they speak for.
+    platform: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

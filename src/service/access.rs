@@ -74,8 +74,8 @@ impl Gateway {
                 )
             }
             Credentials::Staff { username, password } => {
-                let (role, version) = self.staff_account(&username, &password)?;
-                (role, username, None, version)
+                let account = self.staff_account(&username, &password)?;
+                (account.role, username, account.platform, account.version)
             }
         };
         tracing::info!(role = role.as_str(), subject = %subject, "token granted");
@@ -95,14 +95,22 @@ impl Gateway {
     }
 }
 
+/// A user who signed in with a password: finance, admin, or a platform's staff.
+pub struct StaffAccount {
+    pub role: Role,
+    pub version: i64,
+    /// A platform user's platform.
+    pub platform: Option<String>,
+}
+
 impl Gateway {
-    /// An active staff user's role and account version, for the right password;
+    /// An active user's role, account version and platform, for the right password;
     /// `Unauthenticated` for any wrong part, alike.
     pub fn staff_account(
         &self,
         username: &str,
         password: &str,
-    ) -> Result<(Role, i64), ServiceError> {
+    ) -> Result<StaffAccount, ServiceError> {
         let refused = || ServiceError::Unauthenticated("invalid credentials".into());
         let found = self
             .store
@@ -111,10 +119,11 @@ impl Gateway {
         if staff.status != "active" {
             return Err(refused());
         }
-        Ok((
-            staff.role.parse::<Role>().map_err(|_| refused())?,
-            staff.token_version,
-        ))
+        Ok(StaffAccount {
+            role: staff.role.parse::<Role>().map_err(|_| refused())?,
+            version: staff.token_version,
+            platform: staff.platform_code,
+        })
     }
 
     /// `gateway token`: a token for bootstrap and scripts. For an existing account it is issued
@@ -150,13 +159,25 @@ impl Gateway {
             detail,
         };
         self.store.read(|conn| match (role, platform) {
-            (Role::Platform, Some(code)) => match catalog::find_platform(conn, code)? {
-                Some(p) if p.status != "active" => {
-                    Err(refused(format!("platform {code} is suspended")))
+            (Role::Platform, Some(code)) => {
+                let platform = catalog::find_platform(conn, code)?;
+                if platform.as_ref().is_some_and(|p| p.status != "active") {
+                    return Err(refused(format!("platform {code} is suspended")));
                 }
-                Some(p) => Ok(p.token_version),
-                None => Ok(0),
-            },
+                // One of the platform's users answers for their own account.
+                match catalog::find_staff_user(conn, subject)? {
+                    Some(u) if u.role == Role::Platform.as_str() => {
+                        if u.status != "active" || u.platform_code.as_deref() != Some(code) {
+                            Err(refused(format!(
+                                "user {subject} is not an active user of {code}"
+                            )))
+                        } else {
+                            Ok(u.token_version)
+                        }
+                    }
+                    _ => Ok(platform.map_or(0, |p| p.token_version)),
+                }
+            }
             (Role::Admin | Role::Finance, _) => match catalog::find_staff_user(conn, subject)? {
                 Some(u) if u.status != "active" => {
                     Err(refused(format!("user {subject} is disabled")))

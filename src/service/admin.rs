@@ -68,6 +68,9 @@ pub struct UserView {
     pub role: String,
     /// `active` or `disabled`.
     pub status: String,
+    /// The platform a `platform` user speaks for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -77,6 +80,7 @@ impl From<StaffUserRow> for UserView {
             username: row.username,
             role: row.role,
             status: row.status,
+            platform: row.platform_code,
             created_at: utc(row.created_at),
         }
     }
@@ -458,12 +462,23 @@ impl Gateway {
             .as_ref()
             .and_then(|r| r.text("role", 16, &mut refusals))
             .and_then(|role| match role.parse::<Role>() {
-                Ok(role @ (Role::Admin | Role::Finance)) => Some(role),
+                Ok(role @ (Role::Admin | Role::Finance | Role::Platform)) => Some(role),
                 _ => {
-                    refusals.add("role", "invalid_role", "must be finance or admin");
+                    refusals.add("role", "invalid_role", "must be finance, admin or platform");
                     None
                 }
             });
+        // A platform user speaks for one platform; staff for none.
+        let platform = match (role, reader.as_ref().and_then(|r| r.raw("platform"))) {
+            (Some(Role::Platform), _) => reader
+                .as_ref()
+                .and_then(|r| code(r, "platform", &mut refusals)),
+            (Some(_), Some(_)) => {
+                refusals.add("platform", "invalid_platform", "is only for platform users");
+                None
+            }
+            _ => None,
+        };
         let password = new_password(reader.as_ref(), &mut refusals);
         refusals.into_result()?;
         let (username, role, password) = (
@@ -478,8 +493,14 @@ impl Gateway {
             created_at: self.stamp(),
             status: "active".into(),
             token_version: 0,
+            platform_code: platform,
         };
         self.store.write(|conn| {
+            if let Some(code) = &row.platform_code {
+                catalog::find_platform(conn, code)?.ok_or_else(|| {
+                    ServiceError::invalid("platform", "unknown_platform", "is not a known platform")
+                })?;
+            }
             catalog::insert_staff_user(conn, &row).map_err(unique_or(
                 "user_exists",
                 format!("user {username} already exists"),

@@ -43,11 +43,11 @@ pub struct Opened {
 }
 
 /// Whom a session or a link is for: what is stored as its subject, and what is shown.
-struct Account<'a> {
+struct Account {
     role: Role,
     subject: String,
     display: String,
-    platform: Option<&'a str>,
+    platform: Option<String>,
     version: i64,
 }
 
@@ -58,24 +58,24 @@ fn digest(secret: &str) -> String {
 impl Gateway {
     /// Signs a staff user in with their password.
     pub fn sign_in(&self, username: &str, password: &str) -> Result<Opened, ServiceError> {
-        let (role, version) = self.staff_account(username, password)?;
+        let account = self.staff_account(username, password)?;
         self.open_session(Account {
-            role,
+            role: account.role,
             subject: username.to_owned(),
             display: username.to_owned(),
-            platform: None,
-            version,
+            platform: account.platform,
+            version: account.version,
         })
     }
 
     /// The account a bootstrap credential is for, checked as `gateway token` checks it; a
     /// learner by the keyed hash and the masked form of the ID number.
-    fn account<'a>(
+    fn account(
         &self,
         role: Role,
         subject: &str,
-        platform: Option<&'a str>,
-    ) -> Result<Account<'a>, ServiceError> {
+        platform: Option<&str>,
+    ) -> Result<Account, ServiceError> {
         let version = self.account_version(role, subject, platform)?;
         let (subject, display) = match role {
             Role::Learner => {
@@ -88,7 +88,7 @@ impl Gateway {
             role,
             subject,
             display,
-            platform,
+            platform: platform.map(str::to_owned),
             version,
         })
     }
@@ -126,11 +126,11 @@ impl Gateway {
             .write(|conn| sessions::take_link(conn, &digest(token), now))?
             .ok_or_else(refused)?;
         let role = link.role.parse::<Role>().map_err(|_| refused())?;
-        let platform = link.platform_code.as_deref();
+        let platform = link.platform_code;
         // A learner's link holds no ID number to look an account up by; learners have none.
         let version = match role {
             Role::Learner => 0,
-            _ => self.account_version(role, &link.subject, platform)?,
+            _ => self.account_version(role, &link.subject, platform.as_deref())?,
         };
         self.open_session(Account {
             role,
@@ -149,7 +149,7 @@ impl Gateway {
             role: account.role.as_str().to_owned(),
             subject: account.subject,
             display: account.display,
-            platform_code: account.platform.map(str::to_owned),
+            platform_code: account.platform,
             account_version: account.version,
             csrf_token: random_token(32),
             created_at: now,

@@ -23,6 +23,8 @@ struct StaffStanding {
     role: Role,
     active: bool,
     version: i64,
+    /// A platform user's platform.
+    platform: Option<String>,
 }
 
 #[derive(Default)]
@@ -52,10 +54,28 @@ impl Standing {
             Role::Platform => {
                 let platforms = self.platforms.read().expect("standing lock");
                 let code = principal.platform.as_deref().unwrap_or_default();
-                match platforms.get(code) {
-                    Some(p) if !p.active => Err(Refusal::PlatformSuspended),
-                    Some(p) if principal.version < p.version => Err(Refusal::Revoked),
-                    _ => Ok(()),
+                let platform = platforms.get(code);
+                if platform.is_some_and(|p| !p.active) {
+                    return Err(Refusal::PlatformSuspended);
+                }
+                // A platform user answers for their own account; the platform's client for
+                // the platform's secret.
+                let staff = self.staff.read().expect("standing lock");
+                match staff.get(&principal.subject) {
+                    Some(user) if user.role == Role::Platform => {
+                        let stands = user.active
+                            && principal.version >= user.version
+                            && user.platform.as_deref() == Some(code);
+                        if stands {
+                            Ok(())
+                        } else {
+                            Err(Refusal::Revoked)
+                        }
+                    }
+                    _ => match platform {
+                        Some(p) if principal.version < p.version => Err(Refusal::Revoked),
+                        _ => Ok(()),
+                    },
                 }
             }
             Role::Admin | Role::Finance => {
@@ -95,7 +115,7 @@ impl Gateway {
             .collect();
         let staff = staff
             .into_iter()
-            .filter_map(|(username, role, status, version)| {
+            .filter_map(|(username, role, status, version, platform)| {
                 let role = role.parse().ok()?;
                 let active = status == "active";
                 Some((
@@ -104,6 +124,7 @@ impl Gateway {
                         role,
                         active,
                         version,
+                        platform,
                     },
                 ))
             })

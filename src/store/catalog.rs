@@ -158,13 +158,17 @@ pub fn platform_standing(conn: &mut DbConn) -> Result<Vec<(String, String, i64)>
 }
 
 /// Every staff user's standing: username, role, status, token version.
-pub fn staff_standing(conn: &mut DbConn) -> Result<Vec<(String, String, String, i64)>> {
+/// (username, role, status, token version, platform) of every user.
+pub type UserStanding = (String, String, String, i64, Option<String>);
+
+pub fn staff_standing(conn: &mut DbConn) -> Result<Vec<UserStanding>> {
     Ok(staff_users::table
         .select((
             staff_users::username,
             staff_users::role,
             staff_users::status,
             staff_users::token_version,
+            staff_users::platform_code,
         ))
         .load(conn)?)
 }

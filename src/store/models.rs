@@ -85,6 +85,8 @@ pub struct StaffUserRow {
     pub status: String,
     /// Tokens issued before this version no longer work (password changed, user disabled).
     pub token_version: i64,
+    /// The platform a user of role `platform` speaks for.
+    pub platform_code: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

@@ -97,6 +97,7 @@ diesel::table! {
         created_at -> Timestamp,
         status -> Text,
         token_version -> BigInt,
+        platform_code -> Nullable<Text>,
     }
 }
 

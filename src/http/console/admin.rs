@@ -315,7 +315,8 @@ async fn users(
                 tbody {
                     @for user in &users {
                         tr {
-                            td { (user.username) } td { (user.role) }
+                            td { (user.username) }
+                            td { (user.role) @if let Some(p) = &user.platform { " · " (p) } }
                             td { @if user.status == "active" { span.status.clean { (lang.t("正常", "active")) } }
                                  @else { span.status.failed { (lang.t("已停用", "disabled")) } } }
                             td { (cst(user.created_at)) }
@@ -338,7 +339,10 @@ async fn users(
                 label { (lang.t("角色", "Role")) select name="role" {
                     option value="finance" { (lang.t("财务人员", "Finance officer")) }
                     option value="admin" { (lang.t("管理员", "Administrator")) }
+                    option value="platform" { (lang.t("平台工作人员", "Platform staff")) }
                 } }
+                label { (lang.t("所属平台（仅平台工作人员）", "Platform (platform staff only)"))
+                    input type="text" name="platform"; }
                 label { (lang.t("初始密码", "First password")) input type="password" name="password" required autocomplete="new-password"; }
                 button type="submit" { (lang.t("创建", "Create")) }
             }
@@ -352,6 +356,7 @@ struct NewUser {
     username: String,
     role: String,
     password: String,
+    platform: Option<String>,
 }
 
 async fn create_user(
@@ -361,8 +366,11 @@ async fn create_user(
 ) -> Result<HttpResponse, ConsoleError> {
     visitor.check_form(&form.csrf)?;
     let actor = crate::service::audit::actor(visitor.require(&[Role::Admin])?);
-    let body =
+    let mut body =
         json!({"username": form.username.trim(), "role": form.role, "password": form.password});
+    if form.role == "platform" {
+        body["platform"] = json!(form.platform.as_deref().unwrap_or_default().trim());
+    }
     run(&gateway, visitor.lang, move |g| {
         g.create_user(&actor, &body)
     })
