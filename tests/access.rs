@@ -60,7 +60,7 @@ async fn platforms_and_staff_sign_in_with_their_credentials() {
         .post(
             "/v1/users",
             app.admin(),
-            json!({"username": "fin2", "role": "platform", "password": "short"}),
+            json!({"username": "fin2", "role": "bureau", "password": "short"}),
         )
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
@@ -562,4 +562,65 @@ async fn lists_page_with_a_cursor_and_a_capped_limit() {
     let (code, _) = app.get("/v1/invoices?limit=500", app.admin()).await;
     assert_eq!(code, StatusCode::OK);
     app.assert_books_clean().await;
+}
+
+#[tokio::test]
+async fn platform_staff_have_passwords_of_their_own() {
+    let app = TestApp::at(JUNE_2022).await;
+    app.platform("p1").await;
+    let user = |body: Value| app.post("/v1/users", app.admin(), body);
+    // A platform user names an existing platform; staff name none.
+    let refusals = [
+        json!({"username": "pat", "role": "platform", "password": "correct horse battery"}),
+        json!({"username": "pat", "role": "platform", "password": "correct horse battery", "platform": "nope"}),
+        json!({"username": "fin", "role": "finance", "password": "correct horse battery", "platform": "p1"}),
+    ];
+    for body in refusals {
+        let (code, problem) = user(body).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    }
+    let (code, created) = user(json!({"username": "pat", "role": "platform",
+        "password": "correct horse battery", "platform": "p1"}))
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    assert_eq!(created["platform"], "p1");
+    let login =
+        json!({"grant_type": "password", "username": "pat", "password": "correct horse battery"});
+    let (code, token) = app
+        .json(Method::POST, "/v1/auth/token", None, Some(login.clone()))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{token}");
+    let pat = token["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.usage(&pat, "").await["platform"], "p1");
+    let (code, _) = app.get("/v1/invoices", &pat).await;
+    assert_eq!(code, StatusCode::OK, "a platform's reads");
+    let (code, _) = app.get("/v1/platforms", &pat).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "not staff's");
+
+    // Rotating the platform's secret leaves its users' tokens; suspending it stops them;
+    // disabling the user stops theirs.
+    app.post("/v1/platforms/p1/rotate-secret", app.admin(), json!({}))
+        .await;
+    let (code, _) = app.get("/v1/usage", &pat).await;
+    assert_eq!(code, StatusCode::OK);
+    app.patch(
+        "/v1/platforms/p1",
+        app.admin(),
+        json!({"status": "suspended"}),
+    )
+    .await;
+    let (code, problem) = app.get("/v1/usage", &pat).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    assert_eq!(problem["code"], "platform_suspended");
+    app.patch("/v1/platforms/p1", app.admin(), json!({"status": "active"}))
+        .await;
+    app.patch("/v1/users/pat", app.admin(), json!({"status": "disabled"}))
+        .await;
+    let (code, _) = app.get("/v1/usage", &pat).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let (code, refusal) = app
+        .json(Method::POST, "/v1/auth/token", None, Some(login))
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(refusal["error"], "invalid_grant", "RFC 6749 §5.2");
 }
