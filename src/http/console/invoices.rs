@@ -24,8 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/invoices/{id}", web::get().to(invoice))
         .route("/invoices/{id}/actions", web::post().to(act))
         .route("/invoices/{id}/slip", web::get().to(slip))
-        .route("/invoices/{id}/export.csv", web::get().to(export_csv))
-        .route("/invoices/{id}/export.xlsx", web::get().to(export_xlsx));
+        .route("/invoices/{id}/export.{format}", web::get().to(export));
 }
 
 /// Who sees invoices here: staff all of them, a platform its own.
@@ -560,30 +559,39 @@ async fn bulk(
     ))
 }
 
-async fn export_csv(
+/// The invoice as CSV or XLSX (`export.csv`, `export.xlsx`), as the API exports it.
+async fn export(
     gateway: web::Data<Gateway>,
     visitor: Visitor,
-    id: web::Path<String>,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let principal = visitor.require(READERS)?.clone();
+    let (id, format) = path.into_inner();
+    let xlsx = match format.as_str() {
+        "csv" => false,
+        "xlsx" => true,
+        _ => {
+            return Err(ConsoleError::service(visitor.lang)(ServiceError::NotFound(
+                "export",
+            )))
+        }
+    };
     let file = run(&gateway, visitor.lang, move |g| {
-        g.invoice_csv(&principal, &id)
+        if xlsx {
+            g.invoice_xlsx(&principal, &id)
+        } else {
+            g.invoice_csv(&principal, &id)
+        }
     })
     .await?;
-    Ok(download("text/csv; charset=utf-8", file))
-}
-
-async fn export_xlsx(
-    gateway: web::Data<Gateway>,
-    visitor: Visitor,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ConsoleError> {
-    let principal = visitor.require(READERS)?.clone();
-    let file = run(&gateway, visitor.lang, move |g| {
-        g.invoice_xlsx(&principal, &id)
-    })
-    .await?;
-    Ok(download(XLSX, file))
+    Ok(download(
+        if xlsx {
+            XLSX
+        } else {
+            "text/csv; charset=utf-8"
+        },
+        file,
+    ))
 }
 
 /// The approval slip finance files on paper (A4): the invoice, its lines, the amount in
