@@ -131,6 +131,32 @@ impl std::fmt::Debug for KeySource {
 pub struct IdpSettings {
     pub public_key_pem: String,
     pub issuer: String,
+    /// Where learners sign in to the console through it; without it they use one-time links.
+    pub sign_in: Option<IdpSignIn>,
+}
+
+/// The provider's OAuth 2.0 endpoints and the gateway's registration with it, for the
+/// authorization code flow with PKCE (RFC 6749 §4.1, RFC 7636).
+#[derive(Clone)]
+pub struct IdpSignIn {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for IdpSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdpSignIn")
+            .field("authorize_url", &self.authorize_url)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<set>"),
+            )
+            .finish()
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -165,6 +191,7 @@ impl Settings {
                     problem: format!("cannot read {path}: {e}"),
                 })?,
                 issuer,
+                sign_in: idp_sign_in()?,
             }),
             (Some(_), None) => return Err(missing("GATEWAY_IDP_ISSUER")),
             (None, Some(_)) => return Err(missing("GATEWAY_IDP_PUBLIC_KEY_FILE")),
@@ -282,6 +309,38 @@ impl Settings {
             trusted_proxies: vec![],
             public_url: None,
         }
+    }
+}
+
+/// The provider's sign-in endpoints: all three named, or none (learners then use links).
+fn idp_sign_in() -> Result<Option<IdpSignIn>, ConfigError> {
+    let url = |name: &'static str| -> Result<Option<String>, ConfigError> {
+        optional(name)
+            .map(|url| match reqwest::Url::parse(&url) {
+                Ok(parsed) if matches!(parsed.scheme(), "https" | "http") => Ok(url),
+                _ => Err(ConfigError {
+                    name,
+                    problem: "must be an https:// (or http://) address".into(),
+                }),
+            })
+            .transpose()
+    };
+    let endpoints = (
+        url("GATEWAY_IDP_AUTHORIZE_URL")?,
+        url("GATEWAY_IDP_TOKEN_URL")?,
+        optional("GATEWAY_IDP_CLIENT_ID"),
+    );
+    match endpoints {
+        (None, None, None) => Ok(None),
+        (Some(authorize_url), Some(token_url), Some(client_id)) => Ok(Some(IdpSignIn {
+            authorize_url,
+            token_url,
+            client_id,
+            client_secret: optional("GATEWAY_IDP_CLIENT_SECRET"),
+        })),
+        (None, _, _) => Err(missing("GATEWAY_IDP_AUTHORIZE_URL")),
+        (_, None, _) => Err(missing("GATEWAY_IDP_TOKEN_URL")),
+        (_, _, None) => Err(missing("GATEWAY_IDP_CLIENT_ID")),
     }
 }
 

@@ -54,10 +54,25 @@ impl Application {
             .registry(gateway.metrics().registry.clone())
             .mask_unmatched_patterns("UNMATCHED");
         let metrics_here = settings.metrics_listen.is_none();
-        let secure_cookies = settings
-            .public_url
-            .as_deref()
-            .is_some_and(|url| url.starts_with("https://"));
+        let console = crate::http::console::ConsoleSettings {
+            secure_cookies: settings
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://")),
+            provider: settings
+                .idp
+                .as_ref()
+                .and_then(|idp| idp.sign_in.as_ref())
+                .map(|sign_in| {
+                    crate::http::console::provider::Provider::new(
+                        sign_in,
+                        settings.public_url.as_deref(),
+                    )
+                })
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("the identity provider's sign-in: {e}"))?
+                .map(web::Data::new),
+        };
         let prometheus = if metrics_here {
             prometheus.endpoint("/metrics")
         } else {
@@ -96,7 +111,7 @@ impl Application {
         );
         let shared = gateway.clone();
         let server = HttpServer::new(move || {
-            crate::http::app(json_limit, metrics_here, secure_cookies)
+            crate::http::app(json_limit, metrics_here, console.clone())
                 .app_data(gateway.clone())
                 .app_data(limiters.clone())
                 .wrap(actix_web::middleware::from_fn(request_id_header))

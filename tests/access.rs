@@ -268,6 +268,7 @@ async fn learner_tokens_come_from_the_identity_provider_when_configured() {
         settings.idp = Some(IdpSettings {
             public_key_pem: include_str!("fixtures/idp-test-public.pem").to_owned(),
             issuer: "shanxi-idp".into(),
+            sign_in: None,
         });
     })
     .await;

@@ -808,3 +808,394 @@ async fn an_admin_registers_a_platform_and_reads_the_books() {
     browser.open(&format!("{}/console/me", app.address)).await;
     assert_eq!(browser.count("p.error").await, 1);
 }
+
+/// A learner token as the identity provider signs it.
+fn provider_token(learner: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"sub": learner, "role": "learner", "iss": "shanxi-idp",
+        "aud": "subsidy-gateway", "exp": now + 600, "iat": now});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(
+            include_str!("fixtures/idp-test-private.pem").as_bytes(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The province's identity provider, as far as a sign-in needs it, at `http://localhost:…`
+/// (another site than the gateway's `127.0.0.1`, as a real one is). Its authorize endpoint signs
+/// the visitor in as `learner` at once and sends the browser back with a code; its token
+/// endpoint gives that code, sent once with the verifier of its PKCE challenge and the same
+/// redirect URI, a learner token signed with the provider's key.
+async fn identity_provider(learner: String) -> String {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    /// A code handed out: its PKCE challenge and redirect URI.
+    type Codes = Arc<Mutex<HashMap<String, (String, String)>>>;
+    let codes: Codes = Arc::default();
+    let server = HttpServer::new(move || {
+        let learner = learner.clone();
+        App::new()
+            .app_data(web::Data::new(codes.clone()))
+            .route(
+                "/authorize",
+                web::get().to(
+                    |codes: web::Data<Codes>, q: web::Query<HashMap<String, String>>| async move {
+                        assert_eq!(q["response_type"], "code");
+                        assert_eq!(q["client_id"], "subsidy-gateway-console");
+                        assert_eq!(q["code_challenge_method"], "S256");
+                        let code = format!("code-{}", codes.lock().unwrap().len());
+                        codes.lock().unwrap().insert(
+                            code.clone(),
+                            (q["code_challenge"].clone(), q["redirect_uri"].clone()),
+                        );
+                        let back =
+                            format!("{}?code={code}&state={}", q["redirect_uri"], q["state"]);
+                        HttpResponse::Found()
+                            .insert_header(("Location", back))
+                            .finish()
+                    },
+                ),
+            )
+            .route(
+                "/token",
+                web::post().to(
+                    move |codes: web::Data<Codes>, form: web::Form<HashMap<String, String>>| {
+                        let learner = learner.clone();
+                        async move {
+                            let given = codes.lock().unwrap().remove(&form["code"]);
+                            let verified = given.is_some_and(|(challenge, redirect)| {
+                                let digest = Sha256::digest(form["code_verifier"].as_bytes());
+                                form["grant_type"] == "authorization_code"
+                                    && redirect == form["redirect_uri"]
+                                    && base64::engine::general_purpose::URL_SAFE_NO_PAD
+                                        .encode(digest)
+                                        == challenge
+                            });
+                            if !verified {
+                                return HttpResponse::BadRequest()
+                                    .json(json!({"error": "invalid_grant"}));
+                            }
+                            HttpResponse::Ok()
+                                .json(json!({"access_token": provider_token(&learner),
+                                "token_type": "Bearer", "expires_in": 600}))
+                        }
+                    },
+                ),
+            )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    format!("http://localhost:{port}")
+}
+
+#[tokio::test]
+async fn a_learner_signs_in_through_the_identity_provider() {
+    let learner = id_number(1);
+    let provider = identity_provider(learner.clone()).await;
+    let app = TestApp::with("2022-07-02T10:00:00+08:00", |settings| {
+        settings.idp = Some(subsidy_gateway::config::IdpSettings {
+            public_key_pem: include_str!("fixtures/idp-test-public.pem").to_owned(),
+            issuer: "shanxi-idp".into(),
+            sign_in: Some(subsidy_gateway::config::IdpSignIn {
+                authorize_url: format!("{provider}/authorize"),
+                token_url: format!("{provider}/token"),
+                client_id: "subsidy-gateway-console".into(),
+                client_secret: None,
+            }),
+        });
+    })
+    .await;
+    june(&app).await;
+
+    // An answer this browser did not leave for is refused, and opens no session.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let callback = format!("{}/console/idp/callback", app.address);
+    let answer = |query: &'static str, flow: Option<&'static str>| {
+        let mut request = plain.get(format!("{callback}?{query}"));
+        if let Some(flow) = flow {
+            request = request.header("Cookie", format!("gw_idp={flow}"));
+        }
+        request.send()
+    };
+    let no_flow = answer("code=code-0&state=s", None).await.unwrap();
+    assert_eq!(no_flow.status(), StatusCode::BAD_REQUEST);
+    let other_state = answer("code=code-0&state=theirs", Some("mine.verifier"))
+        .await
+        .unwrap();
+    assert_eq!(other_state.status(), StatusCode::FORBIDDEN);
+    let unknown_code = answer("code=never-issued&state=mine", Some("mine.verifier"))
+        .await
+        .unwrap();
+    assert_eq!(unknown_code.status(), StatusCode::BAD_GATEWAY);
+    for refused in [no_flow, other_state, unknown_code] {
+        assert!(refused
+            .headers()
+            .get("set-cookie")
+            .is_none_or(|c| !c.to_str().unwrap().starts_with("gw_session=")));
+    }
+
+    let Some(browser) = browser(Screen::Phone).await else {
+        return;
+    };
+    browser
+        .open(&format!("{}/console/sign-in", app.address))
+        .await;
+    browser.click("a.button[href='/console/idp']").await;
+    // Out to the provider and back, then a refresh from the gateway's own page.
+    let started = Instant::now();
+    let arrived =
+        "return location.pathname === '/console/me' && document.readyState === 'complete'";
+    while browser.client.execute(arrived, vec![]).await.ok() != Some(Value::Bool(true)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "not signed in: {}",
+            browser.client.source().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, subsidy) = app.get("/v1/me/subsidy", &provider_token(&learner)).await;
+    assert_eq!(code, StatusCode::OK, "{subsidy}");
+    assert_eq!(
+        browser.text("#remaining").await,
+        format!("剩余 {}", yuan(&subsidy["remaining"]))
+    );
+    assert!(!browser.client.source().await.unwrap().contains(&learner));
+    assert!(
+        browser.client.get_named_cookie("gw_idp").await.is_err(),
+        "the flow's cookie is spent"
+    );
+    browser.screenshot("learner-identity-provider").await;
+}
+
+/// A platform's endpoint that takes every message (`204`), counting them.
+async fn receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let server = HttpServer::new(move || {
+        let counter = counter.clone();
+        App::new().default_service(web::to(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { HttpResponse::NoContent().finish() }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    (format!("http://127.0.0.1:{port}/hooks"), received)
+}
+
+#[tokio::test]
+async fn platform_staff_run_their_webhooks_and_change_their_password() {
+    let Some(browser) = browser(Screen::Desktop).await else {
+        return;
+    };
+    let app = TestApp::with(JUNE_2022, |settings| {
+        settings.webhooks.allow_insecure = true;
+        settings.webhooks.poll_ms = 50;
+    })
+    .await;
+    app.platform("P").await;
+    let (code, body) = app
+        .post(
+            "/v1/users",
+            app.admin(),
+            json!({"username": "pat", "role": "platform", "platform": "P",
+                "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(browser.sign_in_as(&app, "pat").await, "/console/platform");
+
+    // An endpoint registered: its secret shown once; a test message delivered to it.
+    let (url, received) = receiver().await;
+    browser
+        .open(&format!("{}/console/webhooks", app.address))
+        .await;
+    browser.fill("form.stack input[name=url]", &url).await;
+    browser
+        .toggle("form.stack input[value='invoice.approved']")
+        .await;
+    browser.click("form.stack button[type=submit]").await;
+    assert!(browser.text("#secret").await.starts_with("whsec_"));
+    browser.screenshot("platform-webhooks").await;
+    browser
+        .click("form[action$='/test'] button:not([formaction])")
+        .await;
+    browser.click("td a[href^='/console/webhooks/']").await;
+    let started = Instant::now();
+    while browser.count("tbody .status.delivered").await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "not delivered: {}",
+            browser.client.source().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        browser.client.refresh().await.unwrap();
+    }
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(browser.text("td.num").await.contains("1"), "one attempt");
+    assert_eq!(browser.count("tbody .status.succeeded").await, 1);
+
+    // Their password: the current one must be right, the new one typed twice alike.
+    browser
+        .open(&format!("{}/console/password", app.address))
+        .await;
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        let browser = &browser;
+        async move {
+            browser.fill("input[name=current_password]", current).await;
+            browser.fill("input[name=password]", new).await;
+            browser.fill("input[name=repeated]", again).await;
+            browser.click("form.stack button[type=submit]").await;
+        }
+    };
+    change(
+        "not my password",
+        "a longer new secret",
+        "a longer new secret",
+    )
+    .await;
+    assert_eq!(browser.text("p.error").await, "当前密码不正确。");
+    change(
+        "correct horse battery",
+        "a longer new secret",
+        "another one entirely",
+    )
+    .await;
+    assert_eq!(browser.text("p.error").await, "两次输入的新密码不一致。");
+    change(
+        "correct horse battery",
+        "a longer new secret",
+        "a longer new secret",
+    )
+    .await;
+    // Every session of the account ended with the change, this one too.
+    assert_eq!(browser.path().await, "/console/sign-in");
+    assert_eq!(
+        browser.text("p.error").await,
+        "密码已修改，请用新密码登录。"
+    );
+    browser.sign_in(&app, "pat", "correct horse battery").await;
+    assert_eq!(
+        browser.path().await,
+        "/console/sign-in",
+        "the old one fails"
+    );
+    browser.sign_in(&app, "pat", "a longer new secret").await;
+    assert_eq!(browser.path().await, "/console/platform");
+}
+
+#[tokio::test]
+async fn admins_page_through_vouchers_cancel_one_and_read_the_audit_trail() {
+    let Some(browser) = browser(Screen::Desktop).await else {
+        return;
+    };
+    let app = TestApp::at(JUNE_2022).await;
+    // 101 vouchers: one more than a page.
+    let vouchers: Vec<Value> = (0..101)
+        .map(|n| {
+            json!({"code": format!("V{n:03}"), "payer": "province", "id_number": id_number(n + 1),
+                "valid_from": "2022-06-01T00:00:00+08:00", "valid_until": "2022-12-31T23:59:59+08:00"})
+        })
+        .collect();
+    let (code, body) = app
+        .post("/v1/vouchers", app.admin(), json!({"vouchers": vouchers}))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    browser
+        .follow_link(&app, &["--role", "admin", "--sub", "ops"])
+        .await;
+    browser
+        .open(&format!("{}/console/vouchers", app.address))
+        .await;
+    assert_eq!(browser.count("tbody tr").await, 100);
+    assert!(
+        !browser
+            .client
+            .source()
+            .await
+            .unwrap()
+            .contains(&id_number(1)),
+        "masked"
+    );
+    browser.click("nav.pager a[rel=next]").await;
+    assert_eq!(browser.count("tbody tr").await, 1);
+    assert_eq!(browser.text("tbody td").await, "V100");
+    browser.click("nav.pager a").await;
+    assert_eq!(browser.count("tbody tr").await, 100);
+
+    // One issued by hand, then cancelled.
+    browser.fill("form.stack input[name=code]", "W1").await;
+    browser
+        .fill("form.stack input[name=payer]", "province")
+        .await;
+    browser
+        .fill("form.stack input[name=id_number]", &id_number(7))
+        .await;
+    for (field, value) in [
+        ("valid_from", "2022-06-01T00:00"),
+        ("valid_until", "2022-12-31T23:59"),
+    ] {
+        // A date-time field takes its value from script more surely than from key strokes.
+        browser
+            .client
+            .execute(
+                &format!("document.querySelector('input[name={field}]').value = '{value}'"),
+                vec![],
+            )
+            .await
+            .unwrap();
+    }
+    browser.click("form.stack button[type=submit]").await;
+    let (_, hand) = app
+        .get("/v1/vouchers?status=issued&after=V100", app.admin())
+        .await;
+    assert_eq!(hand["items"][0]["code"], "W1", "{hand}");
+    assert_eq!(
+        hand["items"][0]["valid_from"], "2022-05-31T16:00:00Z",
+        "read as China Standard Time"
+    );
+    browser
+        .open(&format!(
+            "{}/console/vouchers?status=issued&after=V100",
+            app.address
+        ))
+        .await;
+    browser
+        .click("form[action='/console/vouchers/W1/cancel'] button")
+        .await;
+    let (_, cancelled) = app.get("/v1/vouchers?status=cancelled", app.admin()).await;
+    assert_eq!(cancelled["items"][0]["code"], "W1", "{cancelled}");
+    browser.screenshot("admin-vouchers").await;
+
+    // The trail as a whole, filtered to that voucher.
+    browser
+        .open(&format!(
+            "{}/console/audit?object_type=voucher&object_id=W1",
+            app.address
+        ))
+        .await;
+    let trail = browser.text("tbody").await;
+    assert!(trail.contains("voucher.cancelled"), "{trail}");
+    assert!(trail.contains("admin:ops"), "{trail}");
+    browser.screenshot("audit-trail").await;
+}

@@ -308,6 +308,7 @@ async fn jwt_attacks_are_refused_even_when_signed_with_the_right_key() {
         settings.idp = Some(IdpSettings {
             public_key_pem: idp_public.to_owned(),
             issuer: "shanxi-idp".into(),
+            sign_in: None,
         });
     })
     .await;

@@ -67,20 +67,40 @@ pub(super) fn paged<T: serde::Serialize>(
     let mut response = HttpResponse::Ok();
     if items.len() as i64 == paging.limit() {
         if let Some(last) = items.last() {
-            let mut query: Vec<(String, String)> =
-                web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-                    .map(|q| q.into_inner())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|(name, _)| name != "after" && name != "limit")
-                    .collect();
-            query.push(("after".into(), key(last)));
-            query.push(("limit".into(), paging.limit().to_string()));
-            let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
-            response.insert_header(("Link", format!("<{}?{encoded}>; rel=\"next\"", req.path())));
+            let next = page_link(
+                req.path(),
+                req.query_string(),
+                Some(&key(last)),
+                Some(paging.limit()),
+            );
+            response.insert_header(("Link", format!("<{next}>; rel=\"next\"")));
         }
     }
     response.json(items)
+}
+
+/// A list's path and query, asking for the page after `after`, or for the first page without
+/// it (API lists and console pages alike).
+pub(crate) fn page_link(
+    path: &str,
+    query: &str,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> String {
+    let mut query: Vec<(String, String)> = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(name, _)| name != "after" && name != "limit")
+        .collect();
+    if let Some(after) = after {
+        query.push(("after".into(), after.to_owned()));
+    }
+    if let Some(limit) = limit {
+        query.push(("limit".into(), limit.to_string()));
+    }
+    let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+    format!("{path}?{encoded}")
 }
 
 #[derive(Deserialize, IntoParams)]

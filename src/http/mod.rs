@@ -5,7 +5,7 @@ mod bodies;
 pub mod caller;
 mod common;
 mod completions;
-mod console;
+pub mod console;
 mod courses;
 mod invoices;
 mod oauth;
@@ -158,7 +158,7 @@ fn methods_of(api: &utoipa::openapi::OpenApi, path: &str) -> Option<Vec<&'static
 pub fn app(
     json_limit: usize,
     metrics_here: bool,
-    secure_cookies: bool,
+    console: console::ConsoleSettings,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -197,7 +197,7 @@ pub fn app(
         app
     };
     // The console's pages beside the API, on the same use cases.
-    app.service(web::scope("/console").configure(|cfg| console::routes(cfg, secure_cookies)))
+    app.service(web::scope("/console").configure(|cfg| console::routes(cfg, console.clone())))
         .default_service(web::to(move |request: actix_web::HttpRequest| {
             let allowed = methods_of(&known, request.path());
             async move {

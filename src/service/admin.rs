@@ -393,8 +393,8 @@ impl Gateway {
         Ok(row.into())
     }
 
-    /// Sets a staff user's password: an admin for anyone, a user for themselves with their
-    /// current password. Their other tokens stop working.
+    /// Sets a staff or platform user's password: an admin for anyone, a user for themselves
+    /// with their current password. Their other tokens and sessions stop working.
     pub fn change_password(
         &self,
         principal: &Principal,
@@ -420,6 +420,13 @@ impl Gateway {
         let user = self
             .store
             .read(|conn| catalog::find_staff_user(conn, username))?
+            // A platform's session names its account; only its own platform's user is it.
+            .filter(|user| {
+                principal.role != Role::Platform
+                    || user.role == Role::Platform.as_str()
+                        && user.platform_code.is_some()
+                        && user.platform_code == principal.platform
+            })
             .ok_or(ServiceError::NotFound("user"))?;
         // Checked before the write transaction: argon2 is slow on purpose.
         if let Some(current) = &current {

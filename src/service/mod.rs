@@ -266,7 +266,7 @@ impl IdHasher {
 }
 
 /// The cursor of the page after `rows`: its last key when the page is full, else none.
-fn next_after<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &String) -> Option<String> {
+pub fn next_after<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &String) -> Option<String> {
     let full = i64::try_from(rows.len()).is_ok_and(|n| n == limit);
     rows.last().filter(|_| full).map(|last| key(last).clone())
 }

@@ -1,7 +1,7 @@
-//! Console sessions: opened by a staff user's password or by a one-time sign-in link (`gateway
-//! login-link`), read back from the cookie on every page, closed by signing out. Only hashes of
-//! the cookie and the link are stored, and of a learner only the keyed hash and the masked form
-//! of the ID number, as everywhere else.
+//! Console sessions: opened by a staff user's password, a one-time sign-in link (`gateway
+//! login-link`) or, for a learner, the identity provider's sign-in; read back from the cookie on
+//! every page, closed by signing out. Only hashes of the cookie and the link are stored, and of
+//! a learner only the keyed hash and the masked form of the ID number, as everywhere else.
 
 use super::learners::LearnerKey;
 use super::{Gateway, ServiceError};
@@ -91,6 +91,13 @@ impl Gateway {
             platform: platform.map(str::to_owned),
             version,
         })
+    }
+
+    /// Signs in a learner the identity provider vouched for (its token checked by the caller):
+    /// the session knows them by the keyed hash and the masked ID number only.
+    pub fn sign_in_learner(&self, id_number: &str) -> Result<Opened, ServiceError> {
+        let account = self.account(Role::Learner, id_number, None)?;
+        self.open_session(account)
     }
 
     /// A one-time link for `gateway login-link`: its token, valid for [`LINK_MINUTES`].

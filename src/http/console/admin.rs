@@ -3,12 +3,13 @@
 //! report with every breach code (finance staff read it too).
 
 use super::page::{cst, page, Lang};
-use super::{first_page, run, see_other, ConsoleError, Visitor};
+use super::{list_page, pager, run, see_other, After, ConsoleError, Visitor, LIST_PAGE};
 use crate::auth::Role;
 use crate::http::common::{download, XLSX};
 use crate::service::admin::PlatformView;
+use crate::service::next_after;
 use crate::service::{Gateway, ServiceError};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
@@ -198,10 +199,16 @@ async fn platforms_page(
     gateway: &web::Data<Gateway>,
     visitor: &Visitor,
     shown: Option<PlatformView>,
+    after: Option<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = visitor.lang;
     visitor.require(&[Role::Admin])?;
-    let platforms = run(gateway, lang, |g| g.list_platforms(&first_page())).await?;
+    let query = after
+        .as_ref()
+        .map(|after| serde_urlencoded::to_string([("after", after)]).unwrap_or_default())
+        .unwrap_or_default();
+    let platforms = run(gateway, lang, |g| g.list_platforms(&list_page(after))).await?;
+    let next = next_after(&platforms, LIST_PAGE, |p| &p.code);
     Ok(page(
         lang,
         lang.t("平台", "Platforms"),
@@ -214,6 +221,7 @@ async fn platforms_page(
                 }
             }
             (platform_rows(lang, &visitor.session.csrf, &platforms))
+            (pager(lang, "/console/platforms", &query, next))
             h2 { (lang.t("登记平台", "Register a platform")) }
             form.stack method="post" action="/console/platforms" {
                 input type="hidden" name="csrf" value=(visitor.session.csrf);
@@ -228,8 +236,9 @@ async fn platforms_page(
 async fn platforms(
     gateway: web::Data<Gateway>,
     visitor: Visitor,
+    cursor: web::Query<After>,
 ) -> Result<HttpResponse, ConsoleError> {
-    platforms_page(&gateway, &visitor, None).await
+    platforms_page(&gateway, &visitor, None, cursor.into_inner().after).await
 }
 
 #[derive(Deserialize)]
@@ -251,7 +260,7 @@ async fn create_platform(
         g.create_platform(&actor, &body)
     })
     .await?;
-    platforms_page(&gateway, &visitor, Some(created)).await
+    platforms_page(&gateway, &visitor, Some(created), None).await
 }
 
 #[derive(Deserialize)]
@@ -286,18 +295,22 @@ async fn change_platform(
     })
     .await?;
     match rotated {
-        Some(view) => platforms_page(&gateway, &visitor, Some(view)).await,
+        Some(view) => platforms_page(&gateway, &visitor, Some(view), None).await,
         None => Ok(see_other("/console/platforms")),
     }
 }
 
 async fn users(
+    req: HttpRequest,
     gateway: web::Data<Gateway>,
     visitor: Visitor,
+    cursor: web::Query<After>,
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = visitor.lang;
     visitor.require(&[Role::Admin])?;
-    let users = run(&gateway, lang, |g| g.list_users(&first_page())).await?;
+    let after = cursor.into_inner().after;
+    let users = run(&gateway, lang, |g| g.list_users(&list_page(after))).await?;
+    let next = next_after(&users, LIST_PAGE, |u| &u.username);
     let csrf = &visitor.session.csrf;
     Ok(page(
         lang,
@@ -332,6 +345,7 @@ async fn users(
                     }
                 }
             } }
+            (pager(lang, req.path(), req.query_string(), next))
             h2 { (lang.t("新建用户", "New user")) }
             form.stack method="post" action="/console/users" {
                 input type="hidden" name="csrf" value=(csrf);

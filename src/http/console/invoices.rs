@@ -3,8 +3,9 @@
 //! and marking paid, one invoice or several at once (each checked on its own); the CSV and XLSX.
 //! Which actions a page offers is the service's answer (`review_actions`), never decided here.
 
+use super::audit::{events_table, trail_of};
 use super::page::{cst, level_name, page, yuan, Lang};
-use super::{form_value, run, see_other, ConsoleError, Visitor};
+use super::{form_value, pager, run, see_other, ConsoleError, Visitor, LIST_PAGE};
 use crate::auth::{Principal, Role};
 use crate::domain::money::in_capitals;
 use crate::domain::review::{ReviewAction, ReviewRefusal};
@@ -12,7 +13,7 @@ use crate::http::common::{download, XLSX};
 use crate::service::invoicing::InvoiceView;
 use crate::service::{Gateway, ServiceError};
 use crate::store::billing::{AuditFilter, InvoiceFilter};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
@@ -29,8 +30,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Who sees invoices here: staff all of them, a platform its own.
 const READERS: &[Role] = &[Role::Admin, Role::Finance, Role::Platform];
-/// The most invoices one page of the queue shows.
-const QUEUE_PAGE: i64 = 100;
 
 fn status_words(lang: Lang, status: &str) -> &str {
     match status {
@@ -94,6 +93,7 @@ struct QueueQuery {
     period: Option<String>,
     platform: Option<String>,
     delivery: Option<String>,
+    after: Option<String>,
 }
 
 fn blank_is_none(value: Option<String>) -> Option<String> {
@@ -101,6 +101,7 @@ fn blank_is_none(value: Option<String>) -> Option<String> {
 }
 
 async fn queue(
+    req: HttpRequest,
     gateway: web::Data<Gateway>,
     visitor: Visitor,
     query: web::Query<QueueQuery>,
@@ -115,12 +116,11 @@ async fn queue(
         year: None,
         period: blank_is_none(query.period.clone()),
         delivery: blank_is_none(query.delivery.clone()),
-        after: None,
-        limit: QUEUE_PAGE,
+        after: blank_is_none(query.after.clone()),
+        limit: LIST_PAGE,
     };
-    let invoices = run(&gateway, lang, move |g| g.list_invoices(&principal, filter))
-        .await?
-        .items;
+    let listed = run(&gateway, lang, move |g| g.list_invoices(&principal, filter)).await?;
+    let invoices = listed.items;
     let finance = visitor.principal().role == Role::Finance;
     let staff = matches!(visitor.principal().role, Role::Finance | Role::Admin);
     let selected = |value: &str| query.status.as_deref() == Some(value);
@@ -211,6 +211,7 @@ async fn queue(
                     }
                 }
             }
+            (pager(lang, req.path(), req.query_string(), listed.next_after))
         },
     ))
 }
@@ -318,14 +319,8 @@ async fn invoice(
             }
             @if !trail.is_empty() {
                 h2 { (lang.t("审计记录", "Audit trail")) }
-                div.table-wrap { table {
-                    thead { tr {
-                        th scope="col" { (lang.t("时间（北京时间）", "Time (CST)")) }
-                        th scope="col" { (lang.t("操作人", "By")) }
-                        th scope="col" { (lang.t("操作", "Action")) }
-                    } }
-                    tbody { @for event in &trail { tr { td { (cst(event.at)) } td { (event.actor) } td { (event.action) } } } }
-                } }
+                (events_table(lang, &trail, false))
+                p { a href=(trail_of("invoice", &invoice.id)) { (lang.t("完整审计记录", "The whole trail")) } }
             }
         },
     ))

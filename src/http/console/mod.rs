@@ -4,13 +4,19 @@
 //! CSRF token; pages send a Content-Security-Policy and run no script.
 
 mod admin;
+mod audit;
 mod invoices;
 mod learner;
 mod page;
+mod password;
 mod payers;
 mod platform;
+pub mod provider;
 mod sign_in;
+mod vouchers;
+mod webhooks;
 
+use super::common::page_link;
 use super::problem::ApiError;
 use crate::auth::{Principal, Role};
 use crate::service::sessions::Session;
@@ -37,21 +43,37 @@ struct CookiePolicy {
     secure: bool,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig, secure_cookies: bool) {
+/// What the console is configured with: whether its cookies are always `Secure`, and the
+/// identity provider learners sign in through, if any.
+#[derive(Clone)]
+pub struct ConsoleSettings {
+    pub secure_cookies: bool,
+    pub provider: Option<web::Data<provider::Provider>>,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig, settings: ConsoleSettings) {
+    if let Some(provider) = settings.provider {
+        cfg.app_data(provider);
+    }
     cfg.app_data(web::FormConfig::default().limit(64 * 1024))
         .app_data(web::Data::new(CookiePolicy {
-            secure: secure_cookies,
+            secure: settings.secure_cookies,
         }))
         .route("", web::get().to(home))
         .route("/", web::get().to(home))
         .route("/static/console.css", web::get().to(stylesheet))
         .route("/lang", web::get().to(switch_language))
         .configure(sign_in::routes)
+        .configure(provider::routes)
         .configure(admin::routes)
+        .configure(audit::routes)
+        .configure(password::routes)
         .configure(payers::routes)
         .configure(invoices::routes)
         .configure(learner::routes)
-        .configure(platform::routes);
+        .configure(platform::routes)
+        .configure(vouchers::routes)
+        .configure(webhooks::routes);
 }
 
 /// Each role's first page.
@@ -288,11 +310,38 @@ impl ResponseError for ConsoleError {
     }
 }
 
-/// The first page of a list: the console shows up to 100 entries; the API pages through more.
-fn first_page() -> Cursor {
+/// How many entries a console list shows at a time.
+const LIST_PAGE: i64 = 100;
+
+/// A list's cursor in a page's query: the key of the last entry of the page before.
+#[derive(serde::Deserialize)]
+struct After {
+    after: Option<String>,
+}
+
+/// The page of a list after `after`, the first without it.
+fn list_page(after: Option<String>) -> Cursor {
     Cursor {
-        after: None,
-        limit: 100,
+        after,
+        limit: LIST_PAGE,
+    }
+}
+
+/// Links back to a list's first page (once past it) and on to the next (while one may follow),
+/// keeping the filters of the list's `query`.
+fn pager(lang: Lang, path: &str, query: &str, next: Option<String>) -> maud::Markup {
+    let past_first = web::Query::<After>::from_query(query).is_ok_and(|q| q.after.is_some());
+    html! {
+        @if past_first || next.is_some() {
+            nav.pager aria-label=(lang.t("翻页", "Pages")) {
+                @if past_first {
+                    a href=(page_link(path, query, None, None)) { (lang.t("第一页", "First page")) }
+                }
+                @if let Some(after) = next {
+                    a rel="next" href=(page_link(path, query, Some(&after), None)) { (lang.t("下一页", "Next page")) }
+                }
+            }
+        }
     }
 }
 

@@ -104,6 +104,7 @@ pub fn page(lang: Lang, title: &str, header: Option<Header>, content: Markup) ->
         Some(Role::Finance) => vec![
             ("/console/invoices", lang.t("发票", "Invoices")),
             ("/console/reconciliation", lang.t("对账", "Reconciliation")),
+            ("/console/audit", lang.t("审计", "Audit")),
         ],
         Some(Role::Admin) => vec![
             ("/console/platforms", lang.t("平台", "Platforms")),
@@ -113,12 +114,15 @@ pub fn page(lang: Lang, title: &str, header: Option<Header>, content: Markup) ->
                 lang.t("付款方与费率", "Payers and rates"),
             ),
             ("/console/invoices", lang.t("发票", "Invoices")),
+            ("/console/vouchers", lang.t("电子券", "Vouchers")),
             ("/console/progress", lang.t("培训进度", "Progress")),
             ("/console/reconciliation", lang.t("对账", "Reconciliation")),
+            ("/console/audit", lang.t("审计", "Audit")),
         ],
         Some(Role::Platform) => vec![
             ("/console/platform", lang.t("概览", "Dashboard")),
             ("/console/invoices", lang.t("发票", "Invoices")),
+            ("/console/webhooks", lang.t("消息推送", "Webhooks")),
         ],
         Some(Role::Learner) => vec![("/console/me", lang.t("我的补贴", "My subsidy"))],
         _ => vec![],
@@ -146,6 +150,9 @@ pub fn page(lang: Lang, title: &str, header: Option<Header>, content: Markup) ->
                         a href={ "/console/lang?to=" (other.0) } lang=(other.0) { (other.1) }
                         @if let Some(h) = &header {
                             span.who { (h.who) " · " (role_name(lang, h.role)) }
+                            @if matches!(h.role, Role::Admin | Role::Finance | Role::Platform) {
+                                a href="/console/password" { (lang.t("修改密码", "Password")) }
+                            }
                             form method="post" action="/console/sign-out" {
                                 input type="hidden" name="csrf" value=(h.csrf);
                                 button type="submit" { (lang.t("退出", "Sign out")) }

@@ -3,7 +3,7 @@
 //! newest (the service decides whether it may be added, as for the API).
 
 use super::page::{cst, level_name, page, Lang};
-use super::{first_page, form_value, run, see_other, ConsoleError, Visitor};
+use super::{form_value, list_page, run, see_other, ConsoleError, Visitor};
 use crate::auth::Role;
 use crate::domain::Level;
 use crate::service::admin::{PayerView, RateScheduleView};
@@ -161,8 +161,8 @@ async fn payers(
     visitor.require(&[Role::Admin])?;
     let (payers, schedules) = run(&gateway, lang, move |g| {
         Ok((
-            g.list_payers(&first_page())?,
-            g.list_schedules(None, &first_page())?,
+            g.list_payers(&list_page(None))?,
+            g.list_schedules(None, &list_page(None))?,
         ))
     })
     .await?;

@@ -1,6 +1,7 @@
 //! Signing in (a staff password, or a one-time link from `gateway login-link`) and out.
 
 use super::page::{page, Lang};
+use super::provider;
 use super::{same_secret, see_other, ConsoleError, CookiePolicy, Visitor, SESSION_COOKIE};
 use crate::auth::random_token;
 use crate::http::caller::Limiters;
@@ -26,7 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// A console cookie: only for the console's paths, never to scripts or other sites, and only
 /// over TLS where the gateway is reached by `https://` (configured, or as the request says).
-fn cookie<'c>(req: &HttpRequest, name: &'c str, value: String) -> Cookie<'c> {
+pub(super) fn console_cookie<'c>(req: &HttpRequest, name: &'c str, value: String) -> Cookie<'c> {
     let configured = req
         .app_data::<web::Data<CookiePolicy>>()
         .is_some_and(|policy| policy.secure);
@@ -43,7 +44,7 @@ fn sign_in_page(req: &HttpRequest, lang: Lang, form: impl FnOnce(&str) -> Markup
     let token = random_token(24);
     let mut response = page(lang, lang.t("登录", "Sign in"), None, form(&token));
     response
-        .add_cookie(&cookie(req, SIGN_IN_COOKIE, token))
+        .add_cookie(&console_cookie(req, SIGN_IN_COOKIE, token))
         .expect("a valid cookie");
     response
 }
@@ -76,9 +77,16 @@ fn form_page(
                         input type="password" name="password" autocomplete="current-password" required; }
                     button type="submit" { (lang.t("登录", "Sign in")) }
                 }
-                p.note { (lang.t(
-                    "平台和学员请使用管理员提供的一次性登录链接。",
-                    "Platforms and learners sign in with the one-time link an administrator gives them.")) }
+                @if provider::offered(req) {
+                    section.stack aria-labelledby="learners" {
+                        h2 #learners { (lang.t("学员", "Learners")) }
+                        a.button href="/console/idp" { (lang.t("通过实名认证平台登录", "Sign in through the identity provider")) }
+                    }
+                } @else {
+                    p.note { (lang.t(
+                        "学员请使用管理员提供的一次性登录链接。",
+                        "Learners sign in with the one-time link an administrator gives them.")) }
+                }
         }
     });
     *response.status_mut() = status;
@@ -86,7 +94,16 @@ fn form_page(
 }
 
 async fn sign_in_form(req: HttpRequest) -> HttpResponse {
-    form_page(&req, Lang::of(&req), StatusCode::OK, None)
+    let lang = Lang::of(&req);
+    // After a password change every session of the account has ended, this one too.
+    let changed = req.query_string() == "password=changed";
+    let notice = changed.then(|| {
+        lang.t(
+            "密码已修改，请用新密码登录。",
+            "Your password was changed: sign in with the new one.",
+        )
+    });
+    form_page(&req, lang, StatusCode::OK, notice)
 }
 
 #[derive(Deserialize)]
@@ -139,13 +156,18 @@ async fn sign_in(
 /// The session cookie, and on to the visitor's first page.
 fn signed_in(req: &HttpRequest, opened: Opened) -> HttpResponse {
     let mut response = see_other("/console");
-    let mut session = cookie(req, SESSION_COOKIE, opened.cookie);
-    session.set_max_age(Duration::hours(SESSION_HOURS));
-    response.add_cookie(&session).expect("a valid cookie");
-    let mut used = cookie(req, SIGN_IN_COOKIE, String::new());
+    open_session_cookie(req, &mut response, opened);
+    let mut used = console_cookie(req, SIGN_IN_COOKIE, String::new());
     used.make_removal();
     response.add_cookie(&used).expect("a valid cookie");
     response
+}
+
+/// Gives the browser the cookie of a session just opened.
+pub(super) fn open_session_cookie(req: &HttpRequest, response: &mut HttpResponse, opened: Opened) {
+    let mut session = console_cookie(req, SESSION_COOKIE, opened.cookie);
+    session.set_max_age(Duration::hours(SESSION_HOURS));
+    response.add_cookie(&session).expect("a valid cookie");
 }
 
 #[derive(Deserialize)]
