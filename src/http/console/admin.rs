@@ -3,7 +3,7 @@
 //! report with every breach code (finance staff read it too).
 
 use super::page::{cst, page, Lang};
-use super::{list_page, pager, run, see_other, After, ConsoleError, Visitor, LIST_PAGE};
+use super::{list_page, pager, run, see_other, After, ConsoleError, FormToken, Visitor, LIST_PAGE};
 use crate::auth::Role;
 use crate::http::common::{download, XLSX};
 use crate::service::admin::PlatformView;
@@ -126,11 +126,6 @@ async fn progress(
 
 /// The plan's 附件1: each city's 2022 targets, shipped with the gateway.
 const PLAN_TARGETS_2022: &str = include_str!("../../../targets/2022.json");
-
-#[derive(Deserialize)]
-struct FormToken {
-    csrf: String,
-}
 
 async fn load_plan_targets(
     gateway: web::Data<Gateway>,

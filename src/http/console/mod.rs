@@ -310,6 +310,12 @@ impl ResponseError for ConsoleError {
     }
 }
 
+/// A form that carries nothing but its CSRF token (a button's action).
+#[derive(serde::Deserialize)]
+struct FormToken {
+    csrf: String,
+}
+
 /// How many entries a console list shows at a time.
 const LIST_PAGE: i64 = 100;
 

@@ -2,7 +2,9 @@
 
 use super::page::{page, Lang};
 use super::provider;
-use super::{same_secret, see_other, ConsoleError, CookiePolicy, Visitor, SESSION_COOKIE};
+use super::{
+    same_secret, see_other, ConsoleError, CookiePolicy, FormToken, Visitor, SESSION_COOKIE,
+};
 use crate::auth::random_token;
 use crate::http::caller::Limiters;
 use crate::service::sessions::{Opened, SESSION_HOURS};
@@ -209,15 +211,10 @@ async fn follow_link(
     Ok(signed_in(&req, opened))
 }
 
-#[derive(Deserialize)]
-struct SignOut {
-    csrf: String,
-}
-
 async fn sign_out(
     gateway: web::Data<Gateway>,
     visitor: Visitor,
-    form: web::Form<SignOut>,
+    form: web::Form<FormToken>,
 ) -> Result<HttpResponse, ConsoleError> {
     visitor.check_form(&form.csrf)?;
     let cookie = visitor.cookie.clone();

@@ -3,7 +3,7 @@
 //! cancelled. What is allowed is the service's to say, as for the API.
 
 use super::page::{cst, level_name, page};
-use super::{form_value, pager, run, see_other, ConsoleError, Visitor, LIST_PAGE};
+use super::{form_value, pager, run, see_other, ConsoleError, FormToken, Visitor, LIST_PAGE};
 use crate::auth::Role;
 use crate::service::audit::actor;
 use crate::service::Gateway;
@@ -152,16 +152,11 @@ async fn issue(
     Ok(see_other("/console/vouchers"))
 }
 
-#[derive(Deserialize)]
-struct CancelForm {
-    csrf: String,
-}
-
 async fn cancel(
     gateway: web::Data<Gateway>,
     visitor: Visitor,
     code: web::Path<String>,
-    form: web::Form<CancelForm>,
+    form: web::Form<FormToken>,
 ) -> Result<HttpResponse, ConsoleError> {
     visitor.check_form(&form.csrf)?;
     let actor = actor(visitor.require(&[Role::Admin])?);

@@ -3,14 +3,13 @@
 //! again on request) and delivery attempts.
 
 use super::page::{cst, page, Lang};
-use super::{form_value, run, see_other, ConsoleError, Visitor};
+use super::{form_value, run, see_other, ConsoleError, FormToken, Visitor};
 use crate::auth::Role;
 use crate::domain::notice::EventType;
 use crate::service::webhooks::{WebhookEndpointCreated, WebhookEndpointView};
 use crate::service::Gateway;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
-use serde::Deserialize;
 use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -130,11 +129,6 @@ async fn register(
     })
     .await?;
     endpoints_page(&gateway, &visitor, Some(created)).await
-}
-
-#[derive(Deserialize)]
-struct FormToken {
-    csrf: String,
 }
 
 async fn change(
