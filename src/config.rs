@@ -180,10 +180,15 @@ impl Settings {
             name: "DATABASE_URL",
             problem: format!("{e}"),
         })?;
+        let sign_in = idp_sign_in()?;
         let idp = match (
             optional("GATEWAY_IDP_PUBLIC_KEY_FILE"),
             optional("GATEWAY_IDP_ISSUER"),
         ) {
+            // The sign-in ends in a token the gateway must check with the provider's key.
+            (None, None) if sign_in.is_some() => {
+                return Err(missing("GATEWAY_IDP_PUBLIC_KEY_FILE"))
+            }
             (None, None) => None,
             (Some(path), Some(issuer)) => Some(IdpSettings {
                 public_key_pem: std::fs::read_to_string(&path).map_err(|e| ConfigError {
@@ -191,11 +196,18 @@ impl Settings {
                     problem: format!("cannot read {path}: {e}"),
                 })?,
                 issuer,
-                sign_in: idp_sign_in()?,
+                sign_in,
             }),
             (Some(_), None) => return Err(missing("GATEWAY_IDP_ISSUER")),
             (None, Some(_)) => return Err(missing("GATEWAY_IDP_PUBLIC_KEY_FILE")),
         };
+        // The provider sends browsers back to where the gateway says it is, never to an
+        // address a request names.
+        if idp.as_ref().is_some_and(|idp| idp.sign_in.is_some())
+            && optional("GATEWAY_PUBLIC_URL").is_none()
+        {
+            return Err(missing("GATEWAY_PUBLIC_URL"));
+        }
         let keys = keys_from_env()?;
         let bureau = optional("GATEWAY_BUREAU_URL").map(bureau).transpose()?;
         let defaults = Settings::defaults(database_url);
@@ -313,14 +325,20 @@ impl Settings {
 }
 
 /// The provider's sign-in endpoints: all three named, or none (learners then use links).
+/// They are `https://` (plain `http://` only when allowed outright: the code, the PKCE
+/// verifier and the learner's token cross them).
 fn idp_sign_in() -> Result<Option<IdpSignIn>, ConfigError> {
+    let allow_http = optional("GATEWAY_IDP_ALLOW_HTTP").is_some_and(|v| v == "true");
     let url = |name: &'static str| -> Result<Option<String>, ConfigError> {
         optional(name)
             .map(|url| match reqwest::Url::parse(&url) {
-                Ok(parsed) if matches!(parsed.scheme(), "https" | "http") => Ok(url),
+                Ok(parsed) if parsed.scheme() == "https" => Ok(url),
+                Ok(parsed) if allow_http && parsed.scheme() == "http" => Ok(url),
                 _ => Err(ConfigError {
                     name,
-                    problem: "must be an https:// (or http://) address".into(),
+                    problem: "must be an https:// address (http:// only with \
+                              GATEWAY_IDP_ALLOW_HTTP=true)"
+                        .into(),
                 }),
             })
             .transpose()
@@ -331,6 +349,9 @@ fn idp_sign_in() -> Result<Option<IdpSignIn>, ConfigError> {
         optional("GATEWAY_IDP_CLIENT_ID"),
     );
     match endpoints {
+        (None, None, None) if optional("GATEWAY_IDP_CLIENT_SECRET").is_some() => {
+            Err(missing("GATEWAY_IDP_CLIENT_ID"))
+        }
         (None, None, None) => Ok(None),
         (Some(authorize_url), Some(token_url), Some(client_id)) => Ok(Some(IdpSignIn {
             authorize_url,

@@ -936,16 +936,22 @@ async fn a_learner_signs_in_through_the_identity_provider() {
     let other_state = answer("code=code-0&state=theirs", Some("mine.verifier"))
         .await
         .unwrap();
-    assert_eq!(other_state.status(), StatusCode::FORBIDDEN);
+    assert_eq!(other_state.status(), StatusCode::BAD_REQUEST);
+    // A code the provider never issued (or one used already): refused by its token endpoint.
     let unknown_code = answer("code=never-issued&state=mine", Some("mine.verifier"))
         .await
         .unwrap();
-    assert_eq!(unknown_code.status(), StatusCode::BAD_GATEWAY);
-    for refused in [no_flow, other_state, unknown_code] {
+    assert_eq!(unknown_code.status(), StatusCode::BAD_REQUEST);
+    let declined = answer("error=access_denied&state=mine", Some("mine.verifier"))
+        .await
+        .unwrap();
+    assert_eq!(declined.status(), StatusCode::UNAUTHORIZED);
+    for refused in [no_flow, other_state, unknown_code, declined] {
         assert!(refused
             .headers()
-            .get("set-cookie")
-            .is_none_or(|c| !c.to_str().unwrap().starts_with("gw_session=")));
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("gw_session=")));
     }
 
     let Some(browser) = browser(Screen::Phone).await else {
@@ -1052,8 +1058,26 @@ async fn platform_staff_run_their_webhooks_and_change_their_password() {
         browser.client.refresh().await.unwrap();
     }
     assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
-    assert!(browser.text("td.num").await.contains("1"), "one attempt");
+    assert_eq!(browser.text("td.num").await, "1", "one attempt");
     assert_eq!(browser.count("tbody .status.succeeded").await, 1);
+    // Another platform's endpoint is not theirs to see.
+    let other = app.platform("Q").await;
+    let (code, theirs) = app
+        .post(
+            "/v1/webhook-endpoints",
+            &other,
+            json!({"url": url, "event_types": ["invoice.paid"]}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{theirs}");
+    browser
+        .open(&format!(
+            "{}/console/webhooks/{}",
+            app.address,
+            theirs["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(browser.text("p.error").await.contains("not_found"));
 
     // Their password: the current one must be right, the new one typed twice alike.
     browser
@@ -1091,7 +1115,7 @@ async fn platform_staff_run_their_webhooks_and_change_their_password() {
     // Every session of the account ended with the change, this one too.
     assert_eq!(browser.path().await, "/console/sign-in");
     assert_eq!(
-        browser.text("p.error").await,
+        browser.text("p.notice").await,
         "密码已修改，请用新密码登录。"
     );
     browser.sign_in(&app, "pat", "correct horse battery").await;
@@ -1144,7 +1168,7 @@ async fn admins_page_through_vouchers_cancel_one_and_read_the_audit_trail() {
     assert_eq!(browser.count("tbody tr").await, 100);
 
     // One issued by hand, then cancelled.
-    browser.fill("form.stack input[name=code]", "W1").await;
+    browser.fill("form.stack input[name=code]", "W1/2").await;
     browser
         .fill("form.stack input[name=payer]", "province")
         .await;
@@ -1169,11 +1193,10 @@ async fn admins_page_through_vouchers_cancel_one_and_read_the_audit_trail() {
     let (_, hand) = app
         .get("/v1/vouchers?status=issued&after=V100", app.admin())
         .await;
-    assert_eq!(hand["items"][0]["code"], "W1", "{hand}");
-    assert_eq!(
-        hand["items"][0]["valid_from"], "2022-05-31T16:00:00Z",
-        "read as China Standard Time"
-    );
+    assert_eq!(hand["items"][0]["code"], "W1/2", "{hand}");
+    // Read as China Standard Time, to the minute's last second at the end.
+    assert_eq!(hand["items"][0]["valid_from"], "2022-05-31T16:00:00Z");
+    assert_eq!(hand["items"][0]["valid_until"], "2022-12-31T15:59:59Z");
     browser
         .open(&format!(
             "{}/console/vouchers?status=issued&after=V100",
@@ -1181,21 +1204,66 @@ async fn admins_page_through_vouchers_cancel_one_and_read_the_audit_trail() {
         ))
         .await;
     browser
-        .click("form[action='/console/vouchers/W1/cancel'] button")
+        .click("form[action='/console/vouchers/W1%2F2/cancel'] button")
         .await;
     let (_, cancelled) = app.get("/v1/vouchers?status=cancelled", app.admin()).await;
-    assert_eq!(cancelled["items"][0]["code"], "W1", "{cancelled}");
+    assert_eq!(cancelled["items"][0]["code"], "W1/2", "{cancelled}");
     browser.screenshot("admin-vouchers").await;
 
-    // The trail as a whole, filtered to that voucher.
+    // The trail as a whole, newest first, completions' recordings among the changes; then
+    // filtered to that voucher.
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    let (code, body) = app
+        .post("/v1/completions", &p, event("e1", "C", 1, 10, JUNE_2022))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    browser
+        .open(&format!("{}/console/audit", app.address))
+        .await;
+    let actions = browser
+        .client
+        .execute(
+            "return [...document.querySelectorAll('tbody tr td:nth-child(3)')].map(td => td.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let actions: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(actions[0], "completion.recorded", "{actions:?}");
+    let cancelled = actions.iter().position(|a| *a == "voucher.cancelled");
+    let issued = actions.iter().position(|a| *a == "voucher.issued");
+    assert!(cancelled.is_some() && cancelled < issued, "{actions:?}");
+    browser.screenshot("audit-trail").await;
     browser
         .open(&format!(
-            "{}/console/audit?object_type=voucher&object_id=W1",
+            "{}/console/audit?object_type=voucher&object_id=W1%2F2",
             app.address
         ))
         .await;
+    assert_eq!(browser.count("tbody tr").await, 2, "issued, then cancelled");
     let trail = browser.text("tbody").await;
-    assert!(trail.contains("voucher.cancelled"), "{trail}");
+    assert!(trail.contains("voucher.issued"), "{trail}");
     assert!(trail.contains("admin:ops"), "{trail}");
-    browser.screenshot("audit-trail").await;
+
+    // Vouchers are the admins'; the trail is staff's.
+    browser
+        .follow_link(&app, &["--role", "finance", "--sub", "fin"])
+        .await;
+    browser
+        .open(&format!("{}/console/vouchers", app.address))
+        .await;
+    assert_eq!(browser.text("p.error").await, "此页面不对您的角色开放。");
+    browser
+        .follow_link(&app, &["--role", "learner", "--sub", &id_number(1)])
+        .await;
+    browser
+        .open(&format!("{}/console/audit", app.address))
+        .await;
+    assert_eq!(browser.text("p.error").await, "此页面不对您的角色开放。");
 }

@@ -155,6 +155,30 @@ fn bad_or_missing_settings_fail_at_start_naming_the_setting() {
     let sqlite = format!("sqlite://{}/g.db", dir.path().display());
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "").unwrap();
+    let idp_key: Vec<(&str, String)> = vec![
+        ("GATEWAY_IDP_ISSUER", "shanxi-idp".into()),
+        (
+            "GATEWAY_IDP_PUBLIC_KEY_FILE",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/idp-test-public.pem"
+            )
+            .into(),
+        ),
+    ];
+    let idp_endpoints = |scheme: &str| -> Vec<(&str, String)> {
+        vec![
+            (
+                "GATEWAY_IDP_AUTHORIZE_URL",
+                format!("{scheme}://idp.example/authorize"),
+            ),
+            (
+                "GATEWAY_IDP_TOKEN_URL",
+                format!("{scheme}://idp.example/token"),
+            ),
+            ("GATEWAY_IDP_CLIENT_ID", "gateway".into()),
+        ]
+    };
     let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
         (
             vec![("DATABASE_URL", "mysql://localhost/gw".into())],
@@ -244,6 +268,32 @@ fn bad_or_missing_settings_fail_at_start_naming_the_setting() {
         (
             vec![("GATEWAY_JSON_LIMIT_BYTES", "1e9".into())],
             "GATEWAY_JSON_LIMIT_BYTES",
+        ),
+        // The identity provider's sign-in: its endpoints all or none, over TLS, with the
+        // provider's key to check what it issues and the address browsers come back to.
+        (
+            [
+                idp_key.clone(),
+                vec![(
+                    "GATEWAY_IDP_AUTHORIZE_URL",
+                    "https://idp.example/authorize".into(),
+                )],
+            ]
+            .concat(),
+            "GATEWAY_IDP_TOKEN_URL",
+        ),
+        (
+            [idp_key.clone(), idp_endpoints("http")].concat(),
+            "GATEWAY_IDP_AUTHORIZE_URL",
+        ),
+        (
+            [idp_key.clone(), idp_endpoints("https")].concat(),
+            "GATEWAY_PUBLIC_URL",
+        ),
+        (idp_endpoints("https"), "GATEWAY_IDP_PUBLIC_KEY_FILE"),
+        (
+            vec![("GATEWAY_IDP_CLIENT_SECRET", "s3cret".into())],
+            "GATEWAY_IDP_CLIENT_ID",
         ),
     ];
     for (env, named) in cases {

@@ -67,6 +67,7 @@ async fn audit_events(
         action: query.action,
         after: query.after,
         limit: page_limit(query.limit),
+        newest_first: false,
     };
     Ok(HttpResponse::Ok().json(run(gateway, move |g| g.audit_events(filter)).await?))
 }

@@ -393,6 +393,30 @@ impl Gateway {
         Ok(row.into())
     }
 
+    /// Whether the caller's account has a password to change (a sign-in link may name an
+    /// account that has none).
+    pub fn has_password(&self, principal: &Principal) -> Result<bool, ServiceError> {
+        Ok(self.user_named(principal, &principal.subject)?.is_some())
+    }
+
+    /// The user `username` as the caller may see it: staff see any; a platform's caller only
+    /// its own platform's users.
+    fn user_named(
+        &self,
+        principal: &Principal,
+        username: &str,
+    ) -> Result<Option<StaffUserRow>, ServiceError> {
+        Ok(self
+            .store
+            .read(|conn| catalog::find_staff_user(conn, username))?
+            .filter(|user| {
+                principal.role != Role::Platform
+                    || user.role == Role::Platform.as_str()
+                        && user.platform_code.is_some()
+                        && user.platform_code == principal.platform
+            }))
+    }
+
     /// Sets a staff or platform user's password: an admin for anyone, a user for themselves
     /// with their current password. Their other tokens and sessions stop working.
     pub fn change_password(
@@ -418,15 +442,7 @@ impl Gateway {
             return Err(ServiceError::NotFound("user"));
         }
         let user = self
-            .store
-            .read(|conn| catalog::find_staff_user(conn, username))?
-            // A platform's session names its account; only its own platform's user is it.
-            .filter(|user| {
-                principal.role != Role::Platform
-                    || user.role == Role::Platform.as_str()
-                        && user.platform_code.is_some()
-                        && user.platform_code == principal.platform
-            })
+            .user_named(principal, username)?
             .ok_or(ServiceError::NotFound("user"))?;
         // Checked before the write transaction: argon2 is slow on purpose.
         if let Some(current) = &current {

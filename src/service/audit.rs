@@ -123,6 +123,7 @@ fn recordings(conn: &mut DbConn, filter: &AuditFilter) -> Result<Vec<AuditRow>, 
         filter.object_id.as_deref(),
         filter.after.as_deref(),
         filter.limit,
+        filter.newest_first,
     )?
     .into_iter()
     .map(recorded)
@@ -139,7 +140,11 @@ impl Gateway {
         let rows = self.store.read(|conn| {
             let mut rows = billing::list_audit(conn, &filter)?;
             rows.extend(recordings(conn, &filter)?);
-            rows.sort_by(|a, b| a.id.cmp(&b.id));
+            if filter.newest_first {
+                rows.sort_by(|a, b| b.id.cmp(&a.id));
+            } else {
+                rows.sort_by(|a, b| a.id.cmp(&b.id));
+            }
             rows.truncate(usize::try_from(limit).unwrap_or(0));
             Ok::<_, ServiceError>(rows)
         })?;

@@ -473,6 +473,9 @@ pub struct AuditFilter {
     pub action: Option<String>,
     pub after: Option<String>,
     pub limit: i64,
+    /// Newest first (`after` then pages back in time), as people read a trail; else oldest
+    /// first, as the API pages it.
+    pub newest_first: bool,
 }
 
 /// Completions in id order (time order: ids are UUIDv7), of one platform or one id when asked,
@@ -483,28 +486,35 @@ pub fn completions_by_id(
     id: Option<&str>,
     after: Option<&str>,
     limit: i64,
+    newest_first: bool,
 ) -> Result<Vec<CompletionRow>> {
-    let mut query = completions::table
-        .order(completions::id)
-        .limit(limit)
-        .into_boxed();
+    let mut query = completions::table.limit(limit).into_boxed();
+    query = if newest_first {
+        query.order(completions::id.desc())
+    } else {
+        query.order(completions::id)
+    };
     if let Some(platform) = platform {
         query = query.filter(completions::platform_code.eq(platform.to_owned()));
     }
     if let Some(id) = id {
         query = query.filter(completions::id.eq(id.to_owned()));
     }
-    if let Some(after) = after {
-        query = query.filter(completions::id.gt(after.to_owned()));
+    match (after, newest_first) {
+        (Some(after), true) => query = query.filter(completions::id.lt(after.to_owned())),
+        (Some(after), false) => query = query.filter(completions::id.gt(after.to_owned())),
+        (None, _) => {}
     }
     Ok(query.load(conn)?)
 }
 
 pub fn list_audit(conn: &mut DbConn, filter: &AuditFilter) -> Result<Vec<AuditRow>> {
-    let mut query = audit_events::table
-        .order(audit_events::id)
-        .limit(filter.limit)
-        .into_boxed();
+    let mut query = audit_events::table.limit(filter.limit).into_boxed();
+    query = if filter.newest_first {
+        query.order(audit_events::id.desc())
+    } else {
+        query.order(audit_events::id)
+    };
     if let Some(v) = &filter.object_type {
         query = query.filter(audit_events::object_type.eq(v.clone()));
     }
@@ -517,8 +527,10 @@ pub fn list_audit(conn: &mut DbConn, filter: &AuditFilter) -> Result<Vec<AuditRo
     if let Some(v) = &filter.action {
         query = query.filter(audit_events::action.eq(v.clone()));
     }
-    if let Some(v) = &filter.after {
-        query = query.filter(audit_events::id.gt(v.clone()));
+    match (&filter.after, filter.newest_first) {
+        (Some(v), true) => query = query.filter(audit_events::id.lt(v.clone())),
+        (Some(v), false) => query = query.filter(audit_events::id.gt(v.clone())),
+        (None, _) => {}
     }
     Ok(query.load(conn)?)
 }

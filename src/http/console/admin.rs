@@ -210,7 +210,7 @@ async fn platforms_page(
         Some(visitor.header()),
         html! {
             @if let Some(shown) = &shown {
-                div.error role="status" {
+                div.notice role="status" {
                     p { (lang.t("平台 ", "Platform ")) strong { (shown.code) } (lang.t(" 的客户端密钥（只显示这一次）：", "'s client secret (shown this once):")) }
                     p { code id="secret" { (shown.client_secret.clone().unwrap_or_default()) } }
                 }

@@ -1,8 +1,8 @@
-//! The audit trail as a whole, for staff: every change the gateway recorded, newest last,
+//! The audit trail as a whole, for staff: every change the gateway recorded, newest first,
 //! filtered by object, actor or action, a page at a time.
 
 use super::page::{cst, page, Lang};
-use super::{pager, run, ConsoleError, Visitor, LIST_PAGE};
+use super::{given, pager, run, ConsoleError, Visitor, LIST_PAGE};
 use crate::auth::Role;
 use crate::service::audit::AuditEvent;
 use crate::service::Gateway;
@@ -22,13 +22,6 @@ struct TrailQuery {
     actor: Option<String>,
     action: Option<String>,
     after: Option<String>,
-}
-
-fn given(value: &Option<String>) -> Option<String> {
-    value
-        .as_ref()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
 }
 
 /// A link to the whole trail of one object.
@@ -77,12 +70,13 @@ async fn trail(
     visitor.require(&[Role::Admin, Role::Finance])?;
     let query = query.into_inner();
     let filter = AuditFilter {
-        object_type: given(&query.object_type),
-        object_id: given(&query.object_id),
-        actor: given(&query.actor),
-        action: given(&query.action),
-        after: given(&query.after),
+        object_type: given(query.object_type.clone()),
+        object_id: given(query.object_id.clone()),
+        actor: given(query.actor.clone()),
+        action: given(query.action.clone()),
+        after: given(query.after.clone()),
         limit: LIST_PAGE,
+        newest_first: true,
     };
     let events = run(&gateway, lang, move |g| g.audit_events(filter)).await?;
     let field = |name: &str, label: &str, value: &Option<String>| {

@@ -5,7 +5,7 @@
 
 use super::audit::{events_table, trail_of};
 use super::page::{cst, level_name, page, yuan, Lang};
-use super::{form_value, pager, run, see_other, ConsoleError, Visitor, LIST_PAGE};
+use super::{form_value, given, pager, run, see_other, ConsoleError, Visitor, LIST_PAGE};
 use crate::auth::{Principal, Role};
 use crate::domain::money::in_capitals;
 use crate::domain::review::{ReviewAction, ReviewRefusal};
@@ -96,10 +96,6 @@ struct QueueQuery {
     after: Option<String>,
 }
 
-fn blank_is_none(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
-}
-
 async fn queue(
     req: HttpRequest,
     gateway: web::Data<Gateway>,
@@ -110,13 +106,13 @@ async fn queue(
     let principal = visitor.require(READERS)?.clone();
     let query = query.into_inner();
     let filter = InvoiceFilter {
-        status: blank_is_none(query.status.clone()),
-        platform: blank_is_none(query.platform.clone()),
-        payer: blank_is_none(query.payer.clone()),
+        status: given(query.status.clone()),
+        platform: given(query.platform.clone()),
+        payer: given(query.payer.clone()),
         year: None,
-        period: blank_is_none(query.period.clone()),
-        delivery: blank_is_none(query.delivery.clone()),
-        after: blank_is_none(query.after.clone()),
+        period: given(query.period.clone()),
+        delivery: given(query.delivery.clone()),
+        after: given(query.after.clone()),
         limit: LIST_PAGE,
     };
     let listed = run(&gateway, lang, move |g| g.list_invoices(&principal, filter)).await?;
@@ -267,6 +263,7 @@ async fn invoice(
                     action: None,
                     after: None,
                     limit: 100,
+                    newest_first: false,
                 })?
                 .items
             }

@@ -310,6 +310,11 @@ impl ResponseError for ConsoleError {
     }
 }
 
+/// A filter's value as typed, trimmed; an empty field filters nothing.
+fn given(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
 /// A form that carries nothing but its CSRF token (a button's action).
 #[derive(serde::Deserialize)]
 struct FormToken {

@@ -4,7 +4,8 @@
 use super::page::{page, Lang};
 use super::{run, see_other, ConsoleError, Visitor};
 use crate::auth::Role;
-use crate::service::Gateway;
+use crate::http::caller::Limiters;
+use crate::service::{Gateway, ServiceError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use maud::html;
@@ -45,9 +46,21 @@ fn form_page(visitor: &Visitor, status: StatusCode, problem: Option<&str>) -> Ht
     response
 }
 
-async fn form(visitor: Visitor) -> Result<HttpResponse, ConsoleError> {
-    visitor.require(PASSWORD_ACCOUNTS)?;
-    Ok(form_page(&visitor, StatusCode::OK, None))
+async fn form(gateway: web::Data<Gateway>, visitor: Visitor) -> Result<HttpResponse, ConsoleError> {
+    let principal = visitor.require(PASSWORD_ACCOUNTS)?.clone();
+    let lang = visitor.lang;
+    if run(&gateway, lang, move |g| g.has_password(&principal)).await? {
+        return Ok(form_page(&visitor, StatusCode::OK, None));
+    }
+    Ok(page(
+        lang,
+        lang.t("修改密码", "Change your password"),
+        Some(visitor.header()),
+        html! {
+            p { (lang.t("此账户没有密码：它通过一次性登录链接登录。",
+                "This account has no password: it signs in with one-time links.")) }
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -60,6 +73,7 @@ struct Change {
 
 async fn change(
     gateway: web::Data<Gateway>,
+    limiters: web::Data<Limiters>,
     visitor: Visitor,
     form: web::Form<Change>,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -79,36 +93,35 @@ async fn change(
             Some(lang.t("两次输入的新密码不一致。", "The two new passwords differ.")),
         ));
     }
+    // Guessing the current password here is no cheaper than at the token endpoint.
+    limiters
+        .check_token_account(&format!("user:{}", principal.subject))
+        .map_err(ConsoleError::api(lang))?;
     let body = json!({"current_password": current_password, "password": password});
     let username = principal.subject.clone();
     let changed = run(&gateway, lang, move |g| {
-        g.change_password(&principal, &username, &body)
-    })
-    .await;
-    match changed {
-        Ok(_) => Ok(see_other("/console/sign-in?password=changed")),
         // A wrong current password or a weak new one: the form again, saying which.
-        Err(ConsoleError::Refused {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message,
-            ..
-        }) => {
-            let words = if message.ends_with("(wrong_password)") {
-                lang.t("当前密码不正确。", "The current password is not right.")
-            } else if message.ends_with("(weak_password)") {
-                lang.t(
-                    "新密码至少需要 12 个字符。",
-                    "The new password needs 12 characters or more.",
-                )
-            } else {
-                &message
-            };
-            Ok(form_page(
-                &visitor,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(words),
-            ))
+        match g.change_password(&principal, &username, &body) {
+            Ok(_) => Ok(None),
+            Err(ServiceError::Invalid(errors)) => Ok(Some(errors)),
+            Err(other) => Err(other),
         }
-        Err(other) => Err(other),
-    }
+    })
+    .await?;
+    let Some(refused) = changed else {
+        return Ok(see_other("/console/sign-in?password=changed"));
+    };
+    let words = match refused.first().map(|e| e.code) {
+        Some("wrong_password") => lang.t("当前密码不正确。", "The current password is not right."),
+        Some("weak_password") => lang.t(
+            "新密码至少需要 12 个字符。",
+            "The new password needs 12 characters or more.",
+        ),
+        _ => lang.t("密码未修改。", "The password was not changed."),
+    };
+    Ok(form_page(
+        &visitor,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(words),
+    ))
 }

@@ -8,6 +8,7 @@ use super::sign_in::{console_cookie, open_session_cookie};
 use super::{same_secret, ConsoleError};
 use crate::auth::Role;
 use crate::config::IdpSignIn;
+use crate::http::caller::Limiters;
 use crate::service::Gateway;
 use actix_web::cookie::{time::Duration, SameSite};
 use actix_web::http::{header, StatusCode};
@@ -16,7 +17,7 @@ use maud::html;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenResponse, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -59,12 +60,24 @@ impl Provider {
     }
 
     /// Where the provider sends the browser back: registered with it as the redirect URI.
+    /// Configured (`GATEWAY_PUBLIC_URL`, which the settings require with a provider); without
+    /// it (tests, a gateway reached directly) the request's own `Host`, never the forwarded
+    /// headers a client could add.
     fn redirect_uri(&self, req: &HttpRequest) -> Result<RedirectUrl, ConsoleError> {
         let base = match &self.public_url {
             Some(url) => url.clone(),
             None => {
-                let info = req.connection_info();
-                format!("{}://{}", info.scheme(), info.host())
+                let scheme = if req.app_config().secure() {
+                    "https"
+                } else {
+                    "http"
+                };
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_else(|| req.app_config().host());
+                format!("{scheme}://{host}")
             }
         };
         RedirectUrl::new(format!("{base}/console/idp/callback")).map_err(|e| {
@@ -144,6 +157,7 @@ struct Callback {
 async fn back_from_provider(
     req: HttpRequest,
     gateway: web::Data<Gateway>,
+    limiters: web::Data<Limiters>,
     provider: Option<web::Data<Provider>>,
     answer: web::Query<Callback>,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -170,8 +184,13 @@ async fn back_from_provider(
         .as_deref()
         .is_some_and(|given| same_secret(given, state))
     {
+        // Another sign-in started since (a second tab), or a forged answer: start again.
         tracing::warn!("identity provider answer with a state this browser did not leave with");
-        return Err(ConsoleError::Forged(lang));
+        return Err(failed(
+            StatusCode::BAD_REQUEST,
+            "此登录已失效（可能在另一个窗口中重新发起了登录），请重新登录。",
+            "This sign-in is no longer valid (another may have started since); sign in again.",
+        ));
     }
     if let Some(error) = &answer.error {
         tracing::info!(error = %error.chars().take(64).collect::<String>(), "identity provider refused the sign-in");
@@ -181,6 +200,10 @@ async fn back_from_provider(
             "The identity provider did not sign you in.",
         ));
     }
+    // Each answer costs a call to the provider: as limited as the token endpoint.
+    limiters
+        .check_token_address(&req)
+        .map_err(ConsoleError::api(lang))?;
     let code = answer.code.clone().ok_or_else(|| {
         failed(
             StatusCode::BAD_REQUEST,
@@ -195,13 +218,24 @@ async fn back_from_provider(
         .set_redirect_uri(Cow::Owned(provider.redirect_uri(&req)?))
         .request_async(&provider.http)
         .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "the identity provider's token endpoint refused the code");
-            failed(
-                StatusCode::BAD_GATEWAY,
-                "实名认证平台未能完成登录，请重试。",
-                "The identity provider could not complete the sign-in; try again.",
-            )
+        .map_err(|e| match e {
+            // A code used already or expired (the back button): the visitor's to start again.
+            RequestTokenError::ServerResponse(refusal) => {
+                tracing::info!(error = %refusal.error(), "the identity provider refused the code");
+                failed(
+                    StatusCode::BAD_REQUEST,
+                    "此登录已失效，请重新登录。",
+                    "This sign-in is no longer valid; sign in again.",
+                )
+            }
+            other => {
+                tracing::warn!(error = %other, "the identity provider's token endpoint failed");
+                failed(
+                    StatusCode::BAD_GATEWAY,
+                    "实名认证平台未能完成登录，请稍后重试。",
+                    "The identity provider could not complete the sign-in; try again later.",
+                )
+            }
         })?;
     let principal = gateway
         .tokens()

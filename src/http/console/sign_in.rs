@@ -62,15 +62,21 @@ fn check_sign_in_form(req: &HttpRequest, lang: Lang, csrf: &str) -> Result<(), C
     }
 }
 
-fn form_page(
-    req: &HttpRequest,
-    lang: Lang,
-    status: StatusCode,
-    problem: Option<&str>,
-) -> HttpResponse {
+/// What the sign-in form says above itself: why the last try failed, or news.
+enum Said<'a> {
+    Nothing,
+    Problem(&'a str),
+    Notice(&'a str),
+}
+
+fn form_page(req: &HttpRequest, lang: Lang, status: StatusCode, said: Said) -> HttpResponse {
     let mut response = sign_in_page(req, lang, |token| {
         html! {
-                @if let Some(problem) = problem { p.error role="alert" { (problem) } }
+                @match said {
+                    Said::Problem(problem) => p.error role="alert" { (problem) },
+                    Said::Notice(notice) => p.notice role="status" { (notice) },
+                    Said::Nothing => {},
+                }
                 form.stack method="post" action="/console/sign-in" {
                     input type="hidden" name="csrf" value=(token);
                     label { (lang.t("用户名", "Username"))
@@ -98,14 +104,15 @@ fn form_page(
 async fn sign_in_form(req: HttpRequest) -> HttpResponse {
     let lang = Lang::of(&req);
     // After a password change every session of the account has ended, this one too.
-    let changed = req.query_string() == "password=changed";
-    let notice = changed.then(|| {
-        lang.t(
+    let said = if req.query_string() == "password=changed" {
+        Said::Notice(lang.t(
             "密码已修改，请用新密码登录。",
             "Your password was changed: sign in with the new one.",
-        )
-    });
-    form_page(&req, lang, StatusCode::OK, notice)
+        ))
+    } else {
+        Said::Nothing
+    };
+    form_page(&req, lang, StatusCode::OK, said)
 }
 
 #[derive(Deserialize)]
@@ -146,7 +153,7 @@ async fn sign_in(
             &req,
             lang,
             StatusCode::UNAUTHORIZED,
-            Some(lang.t(
+            Said::Problem(lang.t(
                 "用户名或密码不正确。",
                 "The username or password is not right.",
             )),

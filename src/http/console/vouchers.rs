@@ -3,12 +3,15 @@
 //! cancelled. What is allowed is the service's to say, as for the API.
 
 use super::page::{cst, level_name, page};
-use super::{form_value, pager, run, see_other, ConsoleError, FormToken, Visitor, LIST_PAGE};
+use super::{
+    form_value, given, pager, run, see_other, ConsoleError, FormToken, Visitor, LIST_PAGE,
+};
 use crate::auth::Role;
 use crate::service::audit::actor;
 use crate::service::Gateway;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::html;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -38,7 +41,6 @@ async fn list(
         status,
         after,
     } = query.into_inner();
-    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
     let (payer, status) = (given(payer), given(status));
     let listed = run(&gateway, lang, {
         let (payer, status) = (payer.clone(), status.clone());
@@ -47,9 +49,10 @@ async fn list(
     .await?;
     let csrf = &visitor.session.csrf;
     let status_words = |status: &str| match status {
-        "issued" => lang.t("未使用", "issued"),
-        "redeemed" => lang.t("已使用", "redeemed"),
-        _ => lang.t("已作废", "cancelled"),
+        "issued" => lang.t("未使用", "issued").to_owned(),
+        "redeemed" => lang.t("已使用", "redeemed").to_owned(),
+        "cancelled" => lang.t("已作废", "cancelled").to_owned(),
+        other => other.to_owned(),
     };
     Ok(page(
         lang,
@@ -88,7 +91,7 @@ async fn list(
                          @if let Some(course) = &v.course_code { (course) } }
                     td { span class={ "status " (v.status) } { (status_words(&v.status)) } }
                     td { @if v.status == "issued" {
-                        form.inline method="post" action={ "/console/vouchers/" (v.code) "/cancel" } {
+                        form.inline method="post" action={ "/console/vouchers/" (in_path(&v.code)) "/cancel" } {
                             input type="hidden" name="csrf" value=(csrf);
                             button.secondary type="submit" aria-label={ (lang.t("作废 ", "Cancel ")) (v.code) } { (lang.t("作废", "Cancel")) }
                         }
@@ -118,10 +121,16 @@ async fn list(
     ))
 }
 
-/// A browser's `datetime-local` value, read as China Standard Time.
-fn china_time(value: &str) -> String {
+/// A voucher code as one segment of a path (codes are free text).
+fn in_path(code: &str) -> String {
+    utf8_percent_encode(code, NON_ALPHANUMERIC).to_string()
+}
+
+/// A browser's `datetime-local` value, read as China Standard Time; without seconds, the
+/// minute's first (`from`) or last (`until`).
+fn china_time(value: &str, seconds: &str) -> String {
     let with_seconds = if value.len() == 16 {
-        format!("{value}:00")
+        format!("{value}:{seconds}")
     } else {
         value.to_owned()
     };
@@ -140,8 +149,8 @@ async fn issue(
         "code": form_value(&form, "code"),
         "payer": form_value(&form, "payer"),
         "id_number": form_value(&form, "id_number"),
-        "valid_from": china_time(&form_value(&form, "valid_from")),
-        "valid_until": china_time(&form_value(&form, "valid_until")),
+        "valid_from": china_time(&form_value(&form, "valid_from"), "00"),
+        "valid_until": china_time(&form_value(&form, "valid_until"), "59"),
         "level": optional("level"),
         "course_code": optional("course_code"),
     });

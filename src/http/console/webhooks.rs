@@ -57,7 +57,7 @@ async fn endpoints_page(
         Some(visitor.header()),
         html! {
             @if let Some(shown) = &shown {
-                div.error role="status" {
+                div.notice role="status" {
                     p { (shown.endpoint.url) (lang.t(" 的签名密钥（只显示这一次）：", ": its signing secret (shown this once):")) }
                     p { code id="secret" { (shown.secret) } }
                 }
@@ -83,7 +83,15 @@ async fn endpoints_page(
                                 button.secondary type="submit" { (lang.t("发送测试", "Send a test")) }
                             }
                             button.secondary type="submit" formaction={ "/console/webhooks/" (e.id) "/rotate" } { (lang.t("更换密钥", "Rotate the secret")) }
-                            button.secondary type="submit" formaction={ "/console/webhooks/" (e.id) "/delete" } { (lang.t("删除", "Delete")) }
+                        }
+                        // Deleting gives up the endpoint's waiting messages for good: a second click.
+                        details {
+                            summary { (lang.t("删除", "Delete")) }
+                            form.inline method="post" action={ "/console/webhooks/" (e.id) "/delete" } {
+                                input type="hidden" name="csrf" value=(csrf);
+                                span.note { (lang.t("未送达的消息将不再发送。", "Messages not yet delivered will not be sent.")) }
+                                button type="submit" { (lang.t("确认删除", "Delete it")) }
+                            }
                         } }
                 } } }
             } }
