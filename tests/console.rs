@@ -213,6 +213,18 @@ impl Browser {
         self.click("form.stack button[type=submit]").await;
     }
 
+    /// Drafts a period's invoices from the queue's "run a period" form.
+    async fn run_period(&self, period: &str) {
+        self.toggle("details summary").await;
+        self.fill(
+            "form[action='/console/invoice-runs'] input[name=period]",
+            period,
+        )
+        .await;
+        self.click("form[action='/console/invoice-runs'] button")
+            .await;
+    }
+
     /// Signs in through a link printed by `gateway login-link`.
     async fn follow_link(&self, app: &TestApp, args: &[&str]) {
         let base = ["login-link", "--base", app.address.as_str()];
@@ -277,16 +289,7 @@ async fn two_officers_run_issue_approve_and_pay_a_period() {
         .await;
     assert_eq!(browser.path().await, "/console/invoices");
     browser.screenshot("invoices-empty").await;
-    browser.toggle("details summary").await;
-    browser
-        .fill(
-            "form[action='/console/invoice-runs'] input[name=period]",
-            "2022-06",
-        )
-        .await;
-    browser
-        .click("form[action='/console/invoice-runs'] button")
-        .await;
+    browser.run_period("2022-06").await;
     assert_eq!(browser.path().await, "/console/invoices");
     assert_eq!(browser.count("tbody tr").await, 1, "one draft for P");
     browser.screenshot("invoices-drafts").await;
@@ -609,16 +612,7 @@ async fn several_invoices_are_issued_at_once_each_on_its_own() {
     browser
         .sign_in(&app, "alice", "correct horse battery")
         .await;
-    browser.toggle("details summary").await;
-    browser
-        .fill(
-            "form[action='/console/invoice-runs'] input[name=period]",
-            "2022-06",
-        )
-        .await;
-    browser
-        .click("form[action='/console/invoice-runs'] button")
-        .await;
+    browser.run_period("2022-06").await;
     assert_eq!(browser.count("tbody input[type=checkbox]").await, 2);
     browser
         .toggle("tbody tr:nth-child(1) input[type=checkbox]")
