@@ -150,7 +150,7 @@ pub fn page(lang: Lang, title: &str, header: Option<Header>, content: Markup) ->
                         a href={ "/console/lang?to=" (other.0) } lang=(other.0) { (other.1) }
                         @if let Some(h) = &header {
                             span.who { (h.who) " · " (role_name(lang, h.role)) }
-                            @if matches!(h.role, Role::Admin | Role::Finance | Role::Platform) {
+                            @if super::password::PASSWORD_ACCOUNTS.contains(&h.role) {
                                 a href="/console/password" { (lang.t("修改密码", "Password")) }
                             }
                             form method="post" action="/console/sign-out" {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// The roles whose accounts have passwords.
-const PASSWORD_ACCOUNTS: &[Role] = &[Role::Admin, Role::Finance, Role::Platform];
+pub(super) const PASSWORD_ACCOUNTS: &[Role] = &[Role::Admin, Role::Finance, Role::Platform];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/password", web::get().to(form))
