@@ -473,8 +473,9 @@ impl RawEngine {
         Ok(match self {
             RawEngine::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // The timeout first: clients connecting together wait on the journal-mode switch.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000;",
+                    "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
                 )?;
                 RawConn::Sqlite(conn)
             }

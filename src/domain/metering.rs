@@ -122,6 +122,10 @@ impl Meter {
         &self.counters
     }
 
+    pub fn into_counters(self) -> Counters {
+        self.counters
+    }
+
     pub fn mark(&self) -> Mark {
         Mark(self.undo.len())
     }

@@ -7,16 +7,18 @@
 use super::error::{FieldError, Refusals};
 use super::ingest::{CompletionEvent, CompletionResult, CLOCK_SKEW};
 use super::{new_id, schedule_of, ServiceError};
+use crate::domain::metering::{CourseCounter, CourseKey, PlatformYear};
 use crate::domain::notice::{ceiling_crossings, EventType};
 use crate::domain::voucher::{redeemable, Redemption, Voucher, VoucherRefusal, VoucherStatus};
-use crate::domain::{CompletionStatus, Level, Meter, Metered, Money, TrainingYear};
+use crate::domain::{CompletionStatus, Counters, Level, Meter, Metered, Money, TrainingYear};
 use crate::store::group::{self as rows, GroupWrites};
 use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow};
 use crate::store::vouchers::{self as voucher_rows, HeldVoucher};
-use crate::store::{DbConn, Store};
+use crate::store::{DbConn, Store, StoreError};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::Hash;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -40,24 +42,26 @@ pub struct Request {
 pub type Answer = Result<Vec<CompletionResult>, ServiceError>;
 
 /// Applies the requests in order in one transaction and answers each of them. `Err` only when
-/// the transaction itself failed: then nothing of the group was stored.
+/// the transaction itself failed: then nothing of the group was stored, and nothing is kept.
 pub fn apply(
     store: &Store,
+    kept: &mut Kept,
     now: DateTime<Utc>,
     requests: &[&Request],
 ) -> Result<Vec<Answer>, ServiceError> {
     let started = Instant::now();
     let mut phases = [Duration::ZERO; 3];
-    let answers = store.write_stamped(|conn, generation| {
+    let applied = store.write_stamped(|conn, generation| {
         // A panic becomes an error inside the transaction, so that it rolls back.
         catch_unwind(AssertUnwindSafe(|| {
-            let mut group = Group::load(conn, requests, generation)?;
+            kept.refresh(conn, requests, generation)?;
+            let mut group = Group::load(conn, kept, requests, generation)?;
             phases[0] = started.elapsed();
             let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
             phases[1] = started.elapsed();
-            group.record(conn, now)?;
+            let after = group.record(conn, now)?;
             phases[2] = started.elapsed();
-            Ok::<_, ServiceError>(answers)
+            Ok::<_, ServiceError>((answers, after, generation))
         }))
         .unwrap_or_else(|_| {
             tracing::error!(
@@ -65,7 +69,17 @@ pub fn apply(
             );
             Err(ServiceError::Internal("the ledger writer panicked".into()))
         })
-    })?;
+    });
+    let answers = match applied {
+        Ok((answers, after, generation)) => {
+            kept.committed(generation, after);
+            answers
+        }
+        Err(failure) => {
+            *kept = Kept::default();
+            return Err(failure);
+        }
+    };
     tracing::debug!(
         requests = requests.len(),
         events = requests.iter().map(|r| r.events.len()).sum::<usize>(),
@@ -126,18 +140,217 @@ impl Added {
     }
 }
 
-/// The group's view of the books: what its events name, as stored, plus what it added so far.
-struct Group {
+/// What the writer keeps between groups: the catalog rows and the platform and course counters
+/// its groups read or wrote. They stay current while the ledger generation a group takes follows
+/// the one this writer committed last (nobody else wrote in between: every write takes the
+/// ledger lock and bumps it); otherwise everything is read again. Learners, claims and stored
+/// completions are not kept: they grow without bound.
+#[derive(Default)]
+pub struct Kept {
+    /// The generation this writer committed last, while what is kept is current.
+    generation: Option<i64>,
+    catalog: Catalog,
+    /// Platform code → every counter of the platform.
+    platform_counters: HashMap<String, HashMap<PlatformYear, Money>>,
+    /// Course id → every counter of the course.
+    course_counters: HashMap<String, HashMap<CourseKey, CourseCounter>>,
+}
+
+/// The catalog rows groups named, as stored.
+#[derive(Default)]
+struct Catalog {
     /// Platform code → active.
     platforms: HashMap<String, bool>,
     /// (platform, course code) → course.
     courses: HashMap<(String, String), CourseRow>,
-    /// Payer code → from when on it requires vouchers.
-    payers: HashMap<String, Option<NaiveDateTime>>,
+    payers: HashMap<String, Payer>,
+}
+
+struct Payer {
+    /// From when on it requires vouchers.
+    voucher_required_since: Option<NaiveDateTime>,
+    /// Its schedule versions, newest first.
+    schedules: Vec<RateScheduleRow>,
+}
+
+impl Catalog {
+    fn course(&self, platform: &str, code: &str) -> Option<&CourseRow> {
+        self.courses.get(&(platform.to_owned(), code.to_owned()))
+    }
+}
+
+impl Kept {
+    /// Starts a group that writes `generation`: forgets everything if someone else wrote since
+    /// this writer's last commit, then reads what the requests name and is not kept.
+    fn refresh(
+        &mut self,
+        conn: &mut DbConn,
+        requests: &[&Request],
+        generation: i64,
+    ) -> Result<(), ServiceError> {
+        if self.generation != Some(generation - 1) {
+            *self = Kept::default();
+        }
+        // Current again only once this group commits.
+        self.generation = None;
+        let events = || {
+            requests.iter().flat_map(|r| {
+                r.events
+                    .iter()
+                    .map(move |p| (r.platform.as_str(), &p.event))
+            })
+        };
+        let catalog = &mut self.catalog;
+        fill(
+            &mut catalog.platforms,
+            requests.iter().map(|r| r.platform.clone()),
+            |codes| {
+                let rows = rows::platforms_named(conn, &strs(codes))?;
+                Ok(rows
+                    .into_iter()
+                    .map(|p| (p.code, p.status == "active"))
+                    .collect())
+            },
+        )?;
+        fill(
+            &mut catalog.courses,
+            events().map(|(platform, e)| (platform.to_owned(), e.course_code.clone())),
+            |pairs| {
+                let platforms = distinct(pairs.iter().map(|(p, _)| p.as_str()));
+                let codes = distinct(pairs.iter().map(|(_, c)| c.as_str()));
+                let rows = rows::courses_named(conn, &platforms, &codes)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|c| ((c.platform_code.clone(), c.code.clone()), c))
+                    .collect())
+            },
+        )?;
+        fill(
+            &mut catalog.payers,
+            events().map(|(_, e)| e.payer.clone()),
+            |codes| {
+                let codes = strs(codes);
+                // Each payer's share of the versions stays newest first.
+                let mut schedules: HashMap<String, Vec<RateScheduleRow>> = HashMap::new();
+                for schedule in rows::schedules_of(conn, &codes)? {
+                    schedules
+                        .entry(schedule.payer_code.clone())
+                        .or_default()
+                        .push(schedule);
+                }
+                let rows = rows::payers_named(conn, &codes)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(code, voucher_required_since)| {
+                        let payer = Payer {
+                            voucher_required_since,
+                            schedules: schedules.remove(&code).unwrap_or_default(),
+                        };
+                        (code, payer)
+                    })
+                    .collect())
+            },
+        )?;
+        // Counters of the platforms and courses that exist; one without any yet is kept with
+        // none, so that it is not read again.
+        fill(
+            &mut self.platform_counters,
+            requests
+                .iter()
+                .filter(|r| catalog.platforms.contains_key(&r.platform))
+                .map(|r| r.platform.clone()),
+            |codes| {
+                let mut counters: HashMap<String, HashMap<PlatformYear, Money>> =
+                    codes.iter().map(|c| (c.clone(), HashMap::new())).collect();
+                for (key, fen) in rows::platform_counters(conn, &strs(codes))? {
+                    counters.entry(key.1.clone()).or_default().insert(key, fen);
+                }
+                Ok(counters.into_iter().collect())
+            },
+        )?;
+        fill(
+            &mut self.course_counters,
+            events()
+                .filter_map(|(platform, e)| catalog.course(platform, &e.course_code))
+                .map(|c| c.id.clone()),
+            |ids| {
+                let mut counters: HashMap<String, HashMap<CourseKey, CourseCounter>> =
+                    ids.iter().map(|c| (c.clone(), HashMap::new())).collect();
+                for (key, counter) in rows::course_counters(conn, &strs(ids))? {
+                    counters
+                        .entry(key.1.clone())
+                        .or_default()
+                        .insert(key, counter);
+                }
+                Ok(counters.into_iter().collect())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The group that wrote `generation` committed with these counters: they are the stored
+    /// ones now.
+    fn committed(&mut self, generation: i64, after: Counters) {
+        for (key, fen) in after.platforms {
+            self.platform_counters
+                .entry(key.1.clone())
+                .or_default()
+                .insert(key, fen);
+        }
+        for (key, counter) in after.courses {
+            self.course_counters
+                .entry(key.1.clone())
+                .or_default()
+                .insert(key, counter);
+        }
+        self.generation = Some(generation);
+    }
+
+    /// Adds the kept counters of these platforms and courses.
+    fn add_counters(&self, counters: &mut Counters, platform_codes: &[&str], course_ids: &[&str]) {
+        for code in platform_codes {
+            if let Some(kept) = self.platform_counters.get(*code) {
+                counters
+                    .platforms
+                    .extend(kept.iter().map(|(k, v)| (k.clone(), *v)));
+            }
+        }
+        for id in course_ids {
+            if let Some(kept) = self.course_counters.get(*id) {
+                counters
+                    .courses
+                    .extend(kept.iter().map(|(k, v)| (k.clone(), *v)));
+            }
+        }
+    }
+}
+
+/// Reads, in one query, what `kept` lacks among the `wanted` keys. Keys without a row are not
+/// remembered: codes a client makes up must not grow what the writer keeps.
+fn fill<K: Hash + Eq + Ord + Clone, V>(
+    kept: &mut HashMap<K, V>,
+    wanted: impl Iterator<Item = K>,
+    load: impl FnOnce(&[K]) -> Result<Vec<(K, V)>, StoreError>,
+) -> Result<(), StoreError> {
+    let missing: Vec<K> = wanted
+        .filter(|key| !kept.contains_key(key))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !missing.is_empty() {
+        kept.extend(load(&missing)?);
+    }
+    Ok(())
+}
+
+fn strs(keys: &[String]) -> Vec<&str> {
+    keys.iter().map(String::as_str).collect()
+}
+/// The group's view of the books: what its events name, as stored, plus what it added so far.
+struct Group<'k> {
+    catalog: &'k Catalog,
     /// The vouchers the events name, as stored, with their live holders.
     vouchers: HashMap<String, HeldVoucher>,
-    /// Newest first.
-    schedules: Vec<RateScheduleRow>,
     stored: HashMap<(String, String), CompletionRow>,
     certificates: HashSet<String>,
     learners: HashMap<String, LearnerRow>,
@@ -153,67 +366,57 @@ fn distinct<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     keys.collect::<BTreeSet<_>>().into_iter().collect()
 }
 
-impl Group {
-    /// Reads everything the requests name, one query per kind of row.
+impl<'k> Group<'k> {
+    /// Reads what the writer does not keep (learners, claims, vouchers, stored completions and
+    /// certificates), one query per kind of row.
     fn load(
         conn: &mut DbConn,
+        kept: &'k Kept,
         requests: &[&Request],
         generation: i64,
-    ) -> Result<Group, ServiceError> {
+    ) -> Result<Group<'k>, ServiceError> {
         let events = || requests.iter().flat_map(|r| r.events.iter());
         let platform_codes = distinct(requests.iter().map(|r| r.platform.as_str()));
         let event_ids = distinct(events().map(|p| p.event.event_id.as_str()));
-        let course_codes = distinct(events().map(|p| p.event.course_code.as_str()));
         let payer_codes = distinct(events().map(|p| p.event.payer.as_str()));
         let hashes = distinct(events().map(|p| p.id_hash.as_str()));
         let certificates = distinct(events().filter_map(|p| p.event.certificate_no.as_deref()));
         let voucher_codes = distinct(events().filter_map(|p| p.event.voucher_code.as_deref()));
+        let course_ids = distinct(requests.iter().flat_map(|r| {
+            r.events
+                .iter()
+                .filter_map(|p| kept.catalog.course(&r.platform, &p.event.course_code))
+                .map(|c| c.id.as_str())
+        }));
 
-        let platforms = rows::platforms_named(conn, &platform_codes)?
-            .into_iter()
-            .map(|p| (p.code, p.status == "active"))
-            .collect();
-        let courses: HashMap<_, _> = rows::courses_named(conn, &platform_codes, &course_codes)?
-            .into_iter()
-            .map(|c| ((c.platform_code.clone(), c.code.clone()), c))
-            .collect();
         let learners: HashMap<_, _> = rows::learners_hashed(conn, &hashes)?
             .into_iter()
             .map(|l| (l.id_hash.clone(), l))
             .collect();
         let learner_ids: Vec<&str> = learners.values().map(|l| l.id.as_str()).collect();
-        let course_ids: Vec<&str> = courses.values().map(|c| c.id.as_str()).collect();
         let years: Vec<i32> = events()
             .map(|p| TrainingYear::of(p.event.certified_at).value())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let loaded = rows::counters_of(
-            conn,
-            &payer_codes,
-            &years,
-            &learner_ids,
-            &platform_codes,
-            &course_ids,
-        )?;
+        let stored = rows::completions_named(conn, &platform_codes, &event_ids, &certificates)?;
+        let mut loaded =
+            rows::learner_counters(conn, &payer_codes, &years, &learner_ids, &course_ids)?;
+        kept.add_counters(&mut loaded, &platform_codes, &course_ids);
         Ok(Group {
-            platforms,
-            payers: rows::payers_named(conn, &payer_codes)?
-                .into_iter()
-                .collect(),
+            catalog: &kept.catalog,
             vouchers: voucher_rows::named(conn, &voucher_codes)?
                 .into_iter()
                 .map(|v| (v.voucher.code.clone(), v))
                 .collect(),
-            schedules: rows::schedules_of(conn, &payer_codes)?,
-            stored: rows::completions_named(conn, &platform_codes, &event_ids)?
+            certificates: stored
+                .iter()
+                .filter_map(|c| c.certificate_no.clone())
+                .collect(),
+            stored: stored
                 .into_iter()
                 .map(|c| ((c.platform_code.clone(), c.event_id.clone()), c))
                 .collect(),
-            certificates: rows::certificates_taken(conn, &certificates)?
-                .into_iter()
-                .collect(),
-            courses,
             learners,
             meter: Meter::new(loaded.clone()),
             loaded,
@@ -224,7 +427,7 @@ impl Group {
 
     /// Answers one request: every event stored, or the request refused with every reason.
     fn take(&mut self, request: &Request, now: DateTime<Utc>) -> Answer {
-        match self.platforms.get(&request.platform) {
+        match self.catalog.platforms.get(&request.platform) {
             None => return Err(ServiceError::NotFound("platform")),
             Some(false) => {
                 return Err(ServiceError::Forbidden {
@@ -293,10 +496,7 @@ impl Group {
             };
         }
         let mut refusals = Refusals::default();
-        let course = self
-            .courses
-            .get(&(platform.to_owned(), event.course_code.clone()))
-            .cloned();
+        let course = self.catalog.course(platform, &event.course_code).cloned();
         match &course {
             None => refusals.add(
                 "course_code",
@@ -312,7 +512,8 @@ impl Group {
             }
             Some(_) => {}
         }
-        let payer_known = self.payers.contains_key(&event.payer);
+        let payer = self.catalog.payers.get(&event.payer);
+        let payer_known = payer.is_some();
         if !payer_known {
             refusals.add("payer", "unknown_payer", "is not a known payer");
         }
@@ -327,10 +528,12 @@ impl Group {
             );
         }
         // The version in force: the latest effective on or before the training year.
-        let schedule = self
-            .schedules
-            .iter()
-            .find(|s| s.payer_code == event.payer && s.effective_year <= year.value())
+        let schedule = payer
+            .and_then(|p| {
+                p.schedules
+                    .iter()
+                    .find(|s| s.effective_year <= year.value())
+            })
             .cloned();
         if payer_known && schedule.is_none() {
             refusals.add(
@@ -465,10 +668,10 @@ impl Group {
     ) -> Result<(), VoucherRefusal> {
         let event = &prepared.event;
         let required = self
+            .catalog
             .payers
             .get(&event.payer)
-            .copied()
-            .flatten()
+            .and_then(|p| p.voucher_required_since)
             .is_some_and(|since| since <= now.naive_utc());
         let Some(code) = &event.voucher_code else {
             return if required {
@@ -554,8 +757,8 @@ impl Group {
 
     /// Writes what the group added: learners, completions (the audit trail derives their
     /// recording from the rows, see `audit::recorded`), claims, each counter it changed, once,
-    /// and the messages its platforms are sent.
-    fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), ServiceError> {
+    /// and the messages its platforms are sent. Answers the counters as they now stand.
+    fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<Counters, ServiceError> {
         // Each platform's endpoints are loaded once, and only when it has something to hear.
         let mut endpoints = HashMap::new();
         for notice in &self.added.notices {
@@ -581,7 +784,7 @@ impl Group {
                 now: now.naive_utc(),
             },
         )?;
-        Ok(())
+        Ok(self.meter.into_counters())
     }
 }
 
@@ -691,15 +894,43 @@ mod tests {
         }
     }
 
-    fn answers(store: &Store, groups: &[&[Request]]) -> Vec<String> {
-        groups
+    fn answers(store: &Store, kept: &mut Kept, group: &[Request]) -> Vec<String> {
+        let refs: Vec<&Request> = group.iter().collect();
+        apply(store, kept, now(), &refs)
+            .unwrap()
             .iter()
-            .flat_map(|group| {
-                let refs: Vec<&Request> = group.iter().collect();
-                apply(store, now(), &refs).unwrap()
-            })
             .map(|answer| format!("{answer:?}"))
             .collect()
+    }
+
+    fn event(learner: u8) -> Request {
+        request(&[(learner, 0, 10, 99, true, false)], usize::from(learner))
+    }
+
+    /// What another writer changes between two groups (here: suspending the platform) is what
+    /// the next group sees, although the writer keeps catalog rows.
+    #[test]
+    fn what_others_write_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path(), "books.db");
+        let mut kept = Kept::default();
+        let first = answers(&store, &mut kept, &[event(1)]);
+        assert!(first[0].starts_with("Ok("), "{first:?}");
+        assert!(kept.catalog.platforms.contains_key("P") && kept.generation.is_some());
+        let second = answers(&store, &mut kept, &[event(2)]);
+        assert!(second[0].starts_with("Ok("), "{second:?}");
+
+        store
+            .write(|conn| {
+                use crate::store::schema::platforms;
+                diesel::update(platforms::table.find("P"))
+                    .set(platforms::status.eq("suspended"))
+                    .execute(conn)?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let refused = answers(&store, &mut kept, &[event(3)]);
+        assert!(refused[0].contains("platform_suspended"), "{refused:?}");
     }
 
     type Snapshot = (
@@ -757,24 +988,39 @@ mod tests {
                 1..60,
             ),
             cuts in prop::collection::vec(any::<bool>(), 60),
+            by_other in prop::collection::vec(prop::bool::weighted(0.3), 60),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let requests: Vec<Request> =
                 specs.iter().enumerate().map(|(n, s)| request(s, n)).collect();
             let alone = store(dir.path(), "alone.db");
-            let singles: Vec<&[Request]> = requests.chunks(1).collect();
-            let expected = answers(&alone, &singles);
+            let mut kept = Kept::default();
+            let expected: Vec<String> = requests
+                .chunks(1)
+                .flat_map(|single| answers(&alone, &mut kept, single))
+                .collect();
 
+            // Two writers on the grouped books, as two replicas: each keeps its own counters
+            // and must notice the other's groups.
             let grouped = store(dir.path(), "grouped.db");
-            let mut groups: Vec<&[Request]> = vec![];
+            let other = Store::open(
+                &DatabaseUrl::Sqlite(dir.path().join("grouped.db")),
+                2,
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            let writers = [&grouped, &other];
+            let mut kept = [Kept::default(), Kept::default()];
+            let mut got = vec![];
             let mut start = 0;
             for end in 1..=requests.len() {
                 if end == requests.len() || cuts[end] {
-                    groups.push(&requests[start..end]);
+                    let writer = usize::from(by_other[start]);
+                    got.extend(answers(writers[writer], &mut kept[writer], &requests[start..end]));
                     start = end;
                 }
             }
-            prop_assert_eq!(answers(&grouped, &groups), expected);
+            prop_assert_eq!(got, expected);
             prop_assert_eq!(counters(&grouped), counters(&alone));
         }
     }

@@ -2,9 +2,11 @@
 //! handlers, then queued here with a reply channel; the writer takes everything queued (up to a
 //! bound), applies it in arrival order in one money transaction, commits once, and answers
 //! every request. One commit (one fsync) per group instead of one per request, and the
-//! requests of many clients share the group's set queries.
+//! requests of many clients share the group's set queries. Between groups the writer keeps the
+//! catalog rows and the platform and course counters it read or wrote ([`Kept`]), read again
+//! whenever another writer (an admin change, another replica) wrote in between.
 
-use super::group::{self, Answer, Request};
+use super::group::{self, Answer, Kept, Request};
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -113,6 +115,7 @@ fn run(
     waiting: &AtomicUsize,
     metrics: &Metrics,
 ) {
+    let mut kept = Kept::default();
     while let Ok(first) = inbox.recv() {
         let mut events = first.request.events.len();
         let mut batch = vec![first];
@@ -127,7 +130,7 @@ fn run(
         }
         let left = waiting.fetch_sub(events, Ordering::SeqCst) - events;
         metrics.ingest_queue_events.set(gauge(left));
-        let answers = answer_group(store, clock, &batch);
+        let answers = answer_group(store, &mut kept, clock, &batch);
         metrics.write_group_events.observe(events as f64);
         for (queued, answer) in batch.into_iter().zip(answers) {
             metrics
@@ -144,9 +147,14 @@ fn run(
 /// Applies a group; if its transaction fails because of a request, each request is retried
 /// alone, so that the failure is answered to that request only. A database out of reach fails
 /// every request alike, at once.
-fn answer_group(store: &Store, clock: &dyn Clock, batch: &[Queued]) -> Vec<Answer> {
+fn answer_group(
+    store: &Store,
+    kept: &mut Kept,
+    clock: &dyn Clock,
+    batch: &[Queued],
+) -> Vec<Answer> {
     let requests: Vec<&Request> = batch.iter().map(|q| &q.request).collect();
-    match group::apply(store, clock.now(), &requests) {
+    match group::apply(store, kept, clock.now(), &requests) {
         Ok(answers) => answers,
         Err(failure) if requests.len() == 1 => vec![Err(failure)],
         Err(ServiceError::Store(cause)) if cause.is_unavailable() => {
@@ -161,7 +169,8 @@ fn answer_group(store: &Store, clock: &dyn Clock, batch: &[Queued]) -> Vec<Answe
             requests
                 .iter()
                 .map(|request| {
-                    group::apply(store, clock.now(), &[request]).and_then(|mut one| one.remove(0))
+                    group::apply(store, kept, clock.now(), &[request])
+                        .and_then(|mut one| one.remove(0))
                 })
                 .collect()
         }

@@ -54,23 +54,25 @@ pub fn schedules_of(conn: &mut DbConn, payer_codes: &[&str]) -> Result<Vec<RateS
         .load(conn)?)
 }
 
-/// Stored completions with these event ids on these platforms (keyed by both by the caller).
+/// Stored completions with these event ids on these platforms (a superset when several
+/// platforms share a group: the caller keys them by both), or with these certificate numbers:
+/// both checks in one round trip, each side an index lookup.
 pub fn completions_named(
     conn: &mut DbConn,
     platform_codes: &[&str],
     event_ids: &[&str],
+    certificates: &[&str],
 ) -> Result<Vec<CompletionRow>> {
-    Ok(completions::table
-        .filter(completions::platform_code.eq_any(platform_codes))
-        .filter(completions::event_id.eq_any(event_ids))
-        .load(conn)?)
-}
-
-pub fn certificates_taken(conn: &mut DbConn, numbers: &[&str]) -> Result<Vec<String>> {
-    Ok(completions::table
-        .filter(completions::certificate_no.eq_any(numbers))
-        .select(completions::certificate_no.assume_not_null())
-        .load(conn)?)
+    let by_event = completions::platform_code
+        .eq_any(platform_codes)
+        .and(completions::event_id.eq_any(event_ids));
+    let query = completions::table.into_boxed();
+    let query = if certificates.is_empty() {
+        query.filter(by_event)
+    } else {
+        query.filter(by_event.or(completions::certificate_no.eq_any(certificates)))
+    };
+    Ok(query.load(conn)?)
 }
 
 pub fn learners_hashed(conn: &mut DbConn, id_hashes: &[&str]) -> Result<Vec<LearnerRow>> {
@@ -79,56 +81,71 @@ pub fn learners_hashed(conn: &mut DbConn, id_hashes: &[&str]) -> Result<Vec<Lear
         .load(conn)?)
 }
 
-/// The claims, counters and free phases of these learners, platforms and courses.
-pub fn counters_of(
+/// The claims of these learners on these courses, and their counters in these payers' years
+/// (the platform and course counters are the writer's to add, see `service::group::Kept`).
+pub fn learner_counters(
     conn: &mut DbConn,
     payer_codes: &[&str],
     years: &[i32],
     learner_ids: &[&str],
-    platform_codes: &[&str],
     course_ids: &[&str],
 ) -> Result<Counters> {
     let mut counters = Counters::default();
-    if !learner_ids.is_empty() {
-        let claimed: Vec<ClaimKey> = claims::table
-            .filter(claims::learner_id.eq_any(learner_ids))
-            .filter(claims::course_id.eq_any(course_ids))
-            .select((claims::learner_id, claims::course_id))
-            .load(conn)?;
-        counters.claims.extend(claimed);
-        // Every key column bound: the primary key answers, whatever else the learners have.
-        let learners: Vec<(String, String, i32, i64)> = learner_year_usage::table
-            .filter(learner_year_usage::payer_code.eq_any(payer_codes))
-            .filter(learner_year_usage::learner_id.eq_any(learner_ids))
-            .filter(learner_year_usage::training_year.eq_any(years))
-            .load(conn)?;
-        counters.learners.extend(
-            learners
-                .into_iter()
-                .map(|(payer, learner, year, fen)| ((payer, learner, year), Money::from_fen(fen))),
-        );
+    if learner_ids.is_empty() {
+        return Ok(counters);
     }
-    let platforms: Vec<(String, String, i32, i64)> = platform_year_usage::table
+    let claimed: Vec<ClaimKey> = claims::table
+        .filter(claims::learner_id.eq_any(learner_ids))
+        .filter(claims::course_id.eq_any(course_ids))
+        .select((claims::learner_id, claims::course_id))
+        .load(conn)?;
+    // Every key column bound: the primary key answers, whatever else the learners have.
+    let learners: Vec<(String, String, i32, i64)> = learner_year_usage::table
+        .filter(learner_year_usage::payer_code.eq_any(payer_codes))
+        .filter(learner_year_usage::learner_id.eq_any(learner_ids))
+        .filter(learner_year_usage::training_year.eq_any(years))
+        .load(conn)?;
+    counters.claims.extend(claimed);
+    counters.learners.extend(
+        learners
+            .into_iter()
+            .map(|(payer, learner, year, fen)| ((payer, learner, year), Money::from_fen(fen))),
+    );
+    Ok(counters)
+}
+
+/// Every counter of these platforms: all payers, all years.
+pub fn platform_counters(
+    conn: &mut DbConn,
+    platform_codes: &[&str],
+) -> Result<Vec<(PlatformYear, Money)>> {
+    let rows: Vec<(String, String, i32, i64)> = platform_year_usage::table
         .filter(platform_year_usage::platform_code.eq_any(platform_codes))
         .load(conn)?;
-    counters.platforms.extend(
-        platforms
-            .into_iter()
-            .map(|(payer, platform, year, fen)| ((payer, platform, year), Money::from_fen(fen))),
-    );
-    let courses: Vec<(String, String, i64, Option<NaiveDateTime>)> = course_usage::table
+    Ok(rows
+        .into_iter()
+        .map(|(payer, platform, year, fen)| ((payer, platform, year), Money::from_fen(fen)))
+        .collect())
+}
+
+/// Every counter and free phase of these courses: all payers.
+pub fn course_counters(
+    conn: &mut DbConn,
+    course_ids: &[&str],
+) -> Result<Vec<(CourseKey, CourseCounter)>> {
+    let rows: Vec<(String, String, i64, Option<NaiveDateTime>)> = course_usage::table
         .filter(course_usage::course_id.eq_any(course_ids))
         .load(conn)?;
-    counters
-        .courses
-        .extend(courses.into_iter().map(|(payer, course, fen, free_since)| {
+    Ok(rows
+        .into_iter()
+        .map(|(payer, course, fen, free_since)| {
             let counter = CourseCounter {
                 granted: Money::from_fen(fen),
                 free: free_since.is_some(),
             };
             ((payer, course), counter)
-        }));
-    Ok(counters)
+        })
+        .collect())
 }
 
 /// What a group adds: new learners, completions (each its own audit entry), claims, and the
