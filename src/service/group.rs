@@ -142,8 +142,9 @@ impl Added {
 
 /// What the writer keeps between groups: the catalog rows and the platform and course counters
 /// its groups read or wrote. They stay current while the ledger generation a group takes follows
-/// the one this writer committed last (nobody else wrote in between: every write takes the
-/// ledger lock and bumps it); otherwise everything is read again. Learners, claims and stored
+/// the one this writer committed last (nobody else wrote in between: every write to these tables
+/// goes through `Store::write`, which takes the ledger lock and bumps it); otherwise everything
+/// is read again. Learners, claims and stored
 /// completions are not kept: they grow without bound.
 #[derive(Default)]
 pub struct Kept {
@@ -325,8 +326,8 @@ impl Kept {
     }
 }
 
-/// Reads, in one query, what `kept` lacks among the `wanted` keys. Keys without a row are not
-/// remembered: codes a client makes up must not grow what the writer keeps.
+/// Reads, in one query, what `kept` lacks among the `wanted` keys, and keeps what `load` returns.
+/// Loaders return only keys that exist, so codes a client makes up do not grow what is kept.
 fn fill<K: Hash + Eq + Ord + Clone, V>(
     kept: &mut HashMap<K, V>,
     wanted: impl Iterator<Item = K>,
@@ -346,6 +347,7 @@ fn fill<K: Hash + Eq + Ord + Clone, V>(
 fn strs(keys: &[String]) -> Vec<&str> {
     keys.iter().map(String::as_str).collect()
 }
+
 /// The group's view of the books: what its events name, as stored, plus what it added so far.
 struct Group<'k> {
     catalog: &'k Catalog,
@@ -931,6 +933,32 @@ mod tests {
             .unwrap();
         let refused = answers(&store, &mut kept, &[event(3)]);
         assert!(refused[0].contains("platform_suspended"), "{refused:?}");
+    }
+
+    /// A group whose transaction fails stores nothing and leaves nothing kept: what it read and
+    /// decided is not trusted by the next group.
+    #[test]
+    fn a_failed_group_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path(), "books.db");
+        let mut kept = Kept::default();
+        answers(&store, &mut kept, &[event(1)]);
+        assert!(kept.generation.is_some() && !kept.platform_counters.is_empty());
+
+        store
+            .write(|conn| {
+                diesel::connection::SimpleConnection::batch_execute(
+                    conn,
+                    "CREATE TRIGGER refuse BEFORE INSERT ON completions \
+                     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let second = event(2);
+        assert!(apply(&store, &mut kept, now(), &[&second]).is_err());
+        assert!(kept.generation.is_none());
+        assert!(kept.catalog.platforms.is_empty() && kept.platform_counters.is_empty());
     }
 
     type Snapshot = (

@@ -4,7 +4,9 @@
 //! every request. One commit (one fsync) per group instead of one per request, and the
 //! requests of many clients share the group's set queries. Between groups the writer keeps the
 //! catalog rows and the platform and course counters it read or wrote ([`Kept`]), read again
-//! whenever another writer (an admin change, another replica) wrote in between.
+//! whenever another writer (an admin change, another replica) wrote in between. Any write
+//! under the ledger lock counts, a console sign-in as well: with several replicas nearly every
+//! group reads everything again, as it did before anything was kept.
 
 use super::group::{self, Answer, Kept, Request};
 use super::ServiceError;

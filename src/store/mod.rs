@@ -5,6 +5,10 @@
 //! `ledger_locks`, updated first thing in the transaction, across processes. On PostgreSQL that
 //! update takes a row lock held to commit; on SQLite it takes the database's write lock. Either
 //! way each money transaction sees every earlier one committed, so limits hold exactly.
+//! Every write to the ledger's tables goes through it: the ledger writer keeps catalog rows and
+//! counters for as long as the generation it bumps says nobody else wrote (`service::group::Kept`),
+//! so a change made around it (by hand, or a data migration while gateways run) must bump
+//! `ledger_locks.generation` too, or be followed by a restart.
 
 /// Inserts many rows: `COPY … FROM STDIN (FORMAT binary)` on PostgreSQL (one round trip, no
 /// statement of thousands of parameters to parse), one cached prepared statement per row on
