@@ -144,17 +144,71 @@ impl Added {
 /// its groups read or wrote. They stay current while the ledger generation a group takes follows
 /// the one this writer committed last (nobody else wrote in between: every write to these tables
 /// goes through `Store::write`, which takes the ledger lock and bumps it); otherwise everything
-/// is read again. Learners, claims and stored
-/// completions are not kept: they grow without bound.
+/// is read again. Learners, claims and stored completions are not kept: they grow without bound.
 #[derive(Default)]
 pub struct Kept {
     /// The generation this writer committed last, while what is kept is current.
     generation: Option<i64>,
     catalog: Catalog,
-    /// Platform code → every counter of the platform.
-    platform_counters: HashMap<String, HashMap<PlatformYear, Money>>,
-    /// Course id → every counter of the course.
-    course_counters: HashMap<String, HashMap<CourseKey, CourseCounter>>,
+    platform_counters: Filed<PlatformYear, Money>,
+    course_counters: Filed<CourseKey, CourseCounter>,
+}
+
+/// Counters filed by the platform or course they count for: each is read whole, once.
+type Filed<K, V> = HashMap<String, HashMap<K, V>>;
+
+/// The platform or course a counter counts for: the second field of its key, `(payer, platform,
+/// year)` or `(payer, course)`.
+trait Owner {
+    fn owner(&self) -> &str;
+}
+
+impl Owner for PlatformYear {
+    fn owner(&self) -> &str {
+        &self.1
+    }
+}
+
+impl Owner for CourseKey {
+    fn owner(&self) -> &str {
+        &self.1
+    }
+}
+
+fn file<K: Owner + Hash + Eq, V>(
+    filed: &mut Filed<K, V>,
+    counters: impl IntoIterator<Item = (K, V)>,
+) {
+    for (key, value) in counters {
+        filed
+            .entry(key.owner().to_owned())
+            .or_default()
+            .insert(key, value);
+    }
+}
+
+/// Each of `owners` with its counters among `loaded`; one without any yet gets none, so that it
+/// is not read again.
+fn filed<K: Owner + Hash + Eq, V>(
+    owners: &[String],
+    loaded: Vec<(K, V)>,
+) -> Vec<(String, HashMap<K, V>)> {
+    let mut filed: Filed<K, V> = owners.iter().map(|o| (o.clone(), HashMap::new())).collect();
+    file(&mut filed, loaded);
+    filed.into_iter().collect()
+}
+
+/// Copies the filed counters of these owners into `counters`.
+fn copy_filed<K: Hash + Eq + Clone, V: Copy>(
+    filed: &Filed<K, V>,
+    owners: &[&str],
+    counters: &mut HashMap<K, V>,
+) {
+    for owner in owners {
+        if let Some(kept) = filed.get(*owner) {
+            counters.extend(kept.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+    }
 }
 
 /// The catalog rows groups named, as stored.
@@ -252,39 +306,21 @@ impl Kept {
                     .collect())
             },
         )?;
-        // Counters of the platforms and courses that exist; one without any yet is kept with
-        // none, so that it is not read again.
+        // Counters only of the platforms and courses that exist.
         fill(
             &mut self.platform_counters,
             requests
                 .iter()
                 .filter(|r| catalog.platforms.contains_key(&r.platform))
                 .map(|r| r.platform.clone()),
-            |codes| {
-                let mut counters: HashMap<String, HashMap<PlatformYear, Money>> =
-                    codes.iter().map(|c| (c.clone(), HashMap::new())).collect();
-                for (key, fen) in rows::platform_counters(conn, &strs(codes))? {
-                    counters.entry(key.1.clone()).or_default().insert(key, fen);
-                }
-                Ok(counters.into_iter().collect())
-            },
+            |codes| Ok(filed(codes, rows::platform_counters(conn, &strs(codes))?)),
         )?;
         fill(
             &mut self.course_counters,
             events()
                 .filter_map(|(platform, e)| catalog.course(platform, &e.course_code))
                 .map(|c| c.id.clone()),
-            |ids| {
-                let mut counters: HashMap<String, HashMap<CourseKey, CourseCounter>> =
-                    ids.iter().map(|c| (c.clone(), HashMap::new())).collect();
-                for (key, counter) in rows::course_counters(conn, &strs(ids))? {
-                    counters
-                        .entry(key.1.clone())
-                        .or_default()
-                        .insert(key, counter);
-                }
-                Ok(counters.into_iter().collect())
-            },
+            |ids| Ok(filed(ids, rows::course_counters(conn, &strs(ids))?)),
         )?;
         Ok(())
     }
@@ -292,37 +328,19 @@ impl Kept {
     /// The group that wrote `generation` committed with these counters: they are the stored
     /// ones now.
     fn committed(&mut self, generation: i64, after: Counters) {
-        for (key, fen) in after.platforms {
-            self.platform_counters
-                .entry(key.1.clone())
-                .or_default()
-                .insert(key, fen);
-        }
-        for (key, counter) in after.courses {
-            self.course_counters
-                .entry(key.1.clone())
-                .or_default()
-                .insert(key, counter);
-        }
+        file(&mut self.platform_counters, after.platforms);
+        file(&mut self.course_counters, after.courses);
         self.generation = Some(generation);
     }
 
     /// Adds the kept counters of these platforms and courses.
     fn add_counters(&self, counters: &mut Counters, platform_codes: &[&str], course_ids: &[&str]) {
-        for code in platform_codes {
-            if let Some(kept) = self.platform_counters.get(*code) {
-                counters
-                    .platforms
-                    .extend(kept.iter().map(|(k, v)| (k.clone(), *v)));
-            }
-        }
-        for id in course_ids {
-            if let Some(kept) = self.course_counters.get(*id) {
-                counters
-                    .courses
-                    .extend(kept.iter().map(|(k, v)| (k.clone(), *v)));
-            }
-        }
+        copy_filed(
+            &self.platform_counters,
+            platform_codes,
+            &mut counters.platforms,
+        );
+        copy_filed(&self.course_counters, course_ids, &mut counters.courses);
     }
 }
 
