@@ -93,16 +93,20 @@ fn gateway_log() -> Option<String> {
     std::env::var("LOADGEN_GATEWAY_LOG").ok()
 }
 
+/// The startup line names the port the gateway bound, so it is logged whatever filter is asked
+/// for: a filter without it would leave `start` waiting for a port that is never printed.
+fn gateway_log_filter() -> String {
+    let asked = gateway_log().unwrap_or_else(|| "warn".into());
+    format!("{asked},subsidy_gateway::startup=info")
+}
+
 fn start(database_url: &str) -> anyhow::Result<Gateway> {
     let mut child = Command::new(sibling("gateway"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("DATABASE_URL", database_url)
         .env("GATEWAY_RATE_PER_SECOND", "1000000")
         .env("GATEWAY_RATE_BURST", "1000000")
-        .env(
-            "RUST_LOG",
-            gateway_log().unwrap_or_else(|| "warn,subsidy_gateway::startup=info".into()),
-        )
+        .env("RUST_LOG", gateway_log_filter())
         .stderr(Stdio::piped())
         .spawn()?;
     let stderr = child.stderr.take().expect("piped");
