@@ -7,6 +7,7 @@
 use super::error::{FieldError, Refusals};
 use super::ingest::{CompletionEvent, CompletionResult, CLOCK_SKEW};
 use super::{new_id, schedule_of, ServiceError};
+use crate::clock::Clock;
 use crate::domain::metering::{CourseCounter, CourseKey, PlatformYear};
 use crate::domain::notice::{ceiling_crossings, EventType};
 use crate::domain::voucher::{redeemable, Redemption, Voucher, VoucherRefusal, VoucherStatus};
@@ -41,26 +42,41 @@ pub struct Request {
 
 pub type Answer = Result<Vec<CompletionResult>, ServiceError>;
 
-/// Applies the requests in order in one transaction and answers each of them. `Err` only when
-/// the transaction itself failed: then nothing of the group was stored, and nothing is kept.
-pub fn apply(
+impl AsRef<Request> for Request {
+    fn as_ref(&self) -> &Request {
+        self
+    }
+}
+
+/// Applies the requests of `batch` in order in one transaction and answers each of them. Once
+/// the ledger lock is held, `join` may add to `batch` the requests that queued while this writer
+/// waited for it (behind another replica's group or the invoice run), so that they do not wait
+/// for another turn at the lock. `Err` only when the transaction itself failed: then nothing of
+/// the group was stored, and nothing is kept.
+pub fn apply<R: AsRef<Request>>(
     store: &Store,
     kept: &mut Kept,
-    now: DateTime<Utc>,
-    requests: &[&Request],
+    clock: &dyn Clock,
+    batch: &mut Vec<R>,
+    join: impl FnOnce(&mut Vec<R>),
 ) -> Result<Vec<Answer>, ServiceError> {
     let started = Instant::now();
-    let mut phases = [Duration::ZERO; 3];
+    let mut phases = [Duration::ZERO; 4];
     let applied = store.write_stamped(|conn, generation| {
+        phases[0] = started.elapsed();
+        join(batch);
+        // Taken after the wait for the lock, so that no request is stamped before it arrived.
+        let now = clock.now();
+        let requests: Vec<&Request> = batch.iter().map(AsRef::as_ref).collect();
         // A panic becomes an error inside the transaction, so that it rolls back.
         catch_unwind(AssertUnwindSafe(|| {
-            kept.refresh(conn, requests, generation)?;
-            let mut group = Group::load(conn, kept, requests, generation)?;
-            phases[0] = started.elapsed();
-            let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
+            kept.refresh(conn, &requests, generation)?;
+            let mut group = Group::load(conn, kept, &requests, generation)?;
             phases[1] = started.elapsed();
-            let after = group.record(conn, now)?;
+            let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
             phases[2] = started.elapsed();
+            let after = group.record(conn, now)?;
+            phases[3] = started.elapsed();
             Ok::<_, ServiceError>((answers, after, generation))
         }))
         .unwrap_or_else(|_| {
@@ -81,12 +97,13 @@ pub fn apply(
         }
     };
     tracing::debug!(
-        requests = requests.len(),
-        events = requests.iter().map(|r| r.events.len()).sum::<usize>(),
-        load_us = phases[0].as_micros(),
-        decide_us = (phases[1] - phases[0]).as_micros(),
-        record_us = (phases[2] - phases[1]).as_micros(),
-        commit_us = (started.elapsed() - phases[2]).as_micros(),
+        requests = batch.len(),
+        events = batch.iter().map(|r| r.as_ref().events.len()).sum::<usize>(),
+        lock_us = phases[0].as_micros(),
+        load_us = (phases[1] - phases[0]).as_micros(),
+        decide_us = (phases[2] - phases[1]).as_micros(),
+        record_us = (phases[3] - phases[2]).as_micros(),
+        commit_us = (started.elapsed() - phases[3]).as_micros(),
         "group committed"
     );
     Ok(answers)
@@ -811,6 +828,7 @@ impl<'k> Group<'k> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
     use crate::domain::IdNumber;
     use crate::store::models::PlatformRow;
     use crate::store::schema::{course_usage, learner_year_usage, learners, platform_year_usage};
@@ -915,8 +933,8 @@ mod tests {
     }
 
     fn answers(store: &Store, kept: &mut Kept, group: &[Request]) -> Vec<String> {
-        let refs: Vec<&Request> = group.iter().collect();
-        apply(store, kept, now(), &refs)
+        let mut refs: Vec<&Request> = group.iter().collect();
+        apply(store, kept, &ManualClock::at(now()), &mut refs, |_| ())
             .unwrap()
             .iter()
             .map(|answer| format!("{answer:?}"))
@@ -974,9 +992,72 @@ mod tests {
             })
             .unwrap();
         let second = event(2);
-        assert!(apply(&store, &mut kept, now(), &[&second]).is_err());
+        let failed = apply(
+            &store,
+            &mut kept,
+            &ManualClock::at(now()),
+            &mut vec![&second],
+            |_| (),
+        );
+        assert!(failed.is_err());
         assert!(kept.generation.is_none());
         assert!(kept.catalog.platforms.is_empty() && kept.platform_counters.is_empty());
+    }
+
+    /// Requests that queue while the writer waits for the ledger lock (here held by another
+    /// replica) join its group: they are taken only once the lock is held, and committed with
+    /// the first in one transaction.
+    #[test]
+    fn requests_queued_during_the_wait_for_the_lock_join_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path(), "books.db");
+        let other = Store::open(
+            &DatabaseUrl::Sqlite(dir.path().join("books.db")),
+            2,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let (locked, lock_held) = std::sync::mpsc::channel();
+        let released = std::sync::atomic::AtomicBool::new(false);
+        let (first, joining) = (event(1), event(2));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                other
+                    .write(|_| {
+                        locked.send(()).unwrap();
+                        std::thread::sleep(Duration::from_millis(300));
+                        released.store(true, std::sync::atomic::Ordering::SeqCst);
+                        Ok::<_, StoreError>(())
+                    })
+                    .unwrap();
+            });
+            lock_held.recv().unwrap();
+            let mut batch = vec![&first];
+            let answers = apply(
+                &store,
+                &mut Kept::default(),
+                &ManualClock::at(now()),
+                &mut batch,
+                |batch| {
+                    assert!(released.load(std::sync::atomic::Ordering::SeqCst));
+                    batch.push(&joining);
+                },
+            )
+            .unwrap();
+            assert_eq!(batch.len(), 2);
+            assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        });
+        let generations: Vec<i64> = store
+            .read(|conn| {
+                use crate::store::schema::completions;
+                completions::table
+                    .select(completions::generation)
+                    .load(conn)
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(generations.len(), 2);
+        assert_eq!(generations[0], generations[1], "one transaction");
     }
 
     type Snapshot = (

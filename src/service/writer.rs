@@ -118,9 +118,8 @@ fn run(
     metrics: &Metrics,
 ) {
     let mut kept = Kept::default();
-    while let Ok(first) = inbox.recv() {
-        let mut events = first.request.events.len();
-        let mut batch = vec![first];
+    let take_queued = |batch: &mut Vec<Queued>, from: usize| {
+        let mut events: usize = batch.iter().map(|q| q.request.events.len()).sum();
         while events < GROUP_EVENTS {
             match inbox.try_recv() {
                 Ok(next) => {
@@ -130,9 +129,18 @@ fn run(
                 Err(_) => break,
             }
         }
-        let left = waiting.fetch_sub(events, Ordering::SeqCst) - events;
+        let taken: usize = batch[from..].iter().map(|q| q.request.events.len()).sum();
+        let left = waiting.fetch_sub(taken, Ordering::SeqCst) - taken;
         metrics.ingest_queue_events.set(gauge(left));
-        let answers = answer_group(store, &mut kept, clock, &batch);
+    };
+    while let Ok(first) = inbox.recv() {
+        let mut batch = vec![first];
+        take_queued(&mut batch, 0);
+        let answers = answer_group(store, &mut kept, clock, &mut batch, |batch| {
+            let from = batch.len();
+            take_queued(batch, from);
+        });
+        let events: usize = batch.iter().map(|q| q.request.events.len()).sum();
         metrics.write_group_events.observe(events as f64);
         for (queued, answer) in batch.into_iter().zip(answers) {
             metrics
@@ -146,32 +154,38 @@ fn run(
     }
 }
 
-/// Applies a group; if its transaction fails because of a request, each request is retried
-/// alone, so that the failure is answered to that request only. A database out of reach fails
-/// every request alike, at once.
+impl AsRef<Request> for Queued {
+    fn as_ref(&self) -> &Request {
+        &self.request
+    }
+}
+
+/// Applies a group, joined by what queues while it waits for the ledger lock; if its
+/// transaction fails because of a request, each request is retried alone, so that the failure
+/// is answered to that request only. A database out of reach fails every request alike, at once.
 fn answer_group(
     store: &Store,
     kept: &mut Kept,
     clock: &dyn Clock,
-    batch: &[Queued],
+    batch: &mut Vec<Queued>,
+    join: impl FnOnce(&mut Vec<Queued>),
 ) -> Vec<Answer> {
-    let requests: Vec<&Request> = batch.iter().map(|q| &q.request).collect();
-    match group::apply(store, kept, clock.now(), &requests) {
+    match group::apply(store, kept, clock, batch, join) {
         Ok(answers) => answers,
-        Err(failure) if requests.len() == 1 => vec![Err(failure)],
+        Err(failure) if batch.len() == 1 => vec![Err(failure)],
         Err(ServiceError::Store(cause)) if cause.is_unavailable() => {
             let reason = cause.to_string();
-            requests
+            batch
                 .iter()
                 .map(|_| Err(ServiceError::Store(StoreError::Unavailable(reason.clone()))))
                 .collect()
         }
         Err(failure) => {
-            tracing::warn!(error = %failure, requests = requests.len(), "group failed; applying its requests one by one");
-            requests
+            tracing::warn!(error = %failure, requests = batch.len(), "group failed; applying its requests one by one");
+            batch
                 .iter()
-                .map(|request| {
-                    group::apply(store, kept, clock.now(), &[request])
+                .map(|queued| {
+                    group::apply(store, kept, clock, &mut vec![&queued.request], |_| ())
                         .and_then(|mut one| one.remove(0))
                 })
                 .collect()
