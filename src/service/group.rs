@@ -837,6 +837,7 @@ mod tests {
     use diesel::prelude::*;
     use proptest::prelude::*;
     use serde_json::json;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2022, 12, 15, 2, 0, 0).unwrap()
@@ -933,12 +934,26 @@ mod tests {
     }
 
     fn answers(store: &Store, kept: &mut Kept, group: &[Request]) -> Vec<String> {
-        let mut refs: Vec<&Request> = group.iter().collect();
-        apply(store, kept, &ManualClock::at(now()), &mut refs, |_| ())
-            .unwrap()
-            .iter()
-            .map(|answer| format!("{answer:?}"))
-            .collect()
+        joined_answers(store, kept, group, group.len())
+    }
+
+    /// The first `taken` requests of `group` as taken before the ledger lock, the rest as
+    /// joining once it is held.
+    fn joined_answers(
+        store: &Store,
+        kept: &mut Kept,
+        group: &[Request],
+        taken: usize,
+    ) -> Vec<String> {
+        let mut refs: Vec<&Request> = group[..taken].iter().collect();
+        let joining = &group[taken..];
+        apply(store, kept, &ManualClock::at(now()), &mut refs, |refs| {
+            refs.extend(joining)
+        })
+        .unwrap()
+        .iter()
+        .map(|answer| format!("{answer:?}"))
+        .collect()
     }
 
     fn event(learner: u8) -> Request {
@@ -1018,7 +1033,7 @@ mod tests {
         )
         .unwrap();
         let (locked, lock_held) = std::sync::mpsc::channel();
-        let released = std::sync::atomic::AtomicBool::new(false);
+        let released = AtomicBool::new(false);
         let (first, joining) = (event(1), event(2));
         std::thread::scope(|scope| {
             scope.spawn(|| {
@@ -1026,7 +1041,7 @@ mod tests {
                     .write(|_| {
                         locked.send(()).unwrap();
                         std::thread::sleep(Duration::from_millis(300));
-                        released.store(true, std::sync::atomic::Ordering::SeqCst);
+                        released.store(true, SeqCst);
                         Ok::<_, StoreError>(())
                     })
                     .unwrap();
@@ -1039,7 +1054,7 @@ mod tests {
                 &ManualClock::at(now()),
                 &mut batch,
                 |batch| {
-                    assert!(released.load(std::sync::atomic::Ordering::SeqCst));
+                    assert!(released.load(SeqCst));
                     batch.push(&joining);
                 },
             )
@@ -1103,8 +1118,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
-        /// Requests applied in random groups answer and count exactly as applied one by one,
-        /// refused requests included.
+        /// Requests applied in random groups, part of each joining once the lock is held,
+        /// answer and count exactly as applied one by one, refused requests included.
         #[test]
         fn grouping_changes_no_result(
             specs in prop::collection::vec(
@@ -1116,6 +1131,7 @@ mod tests {
             ),
             cuts in prop::collection::vec(any::<bool>(), 60),
             by_other in prop::collection::vec(prop::bool::weighted(0.3), 60),
+            taken_first in prop::collection::vec(1usize..4, 60),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let requests: Vec<Request> =
@@ -1143,7 +1159,13 @@ mod tests {
             for end in 1..=requests.len() {
                 if end == requests.len() || cuts[end] {
                     let writer = usize::from(by_other[start]);
-                    got.extend(answers(writers[writer], &mut kept[writer], &requests[start..end]));
+                    let taken = taken_first[start].min(end - start);
+                    got.extend(joined_answers(
+                        writers[writer],
+                        &mut kept[writer],
+                        &requests[start..end],
+                        taken,
+                    ));
                     start = end;
                 }
             }

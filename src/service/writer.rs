@@ -1,7 +1,7 @@
 //! The one writer of completions in this process. Requests are parsed and keyed by the
 //! handlers, then queued here with a reply channel; the writer takes everything queued (up to a
-//! bound), applies it in arrival order in one money transaction, commits once, and answers
-//! every request. One commit (one fsync) per group instead of one per request, and the
+//! bound) and, once it holds the ledger lock, what queued while it waited, applies it in arrival
+//! order in one money transaction, commits once, and answers every request. One commit (one fsync) per group instead of one per request, and the
 //! requests of many clients share the group's set queries. Between groups the writer keeps the
 //! catalog rows and the platform and course counters it read or wrote ([`Kept`]), read again
 //! whenever another writer (an admin change, another replica) wrote in between. Any write
@@ -25,6 +25,12 @@ struct Queued {
     request: Request,
     reply: oneshot::Sender<Answer>,
     at: Instant,
+}
+
+impl AsRef<Request> for Queued {
+    fn as_ref(&self) -> &Request {
+        &self.request
+    }
 }
 
 pub struct Writer {
@@ -118,6 +124,8 @@ fn run(
     metrics: &Metrics,
 ) {
     let mut kept = Kept::default();
+    // The requests of `batch` from `from` on are the ones not yet counted off `waiting`: the
+    // first of a group came by `recv`, the others by this.
     let take_queued = |batch: &mut Vec<Queued>, from: usize| {
         let mut events: usize = batch.iter().map(|q| q.request.events.len()).sum();
         while events < GROUP_EVENTS {
@@ -151,12 +159,6 @@ fn run(
         }
         // One kick pending is enough: the checkpoint copies whatever is in the log by then.
         let _ = checkpoint.try_send(());
-    }
-}
-
-impl AsRef<Request> for Queued {
-    fn as_ref(&self) -> &Request {
-        &self.request
     }
 }
 
