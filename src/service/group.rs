@@ -826,7 +826,7 @@ impl<'k> Group<'k> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::domain::IdNumber;
@@ -839,12 +839,12 @@ mod tests {
     use serde_json::json;
     use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-    fn now() -> DateTime<Utc> {
+    pub(in crate::service) fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2022, 12, 15, 2, 0, 0).unwrap()
     }
 
     /// A store with platforms P and Q (Q suspended), three courses each, the seed schedule.
-    fn store(dir: &std::path::Path, name: &str) -> Store {
+    pub(in crate::service) fn store(dir: &std::path::Path, name: &str) -> Store {
         let url = DatabaseUrl::Sqlite(dir.join(name));
         let store = Store::open(&url, 2, Duration::from_secs(5)).unwrap();
         store
@@ -956,7 +956,7 @@ mod tests {
         .collect()
     }
 
-    fn event(learner: u8) -> Request {
+    pub(in crate::service) fn event(learner: u8) -> Request {
         request(&[(learner, 0, 10, 99, true, false)], usize::from(learner))
     }
 

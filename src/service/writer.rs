@@ -194,3 +194,71 @@ fn answer_group(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::service::group::tests::{event, now, store};
+    use crate::store::{DatabaseUrl, StoreError};
+    use std::time::Duration;
+
+    /// A request queued while the writer waits for the ledger lock (held here by another
+    /// replica) is answered from the same group as the one it waited with, and both stop
+    /// counting as waiting: the queue's capacity is given back exactly once.
+    #[test]
+    fn what_queues_during_the_wait_for_the_lock_is_counted_off_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let books = store(dir.path(), "books.db");
+        let other = Store::open(
+            &DatabaseUrl::Sqlite(dir.path().join("books.db")),
+            2,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let writer = Writer::start(
+            books.clone(),
+            books.clone(),
+            Arc::new(ManualClock::at(now())),
+            100,
+            Metrics::new(),
+        );
+        let (locked, lock_held) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let answers = std::thread::scope(|scope| {
+            scope.spawn(move || {
+                other
+                    .write(|_| {
+                        locked.send(()).unwrap();
+                        released.recv().unwrap();
+                        Ok::<_, StoreError>(())
+                    })
+                    .unwrap();
+            });
+            lock_held.recv().unwrap();
+            let first = writer.submit(event(1)).unwrap();
+            // Taken off the queue: the writer now waits for the lock.
+            while writer.waiting.load(Ordering::SeqCst) > 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let joining = writer.submit(event(2)).unwrap();
+            assert_eq!(writer.waiting.load(Ordering::SeqCst), 1);
+            release.send(()).unwrap();
+            [first, joining].map(|answer| answer.blocking_recv().unwrap().unwrap())
+        });
+        assert_eq!(writer.waiting.load(Ordering::SeqCst), 0);
+        assert!(answers.iter().all(|results| results.len() == 1));
+        let generations: Vec<i64> = books
+            .read(|conn| {
+                use crate::store::schema::completions;
+                use diesel::prelude::*;
+                completions::table
+                    .select(completions::generation)
+                    .load(conn)
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(generations.len(), 2);
+        assert_eq!(generations[0], generations[1], "one group, one transaction");
+    }
+}
