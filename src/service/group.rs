@@ -844,9 +844,18 @@ pub(super) mod tests {
     }
 
     /// A store with platforms P and Q (Q suspended), three courses each, the seed schedule.
+    /// A store on the SQLite file `name`, as one process (replica) of the gateway opens it.
+    pub(in crate::service) fn replica(dir: &std::path::Path, name: &str) -> Store {
+        Store::open(
+            &DatabaseUrl::Sqlite(dir.join(name)),
+            2,
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    }
+
     pub(in crate::service) fn store(dir: &std::path::Path, name: &str) -> Store {
-        let url = DatabaseUrl::Sqlite(dir.join(name));
-        let store = Store::open(&url, 2, Duration::from_secs(5)).unwrap();
+        let store = replica(dir, name);
         store
             .write(|conn| {
                 let at = now().naive_utc();
@@ -1026,12 +1035,7 @@ pub(super) mod tests {
     fn requests_queued_during_the_wait_for_the_lock_join_the_group() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path(), "books.db");
-        let other = Store::open(
-            &DatabaseUrl::Sqlite(dir.path().join("books.db")),
-            2,
-            Duration::from_secs(5),
-        )
-        .unwrap();
+        let other = replica(dir.path(), "books.db");
         let (locked, lock_held) = std::sync::mpsc::channel();
         let released = AtomicBool::new(false);
         let (first, joining) = (event(1), event(2));
@@ -1062,6 +1066,12 @@ pub(super) mod tests {
             assert_eq!(batch.len(), 2);
             assert!(answers.iter().all(Result::is_ok), "{answers:?}");
         });
+        assert_one_transaction(&store, 2);
+    }
+
+    /// The books hold `completions` completions, all written by one money transaction (each
+    /// is stamped with the ledger generation that wrote it).
+    pub(in crate::service) fn assert_one_transaction(store: &Store, completions: usize) {
         let generations: Vec<i64> = store
             .read(|conn| {
                 use crate::store::schema::completions;
@@ -1071,8 +1081,11 @@ pub(super) mod tests {
                     .map_err(StoreError::from)
             })
             .unwrap();
-        assert_eq!(generations.len(), 2);
-        assert_eq!(generations[0], generations[1], "one transaction");
+        assert_eq!(generations.len(), completions);
+        assert!(
+            generations.windows(2).all(|w| w[0] == w[1]),
+            "{generations:?}"
+        );
     }
 
     type Snapshot = (
@@ -1146,12 +1159,7 @@ pub(super) mod tests {
             // Two writers on the grouped books, as two replicas: each keeps its own counters
             // and must notice the other's groups.
             let grouped = store(dir.path(), "grouped.db");
-            let other = Store::open(
-                &DatabaseUrl::Sqlite(dir.path().join("grouped.db")),
-                2,
-                Duration::from_secs(5),
-            )
-            .unwrap();
+            let other = replica(dir.path(), "grouped.db");
             let writers = [&grouped, &other];
             let mut kept = [Kept::default(), Kept::default()];
             let mut got = vec![];

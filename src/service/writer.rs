@@ -199,8 +199,8 @@ fn answer_group(
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::service::group::tests::{event, now, store};
-    use crate::store::{DatabaseUrl, StoreError};
+    use crate::service::group::tests::{assert_one_transaction, event, now, replica, store};
+    use crate::store::StoreError;
     use std::time::Duration;
 
     /// A request queued while the writer waits for the ledger lock (held here by another
@@ -210,12 +210,7 @@ mod tests {
     fn what_queues_during_the_wait_for_the_lock_is_counted_off_once() {
         let dir = tempfile::tempdir().unwrap();
         let books = store(dir.path(), "books.db");
-        let other = Store::open(
-            &DatabaseUrl::Sqlite(dir.path().join("books.db")),
-            2,
-            Duration::from_secs(5),
-        )
-        .unwrap();
+        let other = replica(dir.path(), "books.db");
         let writer = Writer::start(
             books.clone(),
             books.clone(),
@@ -248,17 +243,6 @@ mod tests {
         });
         assert_eq!(writer.waiting.load(Ordering::SeqCst), 0);
         assert!(answers.iter().all(|results| results.len() == 1));
-        let generations: Vec<i64> = books
-            .read(|conn| {
-                use crate::store::schema::completions;
-                use diesel::prelude::*;
-                completions::table
-                    .select(completions::generation)
-                    .load(conn)
-                    .map_err(StoreError::from)
-            })
-            .unwrap();
-        assert_eq!(generations.len(), 2);
-        assert_eq!(generations[0], generations[1], "one group, one transaction");
+        assert_one_transaction(&books, 2);
     }
 }
