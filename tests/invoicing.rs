@@ -616,9 +616,12 @@ async fn approved_invoice(app: &TestApp) -> String {
     id
 }
 
+/// Polls for up to 30 s. Deliveries back off exponentially from 20 ms, and where two processes
+/// race for one (a restart test), the one whose bureau is down may win a few rounds and push
+/// the next attempt seconds away.
 async fn wait_for(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     let finance = app.token("finance", "fin1", None);
-    for _ in 0..200 {
+    for _ in 0..600 {
         let (_, invoice) = app.get(&format!("/v1/invoices/{id}"), &finance).await;
         if done(&invoice) {
             return invoice;
