@@ -843,7 +843,6 @@ pub(super) mod tests {
         Utc.with_ymd_and_hms(2022, 12, 15, 2, 0, 0).unwrap()
     }
 
-    /// A store with platforms P and Q (Q suspended), three courses each, the seed schedule.
     /// A store on the SQLite file `name`, as one process (replica) of the gateway opens it.
     pub(in crate::service) fn replica(dir: &std::path::Path, name: &str) -> Store {
         Store::open(
@@ -854,6 +853,7 @@ pub(super) mod tests {
         .unwrap()
     }
 
+    /// A store with platforms P and Q (Q suspended), three courses each, the seed schedule.
     pub(in crate::service) fn store(dir: &std::path::Path, name: &str) -> Store {
         let store = replica(dir, name);
         store

@@ -1,8 +1,9 @@
 //! The one writer of completions in this process. Requests are parsed and keyed by the
 //! handlers, then queued here with a reply channel; the writer takes everything queued (up to a
 //! bound) and, once it holds the ledger lock, what queued while it waited, applies it in arrival
-//! order in one money transaction, commits once, and answers every request. One commit (one fsync) per group instead of one per request, and the
-//! requests of many clients share the group's set queries. Between groups the writer keeps the
+//! order in one money transaction, commits once, and answers every request. One commit (one
+//! fsync) per group instead of one per request, and the requests of many clients share the
+//! group's set queries. Between groups the writer keeps the
 //! catalog rows and the platform and course counters it read or wrote ([`Kept`]), read again
 //! whenever another writer (an admin change, another replica) wrote in between. Any write
 //! under the ledger lock counts, a console sign-in as well: with several replicas nearly every
@@ -124,29 +125,28 @@ fn run(
     metrics: &Metrics,
 ) {
     let mut kept = Kept::default();
-    // The requests of `batch` from `from` on are the ones not yet counted off `waiting`: the
-    // first of a group came by `recv`, the others by this.
-    let take_queued = |batch: &mut Vec<Queued>, from: usize| {
+    // Moves requests from `arriving` into `batch` while the group has room, and counts them off
+    // `waiting`.
+    let take = |batch: &mut Vec<Queued>, arriving: &mut dyn Iterator<Item = Queued>| {
         let mut events: usize = batch.iter().map(|q| q.request.events.len()).sum();
+        let mut taken = 0;
         while events < GROUP_EVENTS {
-            match inbox.try_recv() {
-                Ok(next) => {
-                    events += next.request.events.len();
-                    batch.push(next);
-                }
-                Err(_) => break,
-            }
+            let Some(next) = arriving.next() else { break };
+            events += next.request.events.len();
+            taken += next.request.events.len();
+            batch.push(next);
         }
-        let taken: usize = batch[from..].iter().map(|q| q.request.events.len()).sum();
         let left = waiting.fetch_sub(taken, Ordering::SeqCst) - taken;
         metrics.ingest_queue_events.set(gauge(left));
     };
     while let Ok(first) = inbox.recv() {
-        let mut batch = vec![first];
-        take_queued(&mut batch, 0);
+        let mut batch = Vec::new();
+        take(
+            &mut batch,
+            &mut std::iter::once(first).chain(inbox.try_iter()),
+        );
         let answers = answer_group(store, &mut kept, clock, &mut batch, |batch| {
-            let from = batch.len();
-            take_queued(batch, from);
+            take(batch, &mut inbox.try_iter())
         });
         let events: usize = batch.iter().map(|q| q.request.events.len()).sum();
         metrics.write_group_events.observe(events as f64);
