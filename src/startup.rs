@@ -4,12 +4,13 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::caller::Limiters;
 use crate::service::Gateway;
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpMessage, HttpServer};
 use actix_web_prom::PrometheusMetricsBuilder;
 use std::net::TcpListener;
 use std::sync::Arc;
+use tokio::task::JoinSet;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 pub struct Application {
@@ -18,6 +19,10 @@ pub struct Application {
     /// `/metrics` on its own address (`GATEWAY_METRICS_LISTEN`), and that port.
     metrics: Option<(u16, Server)>,
     gateway: web::Data<Gateway>,
+    /// The loops beside the server (the outbox, the gauges, the limiters' pruning): they end
+    /// with it, so a stopped gateway no longer leases deliveries another process should send.
+    /// Dropping the set aborts them too.
+    background: JoinSet<()>,
 }
 
 impl Application {
@@ -34,16 +39,17 @@ impl Application {
             settings.limits,
             settings.trusted_proxies.clone(),
         ));
-        tokio::spawn(prune_limiters(limiters.clone().into_inner()));
+        let mut background = JoinSet::new();
+        background.spawn(prune_limiters(limiters.clone().into_inner()));
         // The outbox gauges, every five seconds (a grouped count of a small table); the standing
         // of suspended, disabled and rotated accounts, twice a second.
-        tokio::spawn(periodically(
+        background.spawn(periodically(
             gateway.clone().into_inner(),
             std::time::Duration::from_secs(5),
             "counting the outbox",
             Gateway::refresh_outbox_metrics,
         ));
-        tokio::spawn(periodically(
+        background.spawn(periodically(
             gateway.clone().into_inner(),
             crate::service::standing::RELOAD_EVERY,
             "reloading account standing",
@@ -96,7 +102,7 @@ impl Application {
         };
         let platforms = crate::outbox::platform_client(&settings.webhooks)
             .map_err(|e| anyhow::anyhow!("the webhook client: {e}"))?;
-        tokio::spawn(crate::outbox::run(
+        background.spawn(crate::outbox::run(
             gateway.clone().into_inner(),
             crate::outbox::Targets {
                 bureau,
@@ -127,6 +133,7 @@ impl Application {
             server,
             metrics: metrics_server,
             gateway: shared,
+            background,
         })
     }
 
@@ -144,12 +151,25 @@ impl Application {
         self.gateway.clone().into_inner()
     }
 
-    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        if let Some((_, metrics)) = self.metrics {
+    /// Stops the server as SIGTERM would (for tests that restart a gateway in-process).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT or SIGTERM (or [`Self::handle`]'s stop), then drains in-flight
+    /// requests and ends the loops beside the server.
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(_, metrics)| {
+            let handle = metrics.handle();
             tokio::spawn(metrics);
+            handle
+        });
+        let served = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
         }
-        self.server.await
+        self.background.shutdown().await;
+        served
     }
 }
 

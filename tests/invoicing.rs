@@ -616,12 +616,10 @@ async fn approved_invoice(app: &TestApp) -> String {
     id
 }
 
-/// Polls for up to 30 s. Deliveries back off exponentially from 20 ms, and where two processes
-/// race for one (a restart test), the one whose bureau is down may win a few rounds and push
-/// the next attempt seconds away.
+/// Polls for up to 10 s: deliveries here back off from 20 ms.
 async fn wait_for(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     let finance = app.token("finance", "fin1", None);
-    for _ in 0..600 {
+    for _ in 0..200 {
         let (_, invoice) = app.get(&format!("/v1/invoices/{id}"), &finance).await;
         if done(&invoice) {
             return invoice;
@@ -1141,16 +1139,16 @@ async fn every_money_and_configuration_change_is_on_the_audit_trail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pending_delivery_survives_a_restart_and_is_sent_once() {
     // The bureau is down while the first process holds the approved invoice.
-    let app = app_with_bureau("http://127.0.0.1:9", 200).await;
+    let mut app = app_with_bureau("http://127.0.0.1:9", 200).await;
     let id = approved_invoice(&app).await;
     wait_for(&app, &id, |i| {
         i["delivery"]["attempts"].as_i64().unwrap_or(0) >= 1
     })
     .await;
-    // Another process on the same database, with the bureau back: it delivers, exactly once.
+    // Restarted on the same database with the bureau back: it delivers, exactly once.
     let stand_in = bureau(vec![200], Duration::ZERO).await;
     let bureau_now = bureau_settings(&stand_in.address, 2000);
-    app.replica(move |settings| settings.bureau = Some(bureau_now))
+    app.restart(move |settings| settings.bureau = Some(bureau_now))
         .await;
     let invoice = wait_for(&app, &id, |i| i["status"] == "submitted").await;
     assert_eq!(invoice["delivery"]["status"], "delivered");

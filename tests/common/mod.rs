@@ -6,6 +6,7 @@ pub mod bureau;
 pub mod documented;
 pub mod process;
 
+use actix_web::dev::ServerHandle;
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response, StatusCode};
@@ -17,6 +18,8 @@ use subsidy_gateway::config::{KeySource, Settings};
 use subsidy_gateway::keys::Keys;
 use subsidy_gateway::service::Gateway;
 use subsidy_gateway::startup::Application;
+use tokio::runtime::RuntimeFlavor;
+use tokio::task::JoinHandle;
 
 /// A database that exists for one test and is dropped after it, with its own key file.
 pub struct TestDatabase {
@@ -118,6 +121,52 @@ pub struct TestApp {
     pub settings: Settings,
     gateway: Arc<Gateway>,
     admin: String,
+    /// Stops the server that `address` reaches, and its task, which ends when it has stopped.
+    stop: ServerHandle,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+/// A gateway built on port 0 and serving in the background.
+struct Started {
+    address: String,
+    metrics_address: Option<String>,
+    gateway: Arc<Gateway>,
+    stop: ServerHandle,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+fn start(settings: &Settings, clock: Arc<ManualClock>) -> Started {
+    let app = Application::build(settings, clock, "127.0.0.1:0").expect("server builds");
+    Started {
+        address: format!("http://127.0.0.1:{}", app.port()),
+        metrics_address: app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}")),
+        gateway: app.gateway(),
+        stop: app.handle(),
+        serving: tokio::spawn(app.run_until_stopped()),
+    }
+}
+
+/// Stops the server and its loops before the database is dropped. On a multi-threaded runtime
+/// they would go on running, and a loop that finds its database gone retries connecting for the
+/// connect timeout (5 s) while the runtime's shutdown waits for it.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if runtime.runtime_flavor() == RuntimeFlavor::MultiThread {
+            let stopped = self.stop.stop(false);
+            let serving = &mut self.serving;
+            tokio::task::block_in_place(|| {
+                runtime.block_on(async {
+                    stopped.await;
+                    let _ = serving.await;
+                })
+            });
+        }
+    }
 }
 
 pub fn at(text: &str) -> DateTime<Utc> {
@@ -142,38 +191,48 @@ impl TestApp {
         settings.limits.per_caller_burst = 10_000;
         adjust(&mut settings);
         let clock = Arc::new(ManualClock::at(at(now)));
-        let app =
-            Application::build(&settings, clock.clone(), "127.0.0.1:0").expect("server builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let metrics_address = app
-            .metrics_port()
-            .map(|port| format!("http://127.0.0.1:{port}"));
-        let gateway = app.gateway();
-        tokio::spawn(app.run_until_stopped());
+        let started = start(&settings, clock.clone());
         let mut app = TestApp {
-            address,
-            metrics_address,
+            address: started.address,
+            metrics_address: started.metrics_address,
             client: Client::new(),
             clock,
             db,
             settings,
-            gateway,
+            gateway: started.gateway,
             admin: String::new(),
+            stop: started.stop,
+            serving: started.serving,
         };
         app.admin = app.token("admin", "ops", None);
         app
     }
 
-    /// Starts another gateway process on the same database (a replica, or the same service
-    /// after a restart) and returns its address.
+    /// Starts another gateway process on the same database (a replica) and returns its address.
     pub async fn replica(&self, adjust: impl FnOnce(&mut Settings)) -> String {
         let mut settings = self.settings.clone();
         adjust(&mut settings);
-        let app = Application::build(&settings, self.clock.clone(), "127.0.0.1:0")
-            .expect("replica builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
-        address
+        start(&settings, self.clock.clone()).address
+    }
+
+    /// Stops this gateway as SIGTERM would (in-flight requests drained, its outbox and other
+    /// loops ended), then starts it again on the same database with `adjust`ed settings.
+    pub async fn restart(&mut self, adjust: impl FnOnce(&mut Settings)) {
+        // A new client closes the old one's idle connections, which a graceful stop would
+        // otherwise wait out (keep-alive, 5 s).
+        self.client = Client::new();
+        self.stop.stop(true).await;
+        (&mut self.serving)
+            .await
+            .expect("the server's task ends")
+            .expect("the server ran");
+        adjust(&mut self.settings);
+        let started = start(&self.settings, self.clock.clone());
+        self.address = started.address;
+        self.metrics_address = started.metrics_address;
+        self.gateway = started.gateway;
+        self.stop = started.stop;
+        self.serving = started.serving;
     }
 
     /// Reconciliation through the API, as every money test ends: the books must be clean.
