@@ -93,7 +93,8 @@ pub struct Targets {
 /// Deliveries in flight at once, over all targets.
 const IN_FLIGHT: usize = 32;
 
-/// Polls the outbox until the process ends. Safe with several replicas: deliveries are leased;
+/// Polls the outbox until the task is aborted (the server stopped), which aborts the deliveries
+/// in flight too: their leases lapse and another poll sends them again. Safe with several replicas: deliveries are leased;
 /// a crash between sending and recording costs at most a repeat with the same `webhook-id`
 /// (the bureau also deduplicates on `Idempotency-Key`). Deliveries run on their own: a poll
 /// leases as many as there is room for in flight, so an endpoint that answers slowly or not
@@ -110,8 +111,10 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
             b.poll_ms.min(targets.webhooks.poll_ms)
         });
     let room = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
         tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+        while in_flight.try_join_next().is_some() {}
         let free = room.available_permits();
         if free == 0 {
             continue;
@@ -138,7 +141,7 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
                 break;
             };
             let (gateway, targets) = (gateway.clone(), targets.clone());
-            tokio::spawn(async move {
+            in_flight.spawn(async move {
                 let attempted = send(&targets, &delivery).await;
                 let settled = tokio::task::spawn_blocking(move || {
                     let bureau = targets.bureau.as_ref().map(|(b, _)| b);

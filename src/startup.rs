@@ -19,9 +19,9 @@ pub struct Application {
     /// `/metrics` on its own address (`GATEWAY_METRICS_LISTEN`), and that port.
     metrics: Option<(u16, Server)>,
     gateway: web::Data<Gateway>,
-    /// The loops beside the server (the outbox, the gauges, the limiters' pruning): they end
-    /// with it, so a stopped gateway no longer leases deliveries another process should send.
-    /// Dropping the set aborts them too.
+    /// The loops beside the server (the outbox with its deliveries in flight, the gauges, the
+    /// limiters' pruning): they end with it, so a stopped gateway no longer leases deliveries
+    /// another process should send. Dropping the set aborts them too.
     background: JoinSet<()>,
 }
 
@@ -151,7 +151,8 @@ impl Application {
         self.gateway.clone().into_inner()
     }
 
-    /// Stops the server as SIGTERM would (for tests that restart a gateway in-process).
+    /// The server's handle, for tests that stop a gateway in-process: `stop(true)` drains
+    /// requests as SIGTERM does (without stopping the actix system).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
@@ -166,7 +167,8 @@ impl Application {
         });
         let served = self.server.await;
         if let Some(metrics) = metrics {
-            metrics.stop(true).await;
+            // Nothing to drain: a scrape cut short is simply taken again.
+            metrics.stop(false).await;
         }
         self.background.shutdown().await;
         served

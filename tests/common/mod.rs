@@ -12,7 +12,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use subsidy_gateway::clock::{Clock, ManualClock, SystemClock};
 use subsidy_gateway::config::{KeySource, Settings};
 use subsidy_gateway::keys::Keys;
@@ -121,9 +121,28 @@ pub struct TestApp {
     pub settings: Settings,
     gateway: Arc<Gateway>,
     admin: String,
-    /// Stops the server that `address` reaches, and its task, which ends when it has stopped.
-    stop: ServerHandle,
-    serving: JoinHandle<std::io::Result<()>>,
+    /// The server that `address` reaches.
+    serving: Serving,
+    /// Those that `replica` started.
+    replicas: Mutex<Vec<Serving>>,
+}
+
+/// A server running in the background: its handle, and its task until it has been awaited.
+struct Serving {
+    handle: ServerHandle,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Serving {
+    /// Stops the server and waits until it and its loops have ended; `None` when an earlier
+    /// stop already waited.
+    async fn stop(
+        &mut self,
+        graceful: bool,
+    ) -> Option<Result<std::io::Result<()>, tokio::task::JoinError>> {
+        self.handle.stop(graceful).await;
+        Some(self.task.take()?.await)
+    }
 }
 
 /// A gateway built on port 0 and serving in the background.
@@ -131,8 +150,7 @@ struct Started {
     address: String,
     metrics_address: Option<String>,
     gateway: Arc<Gateway>,
-    stop: ServerHandle,
-    serving: JoinHandle<std::io::Result<()>>,
+    serving: Serving,
 }
 
 fn start(settings: &Settings, clock: Arc<ManualClock>) -> Started {
@@ -143,26 +161,32 @@ fn start(settings: &Settings, clock: Arc<ManualClock>) -> Started {
             .metrics_port()
             .map(|port| format!("http://127.0.0.1:{port}")),
         gateway: app.gateway(),
-        stop: app.handle(),
-        serving: tokio::spawn(app.run_until_stopped()),
+        serving: Serving {
+            handle: app.handle(),
+            task: Some(tokio::spawn(app.run_until_stopped())),
+        },
     }
 }
 
-/// Stops the server and its loops before the database is dropped. On a multi-threaded runtime
-/// they would go on running, and a loop that finds its database gone retries connecting for the
-/// connect timeout (5 s) while the runtime's shutdown waits for it.
+/// Stops the servers and their loops before the database is dropped. On a multi-threaded
+/// runtime they would go on running, and a loop that finds its database gone retries connecting
+/// for the connect timeout (5 s) while the runtime's shutdown waits for it.
 impl Drop for TestApp {
     fn drop(&mut self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         if runtime.runtime_flavor() == RuntimeFlavor::MultiThread {
-            let stopped = self.stop.stop(false);
-            let serving = &mut self.serving;
+            let mut servers = std::mem::take(&mut *self.replicas.lock().unwrap());
+            servers.push(Serving {
+                handle: self.serving.handle.clone(),
+                task: self.serving.task.take(),
+            });
             tokio::task::block_in_place(|| {
                 runtime.block_on(async {
-                    stopped.await;
-                    let _ = serving.await;
+                    for mut server in servers {
+                        let _ = server.stop(false).await;
+                    }
                 })
             });
         }
@@ -201,8 +225,8 @@ impl TestApp {
             settings,
             gateway: started.gateway,
             admin: String::new(),
-            stop: started.stop,
             serving: started.serving,
+            replicas: Mutex::default(),
         };
         app.admin = app.token("admin", "ops", None);
         app
@@ -212,18 +236,18 @@ impl TestApp {
     pub async fn replica(&self, adjust: impl FnOnce(&mut Settings)) -> String {
         let mut settings = self.settings.clone();
         adjust(&mut settings);
-        start(&settings, self.clock.clone()).address
+        let started = start(&settings, self.clock.clone());
+        self.replicas.lock().unwrap().push(started.serving);
+        started.address
     }
 
     /// Stops this gateway as SIGTERM would (in-flight requests drained, its outbox and other
     /// loops ended), then starts it again on the same database with `adjust`ed settings.
     pub async fn restart(&mut self, adjust: impl FnOnce(&mut Settings)) {
-        // A new client closes the old one's idle connections, which a graceful stop would
-        // otherwise wait out (keep-alive, 5 s).
-        self.client = Client::new();
-        self.stop.stop(true).await;
-        (&mut self.serving)
+        self.serving
+            .stop(true)
             .await
+            .expect("a running server")
             .expect("the server's task ends")
             .expect("the server ran");
         adjust(&mut self.settings);
@@ -231,7 +255,6 @@ impl TestApp {
         self.address = started.address;
         self.metrics_address = started.metrics_address;
         self.gateway = started.gateway;
-        self.stop = started.stop;
         self.serving = started.serving;
     }
 
