@@ -93,12 +93,14 @@ pub struct Targets {
 /// Deliveries in flight at once, over all targets.
 const IN_FLIGHT: usize = 32;
 
-/// Polls the outbox until the task is aborted (the server stopped), which aborts the deliveries
-/// in flight too: their leases lapse and another poll sends them again. Safe with several replicas: deliveries are leased;
-/// a crash between sending and recording costs at most a repeat with the same `webhook-id`
-/// (the bureau also deduplicates on `Idempotency-Key`). Deliveries run on their own: a poll
-/// leases as many as there is room for in flight, so an endpoint that answers slowly or not
-/// at all holds up only the deliveries to it.
+/// Polls the outbox until the task is aborted (after the server has stopped), which aborts the
+/// deliveries in flight too; a recording already on the blocking pool still commits, and a
+/// delivery cut off after sending is sent again, with the same `webhook-id`, once its lease
+/// lapses. Safe with several replicas: deliveries are leased; a crash between sending and
+/// recording costs at most a repeat with the same `webhook-id` (the bureau also deduplicates on
+/// `Idempotency-Key`). Deliveries run on their own: a poll leases as many as there is room for
+/// in flight, so an endpoint that answers slowly or not at all holds up only the deliveries to
+/// it.
 pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
     let targets = Arc::new(targets);
     let lease = |timeout_ms: u64| i64::try_from(timeout_ms * 3).unwrap_or(i64::MAX);
@@ -114,7 +116,11 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
         tokio::time::sleep(Duration::from_millis(poll_ms)).await;
-        while in_flight.try_join_next().is_some() {}
+        while let Some(done) = in_flight.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a delivery panicked; it will be retried after its lease");
+            }
+        }
         let free = room.available_permits();
         if free == 0 {
             continue;
@@ -148,8 +154,10 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
                     gateway.settle_delivery(&delivery, attempted, bureau, &targets.webhooks)
                 })
                 .await;
-                if let Ok(Err(e)) = settled {
-                    tracing::warn!(error = %e, "recording a delivery failed; it will be retried after its lease");
+                match settled {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "recording a delivery failed; it will be retried after its lease"),
+                    Err(e) => tracing::error!(error = %e, "recording a delivery panicked; it will be retried after its lease"),
                 }
                 drop(permit);
             });

@@ -20,8 +20,9 @@ pub struct Application {
     metrics: Option<(u16, Server)>,
     gateway: web::Data<Gateway>,
     /// The loops beside the server (the outbox with its deliveries in flight, the gauges, the
-    /// limiters' pruning): they end with it, so a stopped gateway no longer leases deliveries
-    /// another process should send. Dropping the set aborts them too.
+    /// limiters' pruning): they run through the server's drain and are aborted once it has
+    /// stopped, so a stopped gateway no longer leases deliveries another process should send.
+    /// Dropping the set aborts them too.
     background: JoinSet<()>,
 }
 

@@ -12,7 +12,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use subsidy_gateway::clock::{Clock, ManualClock, SystemClock};
 use subsidy_gateway::config::{KeySource, Settings};
 use subsidy_gateway::keys::Keys;
@@ -134,8 +134,9 @@ struct Serving {
 }
 
 impl Serving {
-    /// Stops the server and waits until it and its loops have ended; `None` when an earlier
-    /// stop already waited.
+    /// Stops the server and waits for its task, which ends once the server has stopped and its
+    /// loops are aborted (blocking work they had started may still finish); `None` when an
+    /// earlier stop already waited.
     async fn stop(
         &mut self,
         graceful: bool,
@@ -168,7 +169,7 @@ fn start(settings: &Settings, clock: Arc<ManualClock>) -> Started {
     }
 }
 
-/// Stops the servers and their loops before the database is dropped. On a multi-threaded
+/// Stops the servers and aborts their loops before the database is dropped. On a multi-threaded
 /// runtime they would go on running, and a loop that finds its database gone retries connecting
 /// for the connect timeout (5 s) while the runtime's shutdown waits for it.
 impl Drop for TestApp {
@@ -177,7 +178,8 @@ impl Drop for TestApp {
             return;
         };
         if runtime.runtime_flavor() == RuntimeFlavor::MultiThread {
-            let mut servers = std::mem::take(&mut *self.replicas.lock().unwrap());
+            let replicas = self.replicas.get_mut();
+            let mut servers = std::mem::take(replicas.unwrap_or_else(PoisonError::into_inner));
             servers.push(Serving {
                 handle: self.serving.handle.clone(),
                 task: self.serving.task.take(),
