@@ -112,7 +112,7 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
         .map_or(targets.webhooks.poll_ms, |(b, _)| {
             b.poll_ms.min(targets.webhooks.poll_ms)
         });
-    let room = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    // What is in flight is counted by the set itself: a poll leases only what there is room for.
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
         tokio::time::sleep(Duration::from_millis(poll_ms)).await;
@@ -121,7 +121,7 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
                 tracing::error!(error = %e, "a delivery panicked; it will be retried after its lease");
             }
         }
-        let free = room.available_permits();
+        let free = IN_FLIGHT.saturating_sub(in_flight.len());
         if free == 0 {
             continue;
         }
@@ -143,9 +143,6 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
             }
         };
         for delivery in due {
-            let Ok(permit) = room.clone().try_acquire_owned() else {
-                break;
-            };
             let (gateway, targets) = (gateway.clone(), targets.clone());
             in_flight.spawn(async move {
                 let attempted = send(&targets, &delivery).await;
@@ -159,7 +156,6 @@ pub async fn run(gateway: Arc<Gateway>, targets: Targets) {
                     Ok(Err(e)) => tracing::warn!(error = %e, "recording a delivery failed; it will be retried after its lease"),
                     Err(e) => tracing::error!(error = %e, "recording a delivery panicked; it will be retried after its lease"),
                 }
-                drop(permit);
             });
         }
     }

@@ -179,14 +179,11 @@ impl Drop for TestApp {
         };
         if runtime.runtime_flavor() == RuntimeFlavor::MultiThread {
             let replicas = self.replicas.get_mut();
-            let mut servers = std::mem::take(replicas.unwrap_or_else(PoisonError::into_inner));
-            servers.push(Serving {
-                handle: self.serving.handle.clone(),
-                task: self.serving.task.take(),
-            });
+            let replicas = replicas.unwrap_or_else(PoisonError::into_inner);
+            let servers = std::iter::once(&mut self.serving).chain(replicas.iter_mut());
             tokio::task::block_in_place(|| {
                 runtime.block_on(async {
-                    for mut server in servers {
+                    for server in servers {
                         let _ = server.stop(false).await;
                     }
                 })
