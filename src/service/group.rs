@@ -793,8 +793,9 @@ impl<'k> Group<'k> {
     }
 
     /// Writes what the group added: learners, completions (the audit trail derives their
-    /// recording from the rows, see `audit::recorded`), claims, each counter it changed, once,
-    /// and the messages its platforms are sent. Answers the counters as they now stand.
+    /// recording from the rows, see `audit::recorded`; the accepted ones are the claims), each
+    /// counter it changed, once, and the messages its platforms are sent. Answers the counters
+    /// as they now stand.
     fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<Counters, ServiceError> {
         // Each platform's endpoints are loaded once, and only when it has something to hear.
         let mut endpoints = HashMap::new();

@@ -69,9 +69,8 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
         rows,
         |row| (row.learner.clone(), row.course.clone()),
         |(learner, course), rows| {
-            let live: Vec<String> = rows.iter().filter_map(|r| r.completion.clone()).collect();
-            let claimed = rows.iter().find_map(|r| r.claimed.as_deref());
-            reconciler.claim(&learner, &course, &live, claimed);
+            let live: Vec<String> = rows.into_iter().map(|r| r.completion).collect();
+            reconciler.claim(&learner, &course, &live);
         },
     )?;
     let books::InvoiceBooks {

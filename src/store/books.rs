@@ -121,29 +121,22 @@ pub fn counter_rows(conn: &mut DbConn, kind: CounterKind) -> Result<Rows<'_, Cou
     stream!(conn, query, CounterRow)
 }
 
-/// A learner × course with one of its live grants (`None` where it has none) and the
-/// completion its claim names (`None` where it has no claim), sorted by learner and course.
+/// A live grant: a learner × course with the accepted, unrevoked completion that holds its claim,
+/// sorted by learner and course (the order of the unique index `completions_by_claim`).
 #[derive(QueryableByName, Debug)]
 pub struct ClaimRow {
     #[diesel(sql_type = Text)]
     pub learner: String,
     #[diesel(sql_type = Text)]
     pub course: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub completion: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub claimed: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub completion: String,
 }
 
 pub fn claim_rows(conn: &mut DbConn) -> Result<Rows<'_, ClaimRow>> {
     let query = diesel::sql_query(
-        "SELECT COALESCE(g.learner_id, k.learner_id) AS learner, \
-                COALESCE(g.course_id, k.course_id) AS course, \
-                g.id AS completion, k.completion_id AS claimed \
-         FROM (SELECT learner_id, course_id, id FROM completions \
-               WHERE status = $1 AND revoked_at IS NULL) g \
-         FULL OUTER JOIN claims k ON k.learner_id = g.learner_id AND k.course_id = g.course_id \
-         ORDER BY learner, course",
+        "SELECT learner_id AS learner, course_id AS course, id AS completion FROM completions \
+         WHERE status = $1 AND revoked_at IS NULL ORDER BY learner, course",
     )
     .bind::<Text, _>(CompletionStatus::Accepted.as_str());
     stream!(conn, query, ClaimRow)

@@ -4,8 +4,8 @@
 
 use super::models::{CompletionRow, CourseRow, LearnerRow, PlatformRow, RateScheduleRow};
 use super::schema::{
-    claims, completions, course_usage, courses, learner_year_usage, learners, payers,
-    platform_year_usage, platforms, rate_schedules,
+    completions, course_usage, courses, learner_year_usage, learners, payers, platform_year_usage,
+    platforms, rate_schedules,
 };
 use super::{DbConn, StoreError};
 use crate::domain::metering::{ClaimKey, CourseCounter, CourseKey, LearnerYear, PlatformYear};
@@ -94,10 +94,13 @@ pub fn learner_counters(
     if learner_ids.is_empty() {
         return Ok(counters);
     }
-    let claimed: Vec<ClaimKey> = claims::table
-        .filter(claims::learner_id.eq_any(learner_ids))
-        .filter(claims::course_id.eq_any(course_ids))
-        .select((claims::learner_id, claims::course_id))
+    // A claim is a live accepted completion (the unique index `completions_by_claim`).
+    let claimed: Vec<ClaimKey> = completions::table
+        .filter(completions::learner_id.eq_any(learner_ids))
+        .filter(completions::course_id.eq_any(course_ids))
+        .filter(completions::status.eq(CompletionStatus::Accepted.as_str()))
+        .filter(completions::revoked_at.is_null())
+        .select((completions::learner_id, completions::course_id))
         .load(conn)?;
     // Every key column bound: the primary key answers, whatever else the learners have.
     let learners: Vec<(String, String, i32, i64)> = learner_year_usage::table
@@ -148,8 +151,8 @@ pub fn course_counters(
         .collect())
 }
 
-/// What a group adds: new learners, completions (each its own audit entry), claims, and the
-/// counters as they stand after the group (`before` says which rows exist already).
+/// What a group adds: new learners, completions (each its own audit entry, and each accepted one
+/// its claim), and the counters as they stand after the group (`before` says which rows exist already).
 pub struct GroupWrites<'a> {
     pub learners: Vec<LearnerRow>,
     pub completions: Vec<CompletionRow>,
@@ -162,36 +165,7 @@ pub struct GroupWrites<'a> {
 pub fn record(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
     insert_all!(conn, learners::table, writes.learners);
     insert_all!(conn, completions::table, writes.completions);
-    record_claims(conn, writes)?;
     record_counters(conn, writes)
-}
-
-/// Claims only appear in a group (revocation releases them elsewhere); each names the accepted
-/// completion that holds it (a duplicate claim of the same learner and course holds nothing).
-fn record_claims(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
-    let holders: std::collections::HashMap<(&str, &str), &str> = writes
-        .completions
-        .iter()
-        .filter(|c| c.status == CompletionStatus::Accepted.as_str())
-        .map(|c| ((c.learner_id.as_str(), c.course_id.as_str()), c.id.as_str()))
-        .collect();
-    let rows: Vec<_> = writes
-        .after
-        .claims
-        .difference(&writes.before.claims)
-        .map(|(learner, course)| {
-            let holder = holders
-                .get(&(learner.as_str(), course.as_str()))
-                .expect("a new claim comes with its completion");
-            (
-                claims::learner_id.eq(learner.as_str()),
-                claims::course_id.eq(course.as_str()),
-                claims::completion_id.eq(*holder),
-            )
-        })
-        .collect();
-    insert_all!(conn, claims::table, rows);
-    Ok(())
 }
 
 /// A counter row to insert (it did not exist) or to update (it did), with its new value.

@@ -1,9 +1,10 @@
-//! Learners, completions, claims, the three limit counters and offline follow-ups.
+//! Learners, completions (whose live accepted ones are the claims), the three limit counters and
+//! offline follow-ups.
 //! Functions that change counters are called only inside [`super::Store::write`].
 
 use super::models::*;
 use super::schema::{
-    claims, completions, course_usage, courses, learner_year_usage, learners, offline_followups,
+    completions, course_usage, courses, learner_year_usage, learners, offline_followups,
     platform_year_usage,
 };
 use super::{DbConn, StoreError};
@@ -67,31 +68,6 @@ pub fn mark_revoked(
             completions::revoked_generation.eq(Some(generation)),
         ))
         .execute(conn)?;
-    Ok(())
-}
-
-pub fn claim_exists(conn: &mut DbConn, learner_id: &str, course_id: &str) -> Result<bool> {
-    Ok(diesel::select(exists(claims::table.find((learner_id, course_id)))).get_result(conn)?)
-}
-
-pub fn insert_claim(
-    conn: &mut DbConn,
-    learner_id: &str,
-    course_id: &str,
-    completion_id: &str,
-) -> Result<()> {
-    diesel::insert_into(claims::table)
-        .values((
-            claims::learner_id.eq(learner_id),
-            claims::course_id.eq(course_id),
-            claims::completion_id.eq(completion_id),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn release_claim(conn: &mut DbConn, completion_id: &str) -> Result<()> {
-    diesel::delete(claims::table.filter(claims::completion_id.eq(completion_id))).execute(conn)?;
     Ok(())
 }
 

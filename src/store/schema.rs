@@ -153,14 +153,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    claims (learner_id, course_id) {
-        learner_id -> Text,
-        course_id -> Text,
-        completion_id -> Text,
-    }
-}
-
-diesel::table! {
     learner_year_usage (payer_code, learner_id, training_year) {
         payer_code -> Text,
         learner_id -> Text,
@@ -361,7 +353,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     courses,
     learners,
     completions,
-    claims,
     learner_year_usage,
     platform_year_usage,
     course_usage,
