@@ -719,6 +719,7 @@ async fn reconciliation_finds_tampered_books() {
     assert_eq!(
         found,
         [
+            "claim_index_missing",
             "counter_mismatch",
             "counter_missing",
             "grant_out_of_range",

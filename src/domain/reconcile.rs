@@ -223,6 +223,19 @@ impl Reconciler {
         }
     }
 
+    /// The one-claim rule is the database's unique index on live grants: without it nothing
+    /// stops a second payment, whether or not one has happened yet.
+    pub fn claim_index(&mut self, present: bool) {
+        if !present {
+            self.breaches.push(finding(
+                "claim_index_missing",
+                "index completions_by_claim",
+                "the unique index on live grants is gone: a learner could be paid twice for a course"
+                    .into(),
+            ));
+        }
+    }
+
     /// A learner on a course and its live grants: each holds the claim, so at most one may be
     /// paid. The database's unique index keeps it so; a second one means the index was lost.
     pub fn claim(&mut self, learner: &str, course: &str, live: &[String]) {
@@ -521,6 +534,16 @@ mod tests {
         let r = reconcile(&books);
         assert!(codes(&r).contains(&"paid_twice"), "{r:?}");
         assert_eq!(r.checked.claims, 1);
+    }
+
+    #[test]
+    fn a_lost_claim_index_is_a_breach_before_anyone_is_paid_twice() {
+        let mut reconciler = Reconciler::default();
+        reconciler.claim_index(true);
+        assert_eq!(reconciler.finish().status, Verdict::Clean);
+        let mut reconciler = Reconciler::default();
+        reconciler.claim_index(false);
+        assert_eq!(codes(&reconciler.finish()), ["claim_index_missing"]);
     }
 
     #[test]

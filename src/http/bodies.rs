@@ -266,7 +266,7 @@ pub struct ReconciliationCounts {
 #[derive(serde::Serialize, ToSchema)]
 pub struct ReconciliationFinding {
     /// Stable code: counter_mismatch, counter_missing, over_limit, paid_twice,
-    /// grant_out_of_range, invoice_lines_mismatch, invoice_true_up_mismatch,
+    /// claim_index_missing, grant_out_of_range, invoice_lines_mismatch, invoice_true_up_mismatch,
     /// delivery_missing, delivery_duplicated, delivery_inconsistent, delivery_unexpected,
     /// delivery_orphaned, voucher_mismatch, voucher_orphaned, voucher_missing, reference_missing; notices:
     /// delivery_failed.

@@ -64,6 +64,7 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
             reconciler.counter(&key, Money::from_fen(sum), limit, stored);
         })?;
     }
+    reconciler.claim_index(books::claim_index_present(conn)?);
     let rows = books::claim_rows(conn)?;
     for_each_group(
         rows,

@@ -142,6 +142,28 @@ pub fn claim_rows(conn: &mut DbConn) -> Result<Rows<'_, ClaimRow>> {
     stream!(conn, query, ClaimRow)
 }
 
+/// Whether `completions_by_claim`, the unique index that is the one-claim rule, is in place.
+pub fn claim_index_present(conn: &mut DbConn) -> Result<bool> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = BigInt)]
+        indexes: i64,
+    }
+    let found: Found = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "SELECT COUNT(*) AS indexes FROM sqlite_master \
+             WHERE type = 'index' AND name = 'completions_by_claim'",
+        )
+        .get_result(c)?,
+        DbConn::Postgres(c) => diesel::sql_query(
+            "SELECT COUNT(*) AS indexes FROM pg_indexes \
+             WHERE schemaname = current_schema() AND indexname = 'completions_by_claim'",
+        )
+        .get_result(c)?,
+    };
+    Ok(found.indexes > 0)
+}
+
 /// A completion naming a platform, course, learner, payer or schedule version that does not
 /// exist: the foreign keys PostgreSQL does not enforce on the ledger's rows, checked here.
 #[derive(QueryableByName, Debug)]

@@ -473,6 +473,81 @@ mod tests {
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
     }
 
+    /// The claims table goes only when it agrees with the live grants: a stale claim stops the
+    /// migration with the table kept; agreeing books become the unique index, which refuses a
+    /// second live grant of the same learner and course.
+    #[test]
+    fn the_claims_table_becomes_an_index_only_when_it_agrees_with_the_live_grants() {
+        use diesel::migration::MigrationSource;
+        let migrate = |claims: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut conn =
+                SqliteConnection::establish(dir.path().join("gateway.db").to_str().unwrap())
+                    .unwrap();
+            let before = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                .unwrap()
+                .iter()
+                .position(|m| m.name().to_string().ends_with("claims_as_index"))
+                .unwrap();
+            for _ in 0..before {
+                conn.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+            }
+            // l1 holds c1 with x1 (x3 was its duplicate claim); l2's x2 was revoked.
+            conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+            conn.batch_execute(&format!(
+                "INSERT INTO completions (id, platform_code, event_id, content_hash, course_id, \
+                 learner_id, payer_code, class_hours, level, status, gross_fen, granted_fen, \
+                 received_at, revoked_at) VALUES \
+                 ('x1', 'P', 'e1', 'h', 'c1', 'l1', 'province', 1, 'junior', 'accepted', 300, 300, '2022-06-01 00:00:00', NULL), \
+                 ('x2', 'P', 'e2', 'h', 'c1', 'l2', 'province', 1, 'junior', 'accepted', 300, 300, '2022-06-01 00:00:00', '2022-06-02 00:00:00'), \
+                 ('x3', 'P', 'e3', 'h', 'c1', 'l1', 'province', 1, 'junior', 'duplicate_claim', 300, 0, '2022-06-01 00:00:00', NULL); \
+                 INSERT INTO claims (learner_id, course_id, completion_id) VALUES {claims};"
+            ))
+            .unwrap();
+            let migrated = conn.run_pending_migrations(SQLITE_MIGRATIONS).is_ok();
+            #[derive(QueryableByName)]
+            struct Tables {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                tables: i64,
+            }
+            let claims_table = diesel::sql_query(
+                "SELECT COUNT(*) AS tables FROM sqlite_master WHERE type = 'table' AND name = 'claims'",
+            )
+            .get_result::<Tables>(&mut conn)
+            .unwrap()
+            .tables;
+            (migrated, claims_table, conn, dir)
+        };
+
+        let (migrated, claims_table, _, _) = migrate("('l1', 'c1', 'x1'), ('l2', 'c1', 'x2')");
+        assert!(
+            !migrated,
+            "a claim held by a revoked completion must stop the migration"
+        );
+        assert_eq!(claims_table, 1, "and the claims table stays");
+        let (migrated, _, _, _) = migrate("('l1', 'c2', 'x1')");
+        assert!(
+            !migrated,
+            "a live grant without its claim must stop the migration"
+        );
+
+        let (migrated, claims_table, mut conn, _dir) = migrate("('l1', 'c1', 'x1')");
+        assert!(migrated);
+        assert_eq!(claims_table, 0);
+        let second =
+            diesel::sql_query("UPDATE completions SET status = 'accepted' WHERE id = 'x3'")
+                .execute(&mut conn);
+        assert!(second.is_err(), "the index refuses a second live grant");
+        diesel::sql_query(
+            "UPDATE completions SET revoked_at = '2022-06-03 00:00:00' WHERE id = 'x1'",
+        )
+        .execute(&mut conn)
+        .unwrap();
+        diesel::sql_query("UPDATE completions SET status = 'accepted' WHERE id = 'x3'")
+            .execute(&mut conn)
+            .expect("a revocation releases the claim");
+    }
+
     /// Invoices drafted before the cut-off migration list, after it, exactly what they linked,
     /// and the next run includes what none of them did (a late arrival, a later month).
     #[test]
