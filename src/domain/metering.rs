@@ -37,14 +37,16 @@ impl CompletionStatus {
     }
 }
 
+/// A learner as the books number them.
+pub type LearnerId = i64;
 /// A learner's grants from one payer in one training year: `(payer, learner, year)`.
-pub type LearnerYear = (String, String, i32);
+pub type LearnerYear = (String, LearnerId, i32);
 /// A platform's grants from one payer in one training year: `(payer, platform, year)`.
 pub type PlatformYear = (String, String, i32);
 /// A course's grants from one payer: `(payer, course)`.
 pub type CourseKey = (String, String);
 /// One paid claim per learner × course, whoever pays: `(learner, course)`.
-pub type ClaimKey = (String, String);
+pub type ClaimKey = (LearnerId, String);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CourseCounter {
@@ -68,7 +70,7 @@ pub struct Counters {
 pub struct Metered<'a> {
     pub payer: &'a str,
     pub platform: &'a str,
-    pub learner: &'a str,
+    pub learner: LearnerId,
     pub course: &'a str,
     pub year: i32,
     /// Without a certificate nothing is paid (RULES.md §1).
@@ -157,11 +159,11 @@ impl Meter {
         if !event.certified {
             return nothing(CompletionStatus::Uncertified);
         }
-        let claim = (event.learner.to_owned(), event.course.to_owned());
+        let claim = (event.learner, event.course.to_owned());
         if self.counters.claims.contains(&claim) {
             return nothing(CompletionStatus::DuplicateClaim);
         }
-        let learner_key = (event.payer.to_owned(), event.learner.to_owned(), event.year);
+        let learner_key = (event.payer.to_owned(), event.learner, event.year);
         let platform_key = (
             event.payer.to_owned(),
             event.platform.to_owned(),
@@ -233,7 +235,7 @@ mod tests {
         Money::parse(text).unwrap()
     }
 
-    fn event<'a>(learner: &'a str, course: &'a str, gross: &str) -> Metered<'a> {
+    fn event<'a>(learner: LearnerId, course: &'a str, gross: &str) -> Metered<'a> {
         Metered {
             payer: "province",
             platform: "P",
@@ -254,7 +256,7 @@ mod tests {
         let mut meter = Meter::default();
         let wide = |course, gross| Metered {
             saturation: yuan("300000.00"),
-            ..event("A", course, gross)
+            ..event(1, course, gross)
         };
         let steps = [
             wide("C1", "30.00"),
@@ -263,20 +265,20 @@ mod tests {
         ];
         let granted: Vec<_> = steps.iter().map(|e| meter.decide(e).granted).collect();
         assert_eq!(granted, [yuan("30.00"), yuan("250.00"), yuan("20.00")]);
-        let key = ("province".to_owned(), "A".to_owned(), 2022);
+        let key = ("province".to_owned(), 1, 2022);
         assert_eq!(meter.counters().learners[&key], yuan("300.00"));
     }
 
     #[test]
     fn a_course_turns_free_at_its_saturation_and_stays_free() {
         let mut meter = Meter::default();
-        let first = meter.decide(&event("L1", "C", "60.00"));
+        let first = meter.decide(&event(1, "C", "60.00"));
         assert!(!first.course_turned_free);
-        let second = meter.decide(&event("L2", "C", "60.00"));
+        let second = meter.decide(&event(2, "C", "60.00"));
         assert_eq!(second.granted, yuan("40.00"));
         assert_eq!(second.limited_by, Some(Limit::CourseSaturated));
         assert!(second.course_turned_free);
-        let third = meter.decide(&event("L3", "C", "1.00"));
+        let third = meter.decide(&event(3, "C", "1.00"));
         assert_eq!(
             (third.granted, third.course_turned_free),
             (Money::ZERO, false)
@@ -286,18 +288,18 @@ mod tests {
     #[test]
     fn second_claims_and_uncertified_events_earn_nothing() {
         let mut meter = Meter::default();
-        meter.decide(&event("L", "C", "10.00"));
-        let again = meter.decide(&event("L", "C", "10.00"));
+        meter.decide(&event(1, "C", "10.00"));
+        let again = meter.decide(&event(1, "C", "10.00"));
         assert_eq!(again.status, CompletionStatus::DuplicateClaim);
         let uncertified = Metered {
             certified: false,
-            ..event("M", "C", "10.00")
+            ..event(2, "C", "10.00")
         };
         assert_eq!(
             meter.decide(&uncertified).status,
             CompletionStatus::Uncertified
         );
-        assert!(!meter.counters().claims.contains(&("M".into(), "C".into())));
+        assert!(!meter.counters().claims.contains(&(2, "C".into())));
     }
 
     #[test]
@@ -324,7 +326,7 @@ mod tests {
         Metered {
             payer: "province",
             platform: if e.0.is_multiple_of(2) { "P" } else { "Q" },
-            learner: &names[usize::from(e.0)],
+            learner: LearnerId::from(e.0),
             course: &names[usize::from(e.1)],
             year: 2022,
             certified: e.3,

@@ -238,7 +238,7 @@ impl Reconciler {
 
     /// A learner on a course and its live grants: each holds the claim, so at most one may be
     /// paid. The database's unique index keeps it so; a second one means the index was lost.
-    pub fn claim(&mut self, learner: &str, course: &str, live: &[String]) {
+    pub fn claim(&mut self, learner: impl fmt::Display, course: &str, live: &[String]) {
         self.checked.claims += 1;
         if live.len() > 1 {
             self.breaches.push(finding(

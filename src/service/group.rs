@@ -8,11 +8,12 @@ use super::error::{FieldError, Refusals};
 use super::ingest::{CompletionEvent, CompletionResult, CLOCK_SKEW};
 use super::{new_id, schedule_of, ServiceError};
 use crate::clock::Clock;
-use crate::domain::metering::{CourseCounter, CourseKey, PlatformYear};
+use crate::domain::metering::{CourseCounter, CourseKey, LearnerId, PlatformYear};
 use crate::domain::notice::{ceiling_crossings, EventType};
 use crate::domain::voucher::{redeemable, Redemption, Voucher, VoucherRefusal, VoucherStatus};
 use crate::domain::{CompletionStatus, Counters, Level, Meter, Metered, Money, TrainingYear};
 use crate::store::group::{self as rows, GroupWrites};
+use crate::store::ledger;
 use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow};
 use crate::store::vouchers::{self as voucher_rows, HeldVoucher};
 use crate::store::{DbConn, Store, StoreError};
@@ -75,9 +76,10 @@ pub fn apply<R: AsRef<Request>>(
             phases[1] = started.elapsed();
             let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
             phases[2] = started.elapsed();
+            let next_learner = group.next_learner;
             let after = group.record(conn, now)?;
             phases[3] = started.elapsed();
-            Ok::<_, ServiceError>((answers, after, generation))
+            Ok::<_, ServiceError>((answers, after, next_learner, generation))
         }))
         .unwrap_or_else(|_| {
             tracing::error!(
@@ -87,8 +89,8 @@ pub fn apply<R: AsRef<Request>>(
         })
     });
     let answers = match applied {
-        Ok((answers, after, generation)) => {
-            kept.committed(generation, after);
+        Ok((answers, after, next_learner, generation)) => {
+            kept.committed(generation, after, next_learner);
             answers
         }
         Err(failure) => {
@@ -166,6 +168,8 @@ impl Added {
 pub struct Kept {
     /// The generation this writer committed last, while what is kept is current.
     generation: Option<i64>,
+    /// The number the next new learner gets.
+    next_learner: Option<i64>,
     catalog: Catalog,
     platform_counters: Filed<PlatformYear, Money>,
     course_counters: Filed<CourseKey, CourseCounter>,
@@ -265,6 +269,9 @@ impl Kept {
         }
         // Current again only once this group commits.
         self.generation = None;
+        if self.next_learner.is_none() {
+            self.next_learner = Some(ledger::next_learner_id(conn)?);
+        }
         let events = || {
             requests.iter().flat_map(|r| {
                 r.events
@@ -344,9 +351,10 @@ impl Kept {
 
     /// The group that wrote `generation` committed with these counters: they are the stored
     /// ones now.
-    fn committed(&mut self, generation: i64, after: Counters) {
+    fn committed(&mut self, generation: i64, after: Counters, next_learner: i64) {
         file(&mut self.platform_counters, after.platforms);
         file(&mut self.course_counters, after.courses);
+        self.next_learner = Some(next_learner);
         self.generation = Some(generation);
     }
 
@@ -391,11 +399,19 @@ struct Group<'k> {
     stored: HashMap<(String, String), CompletionRow>,
     certificates: HashSet<String>,
     learners: HashMap<String, LearnerRow>,
+    /// The number the next new learner gets; a refused request's learners leave a gap.
+    next_learner: i64,
     meter: Meter,
     loaded: crate::domain::Counters,
     added: Added,
     /// The ledger generation this group's transaction writes.
     generation: i64,
+}
+
+/// New learners in the order they were numbered, so that their rows are appended.
+fn by_number(mut learners: Vec<LearnerRow>) -> Vec<LearnerRow> {
+    learners.sort_unstable_by_key(|l| l.id);
+    learners
 }
 
 /// Each key once, in order: the lists a group's set queries bind.
@@ -430,7 +446,7 @@ impl<'k> Group<'k> {
             .into_iter()
             .map(|l| (l.id_hash.clone(), l))
             .collect();
-        let learner_ids: Vec<&str> = learners.values().map(|l| l.id.as_str()).collect();
+        let learner_ids: Vec<i64> = learners.values().map(|l| l.id).collect();
         let years: Vec<i32> = events()
             .map(|p| TrainingYear::of(p.event.certified_at).value())
             .collect::<BTreeSet<_>>()
@@ -458,6 +474,7 @@ impl<'k> Group<'k> {
             meter: Meter::new(loaded.clone()),
             loaded,
             added: Added::default(),
+            next_learner: kept.next_learner.expect("read by Kept::refresh"),
             generation,
         })
     }
@@ -618,7 +635,7 @@ impl<'k> Group<'k> {
         let decision = self.meter.decide(&Metered {
             payer: &event.payer,
             platform,
-            learner: &learner_id,
+            learner: learner_id,
             course: &course.id,
             year: year.value(),
             certified: event.certificate_no.is_some(),
@@ -749,11 +766,11 @@ impl<'k> Group<'k> {
     /// The learner's id, first seen now or before; a name that differs from the one first
     /// reported with the ID number is refused.
     fn learner(
-        &self,
+        &mut self,
         prepared: &Prepared,
         request: &mut Added,
         now: DateTime<Utc>,
-    ) -> Result<String, FieldError> {
+    ) -> Result<LearnerId, FieldError> {
         let input = &prepared.event.learner;
         let known = request
             .learners
@@ -766,16 +783,17 @@ impl<'k> Group<'k> {
                 "learner_name_mismatch",
                 "differs from the name first reported with this ID number",
             )),
-            Some(known) => Ok(known.id.clone()),
+            Some(known) => Ok(known.id),
             None => {
                 let row = LearnerRow {
-                    id: new_id(),
+                    id: self.next_learner,
                     id_hash: prepared.id_hash.clone(),
                     id_masked: input.id_number.masked(),
                     name: input.name.clone(),
                     created_at: now.naive_utc(),
                 };
-                let id = row.id.clone();
+                self.next_learner += 1;
+                let id = row.id;
                 request.learners.insert(row.id_hash.clone(), row);
                 Ok(id)
             }
@@ -815,7 +833,7 @@ impl<'k> Group<'k> {
         rows::record(
             conn,
             &GroupWrites {
-                learners: self.added.learners.into_values().collect(),
+                learners: by_number(self.added.learners.into_values().collect()),
                 completions: self.added.completions,
                 before: &self.loaded,
                 after: self.meter.counters(),

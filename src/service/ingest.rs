@@ -248,7 +248,7 @@ impl Gateway {
             if row.status == CompletionStatus::Accepted.as_str() {
                 let year = row.training_year.expect("accepted completions have a year");
                 let released = -row.granted_fen;
-                ledger::add_learner_used(conn, &row.payer_code, &row.learner_id, year, released)?;
+                ledger::add_learner_used(conn, &row.payer_code, row.learner_id, year, released)?;
                 ledger::add_platform_used(conn, &row.payer_code, platform, year, released)?;
                 ledger::add_course_used(conn, &row.payer_code, &row.course_id, released, None)?;
             }

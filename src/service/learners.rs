@@ -2,7 +2,7 @@
 
 use super::error::{FieldError, Refusals};
 use super::input::Reader;
-use super::{new_id, schedule_of, utc, Gateway, ServiceError};
+use super::{schedule_of, utc, Gateway, ServiceError};
 use crate::domain::{IdNumber, Money, TrainingYear};
 use crate::store::models::LearnerRow;
 use crate::store::{catalog, ledger, DbConn, StoreError};
@@ -57,7 +57,7 @@ pub fn learner_for(
         return Ok(Ok(known));
     }
     let row = LearnerRow {
-        id: new_id(),
+        id: ledger::next_learner_id(conn)?,
         id_hash: id_hash.to_owned(),
         id_masked: input.id_number.masked(),
         name: input.name.clone(),
@@ -153,20 +153,15 @@ impl Gateway {
             let (used, by_platform, completions) = match &learner {
                 None => (Money::ZERO, vec![], vec![]),
                 Some(learner) => (
-                    Money::from_fen(ledger::learner_used(
-                        conn,
-                        payer,
-                        &learner.id,
-                        year.value(),
-                    )?),
-                    ledger::learner_granted_by_platform(conn, &learner.id, payer, year.value())?
+                    Money::from_fen(ledger::learner_used(conn, payer, learner.id, year.value())?),
+                    ledger::learner_granted_by_platform(conn, learner.id, payer, year.value())?
                         .into_iter()
                         .map(|(platform, fen)| PlatformGrant {
                             platform,
                             granted: Money::from_fen(fen),
                         })
                         .collect(),
-                    ledger::learner_completions(conn, &learner.id, payer, year.value())?
+                    ledger::learner_completions(conn, learner.id, payer, year.value())?
                         .into_iter()
                         .map(|(row, course_code, course_title)| LearnerCompletion {
                             platform: row.platform_code,

@@ -68,10 +68,10 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
     let rows = books::claim_rows(conn)?;
     for_each_group(
         rows,
-        |row| (row.learner.clone(), row.course.clone()),
+        |row| (row.learner, row.course.clone()),
         |(learner, course), rows| {
             let live: Vec<String> = rows.into_iter().map(|r| r.completion).collect();
-            reconciler.claim(&learner, &course, &live);
+            reconciler.claim(learner, &course, &live);
         },
     )?;
     let books::InvoiceBooks {

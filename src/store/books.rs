@@ -105,7 +105,7 @@ pub fn counter_rows(conn: &mut DbConn, kind: CounterKind) -> Result<Rows<'_, Cou
     };
     let sql = format!(
         "SELECT COALESCE(g.payer_code, c.payer_code) AS payer, \
-                COALESCE(g.{subject}, c.{subject}) AS subject, \
+                CAST(COALESCE(g.{subject}, c.{subject}) AS TEXT) AS subject, \
                 COALESCE(g.counted_year, {stored_year}) AS year, \
                 g.schedule_id AS schedule_id, g.granted_fen AS granted_fen, \
                 c.granted_fen AS stored_fen \
@@ -125,8 +125,8 @@ pub fn counter_rows(conn: &mut DbConn, kind: CounterKind) -> Result<Rows<'_, Cou
 /// sorted by learner and course (the order of the unique index `completions_by_claim`).
 #[derive(QueryableByName, Debug)]
 pub struct ClaimRow {
-    #[diesel(sql_type = Text)]
-    pub learner: String,
+    #[diesel(sql_type = BigInt)]
+    pub learner: i64,
     #[diesel(sql_type = Text)]
     pub course: String,
     #[diesel(sql_type = Text)]

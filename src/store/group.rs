@@ -11,8 +11,10 @@ use super::{DbConn, StoreError};
 use crate::domain::metering::{ClaimKey, CourseCounter, CourseKey, LearnerYear, PlatformYear};
 use crate::domain::{CompletionStatus, Counters, Money};
 use chrono::NaiveDateTime;
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Array, BigInt, HasSqlType, Integer, Nullable, Text, Timestamp};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -87,7 +89,7 @@ pub fn learner_counters(
     conn: &mut DbConn,
     payer_codes: &[&str],
     years: &[i32],
-    learner_ids: &[&str],
+    learner_ids: &[i64],
     course_ids: &[&str],
 ) -> Result<Counters> {
     let mut counters = Counters::default();
@@ -103,7 +105,7 @@ pub fn learner_counters(
         .select((completions::learner_id, completions::course_id))
         .load(conn)?;
     // Every key column bound: the primary key answers, whatever else the learners have.
-    let learners: Vec<(String, String, i32, i64)> = learner_year_usage::table
+    let learners: Vec<(String, i64, i32, i64)> = learner_year_usage::table
         .filter(learner_year_usage::payer_code.eq_any(payer_codes))
         .filter(learner_year_usage::learner_id.eq_any(learner_ids))
         .filter(learner_year_usage::training_year.eq_any(years))
@@ -204,7 +206,7 @@ fn record_counters(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
         .map(|((payer, learner, year), fen)| {
             (
                 learner_year_usage::payer_code.eq(payer),
-                learner_year_usage::learner_id.eq(learner),
+                learner_year_usage::learner_id.eq(*learner),
                 learner_year_usage::training_year.eq(*year),
                 learner_year_usage::granted_fen.eq(fen.fen()),
             )
@@ -246,6 +248,35 @@ fn record_counters(conn: &mut DbConn, writes: &GroupWrites) -> Result<()> {
     )
 }
 
+/// Year counters `(payer, key, year)` that exist already get their new values in one
+/// `UPDATE … FROM UNNEST`; `K` is the key's type (a learner's number, a platform's code).
+fn update_year_counters<KeyType, K>(
+    pg: &mut PgConnection,
+    table: &str,
+    key: &str,
+    rows: &[(&(String, K, i32), &Money)],
+) -> Result<()>
+where
+    KeyType: diesel::query_builder::QueryId + 'static,
+    Pg: HasSqlType<KeyType>,
+    K: ToSql<KeyType, Pg> + std::fmt::Debug,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(format!(
+        "UPDATE {table} AS u SET granted_fen = v.fen \
+         FROM UNNEST($1::text[], $2, $3::int4[], $4::int8[]) AS v(payer, k, year, fen) \
+         WHERE u.payer_code = v.payer AND u.{key} = v.k AND u.training_year = v.year"
+    ))
+    .bind::<Array<Text>, _>(rows.iter().map(|(k, _)| &k.0).collect::<Vec<_>>())
+    .bind::<Array<KeyType>, _>(rows.iter().map(|(k, _)| &k.1).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(rows.iter().map(|(_, v)| v.fen()).collect::<Vec<_>>())
+    .execute(pg)?;
+    Ok(())
+}
+
 /// Counters that exist already get their new values: on PostgreSQL one `UPDATE … FROM UNNEST`
 /// per table (one round trip whatever the group's size), on embedded SQLite one prepared
 /// statement per row (no round trip to save). `free_since` is only ever set, never cleared.
@@ -259,30 +290,8 @@ fn update_counters(
     let free_since = |c: &CourseCounter| c.free.then_some(now);
     match conn {
         DbConn::Postgres(pg) => {
-            let year_update = |table: &str, key: &str| {
-                format!(
-                    "UPDATE {table} AS u SET granted_fen = v.fen \
-                     FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[]) AS v(payer, k, year, fen) \
-                     WHERE u.payer_code = v.payer AND u.{key} = v.k AND u.training_year = v.year"
-                )
-            };
-            for (sql, rows) in [
-                (year_update("learner_year_usage", "learner_id"), learners),
-                (
-                    year_update("platform_year_usage", "platform_code"),
-                    platforms,
-                ),
-            ] {
-                if rows.is_empty() {
-                    continue;
-                }
-                diesel::sql_query(sql)
-                    .bind::<Array<Text>, _>(rows.iter().map(|(k, _)| &k.0).collect::<Vec<_>>())
-                    .bind::<Array<Text>, _>(rows.iter().map(|(k, _)| &k.1).collect::<Vec<_>>())
-                    .bind::<Array<Integer>, _>(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
-                    .bind::<Array<BigInt>, _>(rows.iter().map(|(_, v)| v.fen()).collect::<Vec<_>>())
-                    .execute(pg)?;
-            }
+            update_year_counters::<BigInt, _>(pg, "learner_year_usage", "learner_id", learners)?;
+            update_year_counters::<Text, _>(pg, "platform_year_usage", "platform_code", platforms)?;
             if !courses.is_empty() {
                 diesel::sql_query(
                     "UPDATE course_usage AS u SET granted_fen = v.fen, \

@@ -71,8 +71,17 @@ pub fn mark_revoked(
     Ok(())
 }
 
+/// The number the next new learner gets: one past the highest. Learners are added only in money
+/// transactions, one at a time under the ledger lock, so no one else takes it meanwhile.
+pub fn next_learner_id(conn: &mut DbConn) -> Result<i64> {
+    let highest: Option<i64> = learners::table
+        .select(diesel::dsl::max(learners::id))
+        .first(conn)?;
+    Ok(highest.unwrap_or(0) + 1)
+}
+
 /// The granted total of a learner in a payer's training year, in fen.
-pub fn learner_used(conn: &mut DbConn, payer: &str, learner_id: &str, year: i32) -> Result<i64> {
+pub fn learner_used(conn: &mut DbConn, payer: &str, learner_id: i64, year: i32) -> Result<i64> {
     Ok(learner_year_usage::table
         .find((payer, learner_id, year))
         .select(learner_year_usage::granted_fen)
@@ -107,7 +116,7 @@ pub fn course_used(conn: &mut DbConn, payer: &str, course_id: &str) -> Result<(i
 pub fn add_learner_used(
     conn: &mut DbConn,
     payer: &str,
-    learner_id: &str,
+    learner_id: i64,
     year: i32,
     delta_fen: i64,
 ) -> Result<()> {
@@ -235,7 +244,7 @@ pub fn followup_counts(
 /// A learner's completions in a payer's training year, with their course's code and title.
 pub fn learner_completions(
     conn: &mut DbConn,
-    learner_id: &str,
+    learner_id: i64,
     payer: &str,
     year: i32,
 ) -> Result<Vec<(CompletionRow, String, String)>> {
@@ -253,7 +262,7 @@ pub fn learner_completions(
 /// rather than in SQL: PostgreSQL sums BIGINT as NUMERIC, SQLite as INTEGER.
 pub fn learner_granted_by_platform(
     conn: &mut DbConn,
-    learner_id: &str,
+    learner_id: i64,
     payer: &str,
     year: i32,
 ) -> Result<Vec<(String, i64)>> {

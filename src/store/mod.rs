@@ -473,27 +473,34 @@ mod tests {
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
     }
 
+    /// A fresh SQLite database in `dir`, migrated up to the migration whose name ends with
+    /// `name`, which is the next to run.
+    fn migrated_until(dir: &tempfile::TempDir, name: &str) -> SqliteConnection {
+        use diesel::migration::MigrationSource;
+        let mut conn =
+            SqliteConnection::establish(dir.path().join("gateway.db").to_str().unwrap()).unwrap();
+        let before = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+            .unwrap()
+            .iter()
+            .position(|m| m.name().to_string().ends_with(name))
+            .unwrap();
+        for _ in 0..before {
+            conn.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        }
+        // Rows without all they name: only what the migration reads.
+        conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        conn
+    }
+
     /// The claims table goes only when it agrees with the live grants: a stale claim stops the
     /// migration with the table kept; agreeing books become the unique index, which refuses a
     /// second live grant of the same learner and course.
     #[test]
     fn the_claims_table_becomes_an_index_only_when_it_agrees_with_the_live_grants() {
-        use diesel::migration::MigrationSource;
         let migrate = |claims: &str| {
             let dir = tempfile::tempdir().unwrap();
-            let mut conn =
-                SqliteConnection::establish(dir.path().join("gateway.db").to_str().unwrap())
-                    .unwrap();
-            let before = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
-                .unwrap()
-                .iter()
-                .position(|m| m.name().to_string().ends_with("claims_as_index"))
-                .unwrap();
-            for _ in 0..before {
-                conn.run_next_migration(SQLITE_MIGRATIONS).unwrap();
-            }
+            let mut conn = migrated_until(&dir, "claims_as_index");
             // l1 holds c1 with x1 (x3 was its duplicate claim); l2's x2 was revoked.
-            conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
             conn.batch_execute(&format!(
                 "INSERT INTO completions (id, platform_code, event_id, content_hash, course_id, \
                  learner_id, payer_code, class_hours, level, status, gross_fen, granted_fen, \
@@ -504,7 +511,7 @@ mod tests {
                  INSERT INTO claims (learner_id, course_id, completion_id) VALUES {claims};"
             ))
             .unwrap();
-            let migrated = conn.run_pending_migrations(SQLITE_MIGRATIONS).is_ok();
+            let migrated = conn.run_next_migration(SQLITE_MIGRATIONS).is_ok();
             #[derive(QueryableByName)]
             struct Tables {
                 #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -548,20 +555,108 @@ mod tests {
             .expect("a revocation releases the claim");
     }
 
+    /// Learners get numbers in the order they were first seen, and every row naming a learner
+    /// follows its learner; a row naming a learner that does not exist stops the migration with
+    /// the books as they were.
+    #[test]
+    fn learners_are_numbered_in_the_order_first_seen_and_an_orphan_stops_the_migration() {
+        use diesel::sql_types::{BigInt, Text};
+        #[derive(QueryableByName, PartialEq, Debug)]
+        struct Named {
+            #[diesel(sql_type = Text)]
+            holder: String,
+            #[diesel(sql_type = Text)]
+            learner: String,
+        }
+        let migrate = |orphan: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut conn = migrated_until(&dir, "learner_keys");
+            // uuid-b was seen after uuid-a, though its text sorts first.
+            conn.batch_execute(&format!(
+                "INSERT INTO learners (id, id_hash, id_masked, name, created_at) VALUES \
+                 ('uuid-b', 'hb', 'm', 'B', '2022-06-02 00:00:00'), \
+                 ('uuid-a', 'ha', 'm', 'A', '2022-06-01 00:00:00'); \
+                 INSERT INTO completions (id, platform_code, event_id, content_hash, course_id, \
+                 learner_id, payer_code, class_hours, level, status, gross_fen, granted_fen, \
+                 received_at) VALUES \
+                 ('x1', 'P', 'e1', 'h', 'c1', 'uuid-b', 'province', 1, 'junior', 'accepted', 300, 300, '2022-06-03 00:00:00'), \
+                 ('x2', 'P', 'e2', 'h', 'c1', '{orphan}', 'province', 1, 'junior', 'accepted', 300, 300, '2022-06-03 00:00:00'); \
+                 INSERT INTO learner_year_usage VALUES ('province', 'uuid-b', 2022, 300); \
+                 INSERT INTO offline_followups VALUES ('f1', 'P', 'uuid-a', '2022-06-01', 'x', '2022-06-01 00:00:00');"
+            ))
+            .unwrap();
+            let migrated = conn.run_next_migration(SQLITE_MIGRATIONS).is_ok();
+            let named: Vec<Named> = diesel::sql_query(
+                "SELECT 'learner ' || id_hash AS holder, CAST(id AS TEXT) AS learner FROM learners \
+                 UNION ALL SELECT id, CAST(learner_id AS TEXT) FROM completions \
+                 UNION ALL SELECT 'counter', CAST(learner_id AS TEXT) FROM learner_year_usage \
+                 UNION ALL SELECT id, CAST(learner_id AS TEXT) FROM offline_followups ORDER BY holder",
+            )
+            .load(&mut conn)
+            .unwrap();
+            let named: Vec<(String, String)> =
+                named.into_iter().map(|n| (n.holder, n.learner)).collect();
+            (migrated, named, conn)
+        };
+        let pairs = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(r, l)| ((*r).into(), (*l).into()))
+                .collect()
+        };
+
+        let (migrated, named, _) = migrate("uuid-gone");
+        assert!(!migrated, "a completion of an unknown learner must stop it");
+        assert_eq!(
+            named,
+            pairs(&[
+                ("counter", "uuid-b"),
+                ("f1", "uuid-a"),
+                ("learner ha", "uuid-a"),
+                ("learner hb", "uuid-b"),
+                ("x1", "uuid-b"),
+                ("x2", "uuid-gone"),
+            ]),
+            "and the books stay as they were"
+        );
+
+        let (migrated, named, mut conn) = migrate("uuid-a");
+        assert!(migrated);
+        assert_eq!(
+            named,
+            pairs(&[
+                ("counter", "2"),
+                ("f1", "1"),
+                ("learner ha", "1"),
+                ("learner hb", "2"),
+                ("x1", "2"),
+                ("x2", "1"),
+            ])
+        );
+        #[derive(QueryableByName)]
+        struct Kind {
+            #[diesel(sql_type = Text)]
+            kind: String,
+            #[diesel(sql_type = BigInt)]
+            next: i64,
+        }
+        let stored: Kind = diesel::sql_query(
+            "SELECT typeof(learner_id) AS kind, (SELECT MAX(id) + 1 FROM learners) AS next \
+             FROM completions LIMIT 1",
+        )
+        .get_result(&mut conn)
+        .unwrap();
+        assert_eq!((stored.kind.as_str(), stored.next), ("integer", 3));
+    }
+
     /// Invoices drafted before the cut-off migration list, after it, exactly what they linked,
     /// and the next run includes what none of them did (a late arrival, a later month).
     #[test]
     fn the_cut_off_migration_keeps_what_old_invoices_linked() {
         use diesel::sql_types::{BigInt, Nullable, Text};
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gateway.db");
-        let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-        // The three migrations before it, then invoices and their links as they stood.
-        for _ in 0..3 {
-            conn.run_next_migration(SQLITE_MIGRATIONS).unwrap();
-        }
-        // Rows without their learners, courses and payers: only what the migration reads.
-        conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        // Invoices and their links as they stood before the cut-off.
+        let mut conn = migrated_until(&dir, "invoice_cutoff");
         conn.batch_execute(include_str!("../../tests/fixtures/linked_invoices.sql"))
             .unwrap();
         conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();

@@ -105,7 +105,8 @@ pub struct CourseRow {
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
 #[diesel(table_name = learners, treat_none_as_default_value = false)]
 pub struct LearnerRow {
-    pub id: String,
+    /// Numbered in the order learners were first seen, by the ledger writer.
+    pub id: i64,
     pub id_hash: String,
     pub id_masked: String,
     pub name: String,
@@ -120,7 +121,7 @@ pub struct CompletionRow {
     pub event_id: String,
     pub content_hash: String,
     pub course_id: String,
-    pub learner_id: String,
+    pub learner_id: i64,
     pub payer_code: String,
     pub class_hours: i32,
     pub level: String,
@@ -149,7 +150,7 @@ pub struct CompletionRow {
 pub struct FollowupRow {
     pub id: String,
     pub platform_code: String,
-    pub learner_id: String,
+    pub learner_id: i64,
     pub attended_on: NaiveDate,
     pub program: String,
     pub created_at: NaiveDateTime,

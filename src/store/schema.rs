@@ -116,7 +116,7 @@ diesel::table! {
 
 diesel::table! {
     learners (id) {
-        id -> Text,
+        id -> BigInt,
         id_hash -> Text,
         id_masked -> Text,
         name -> Text,
@@ -131,7 +131,7 @@ diesel::table! {
         event_id -> Text,
         content_hash -> Text,
         course_id -> Text,
-        learner_id -> Text,
+        learner_id -> BigInt,
         payer_code -> Text,
         class_hours -> Integer,
         level -> Text,
@@ -155,7 +155,7 @@ diesel::table! {
 diesel::table! {
     learner_year_usage (payer_code, learner_id, training_year) {
         payer_code -> Text,
-        learner_id -> Text,
+        learner_id -> BigInt,
         training_year -> Integer,
         granted_fen -> BigInt,
     }
@@ -183,7 +183,7 @@ diesel::table! {
     offline_followups (id) {
         id -> Text,
         platform_code -> Text,
-        learner_id -> Text,
+        learner_id -> BigInt,
         attended_on -> Date,
         program -> Text,
         created_at -> Timestamp,
