@@ -72,7 +72,9 @@ pub fn mark_revoked(
 }
 
 /// The number the next new learner gets: one past the highest. Learners are added only in money
-/// transactions, one at a time under the ledger lock, so no one else takes it meanwhile.
+/// transactions, under the ledger lock, so no one else takes it meanwhile (the ledger writer
+/// keeps counting from it while the ledger generation says nobody else wrote). Learners are never
+/// deleted: a number freed by hand would be given again, with the rows that still name it.
 pub fn next_learner_id(conn: &mut DbConn) -> Result<i64> {
     let highest: Option<i64> = learners::table
         .select(diesel::dsl::max(learners::id))

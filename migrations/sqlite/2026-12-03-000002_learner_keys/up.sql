@@ -21,7 +21,8 @@ INSERT INTO learners_keyed (id, id_hash, id_masked, name, created_at)
     ORDER BY k.new;
 
 -- A row naming a learner that does not exist gets no key, fails NOT NULL and stops the
--- migration with the books as they were: nothing is dropped on the way.
+-- migration with the books as they were: nothing is dropped on the way. So does a completion
+-- naming any other row that does not exist (a foreign key): `gateway check` names such rows.
 CREATE TABLE completions_keyed (
     id TEXT PRIMARY KEY NOT NULL,
     platform_code TEXT NOT NULL REFERENCES platforms(code),
