@@ -75,6 +75,132 @@ fn both_dialects_have_the_same_migrations() {
     }
 }
 
+/// Learners get numbers in the order they were first seen (migration `learner_keys`), and every
+/// row naming a learner follows its learner; a row naming a learner that does not exist stops the
+/// migration with the books as they were. On the test database's engine: SQLite rebuilds the
+/// tables, PostgreSQL changes each column's type in place.
+#[test]
+fn the_learner_keys_migration_numbers_learners_by_first_sight_and_stops_on_an_orphan() {
+    use diesel::connection::SimpleConnection;
+    use diesel::migration::MigrationSource;
+    use diesel::{Connection, PgConnection, SqliteConnection};
+    use diesel_migrations::MigrationHarness;
+    use subsidy_gateway::store::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+
+    #[derive(QueryableByName)]
+    struct Named {
+        #[diesel(sql_type = Text)]
+        holder: String,
+        #[diesel(sql_type = Text)]
+        learner: String,
+    }
+    // Every row that names a learner, with the key it names, in an order both engines share.
+    const NAMED: &str = "SELECT 'learner ' || id_hash AS holder, CAST(id AS TEXT) AS learner \
+        FROM learners UNION ALL SELECT id, CAST(learner_id AS TEXT) FROM completions \
+        UNION ALL SELECT 'counter', CAST(learner_id AS TEXT) FROM learner_year_usage \
+        UNION ALL SELECT id, CAST(learner_id AS TEXT) FROM offline_followups ORDER BY holder";
+    // uuid-b was seen before uuid-a, though its text sorts after; x2 names `{orphan}`.
+    let books = |orphan: &str| {
+        format!(
+            "INSERT INTO platforms (code, name, status, client_id, client_secret_hash, created_at, \
+             updated_at, token_version) VALUES ('P', 'P', 'active', 'c', 'h', \
+             '2022-06-01 00:00:00', '2022-06-01 00:00:00', 0); \
+             INSERT INTO courses (id, platform_code, code, title, level, class_hours, created_at, \
+             updated_at) VALUES ('c1', 'P', 'C1', 't', 'junior', 10, '2022-06-01 00:00:00', \
+             '2022-06-01 00:00:00'); \
+             INSERT INTO learners (id, id_hash, id_masked, name, created_at) VALUES \
+             ('uuid-a', 'ha', 'm', 'A', '2022-06-02 00:00:00'), \
+             ('uuid-b', 'hb', 'm', 'B', '2022-06-01 00:00:00'); \
+             INSERT INTO completions (id, platform_code, event_id, content_hash, course_id, \
+             learner_id, payer_code, class_hours, level, status, gross_fen, granted_fen, \
+             received_at) VALUES \
+             ('x1', 'P', 'e1', 'h', 'c1', 'uuid-b', 'province', 1, 'junior', 'accepted', 300, 300, '2022-06-03 00:00:00'), \
+             ('x2', 'P', 'e2', 'h', 'c1', '{orphan}', 'province', 1, 'junior', 'accepted', 300, 300, '2022-06-03 00:00:00'); \
+             INSERT INTO learner_year_usage (payer_code, learner_id, training_year, granted_fen) \
+             VALUES ('province', 'uuid-b', 2022, 300); \
+             INSERT INTO offline_followups (id, platform_code, learner_id, attended_on, program, \
+             created_at) VALUES ('f1', 'P', 'uuid-a', '2022-06-01', 'x', '2022-06-01 00:00:00');"
+        )
+    };
+    // Migrates a fresh database up to `learner_keys`, writes the books, then runs it.
+    macro_rules! migrate {
+        ($conn:expr, $migrations:expr, $backend:ty, $orphan:expr, $keys_off:expr, $keys_on:expr) => {{
+            let conn = $conn;
+            let before = MigrationSource::<$backend>::migrations(&$migrations)
+                .unwrap()
+                .iter()
+                .position(|m| m.name().to_string().ends_with("learner_keys"))
+                .unwrap();
+            for _ in 0..before {
+                conn.run_next_migration($migrations).unwrap();
+            }
+            // The orphan is written past SQLite's foreign keys, which are back on, as in the
+            // gateway's own connections, when the migration runs.
+            conn.batch_execute(&format!("{}{}{}", $keys_off, books($orphan), $keys_on))
+                .unwrap();
+            let migrated = conn.run_next_migration($migrations).is_ok();
+            let named: Vec<Named> = diesel::sql_query(NAMED).load(conn).unwrap();
+            let named: Vec<(String, String)> =
+                named.into_iter().map(|n| (n.holder, n.learner)).collect();
+            (migrated, named)
+        }};
+    }
+    let migrate = |orphan: &str| {
+        let database = TestDatabase::fresh();
+        if database.is_postgres() {
+            let conn = &mut PgConnection::establish(&database.url).unwrap();
+            migrate!(conn, POSTGRES_MIGRATIONS, diesel::pg::Pg, orphan, "", "")
+        } else {
+            let path = database.url.trim_start_matches("sqlite://");
+            let conn = &mut SqliteConnection::establish(path).unwrap();
+            let (off, on) = ("PRAGMA foreign_keys = OFF;", "PRAGMA foreign_keys = ON;");
+            migrate!(
+                conn,
+                SQLITE_MIGRATIONS,
+                diesel::sqlite::Sqlite,
+                orphan,
+                off,
+                on
+            )
+        }
+    };
+    let pairs = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(r, l)| ((*r).into(), (*l).into()))
+            .collect()
+    };
+
+    let (migrated, named) = migrate("uuid-gone");
+    assert!(!migrated, "a completion of an unknown learner must stop it");
+    assert_eq!(
+        named,
+        pairs(&[
+            ("counter", "uuid-b"),
+            ("f1", "uuid-a"),
+            ("learner ha", "uuid-a"),
+            ("learner hb", "uuid-b"),
+            ("x1", "uuid-b"),
+            ("x2", "uuid-gone"),
+        ]),
+        "and the books stay as they were"
+    );
+
+    let (migrated, named) = migrate("uuid-a");
+    assert!(migrated);
+    assert_eq!(
+        named,
+        pairs(&[
+            ("counter", "1"),
+            ("f1", "2"),
+            ("learner ha", "2"),
+            ("learner hb", "1"),
+            ("x1", "1"),
+            ("x2", "2"),
+        ])
+    );
+}
+
 #[tokio::test]
 async fn operations_endpoints_answer() {
     let app = TestApp::at("2022-12-15T10:00:00+08:00").await;
