@@ -160,10 +160,10 @@ impl Added {
 }
 
 /// What the writer keeps between groups: the catalog rows, the platform and course counters
-/// its groups read or wrote, and the number the next new learner gets. They stay current while the ledger generation a group takes follows
-/// the one this writer committed last (nobody else wrote in between: every write to these tables
-/// goes through `Store::write`, which takes the ledger lock and bumps it); otherwise everything
-/// is read again. Learners, claims and stored completions are not kept: they grow without bound.
+/// its groups read or wrote, and the number the next new learner gets. They stay current while
+/// the ledger generation a group takes follows the one this writer committed last (nobody else
+/// wrote in between: every write to these tables goes through `Store::write`, which takes the
+/// ledger lock and bumps it); otherwise everything is read again. Learners, claims and stored completions are not kept: they grow without bound.
 #[derive(Default)]
 pub struct Kept {
     /// The generation this writer committed last, while what is kept is current.

@@ -154,7 +154,8 @@ pub fn course_counters(
 }
 
 /// What a group adds: new learners, completions (each its own audit entry, and each accepted one
-/// its claim), and the counters as they stand after the group (`before` says which rows exist already).
+/// its claim), and the counters as they stand after the group (`before` says which rows exist
+/// already).
 pub struct GroupWrites<'a> {
     pub learners: Vec<LearnerRow>,
     pub completions: Vec<CompletionRow>,
