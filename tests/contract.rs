@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Binary, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use reqwest::{Method, StatusCode};
 use std::collections::BTreeSet;
@@ -75,18 +75,63 @@ fn both_dialects_have_the_same_migrations() {
     }
 }
 
+/// The platform P and its course c1, as the books of the migration tests name them.
+const CATALOG: &str = "INSERT INTO platforms (code, name, status, client_id, client_secret_hash, \
+    created_at, updated_at, token_version) VALUES ('P', 'P', 'active', 'c', 'h', \
+    '2022-06-01 00:00:00', '2022-06-01 00:00:00', 0); \
+    INSERT INTO courses (id, platform_code, code, title, level, class_hours, created_at, \
+    updated_at) VALUES ('c1', 'P', 'C1', 't', 'junior', 10, '2022-06-01 00:00:00', \
+    '2022-06-01 00:00:00'); ";
+
+/// Migrates a fresh test database up to the migration whose name ends with `$name`, writes
+/// `$books`, runs that migration, and reads `$query` as `$row`s whatever came of it: whether it
+/// ran, and the rows. The books are written past SQLite's foreign keys, which are back on, as in
+/// the gateway's own connections, when the migration runs.
+macro_rules! migrate_over {
+    ($name:expr, $books:expr, $query:expr, $row:ty) => {{
+        use diesel::{Connection, PgConnection, SqliteConnection};
+        use subsidy_gateway::store::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+        let database = TestDatabase::fresh();
+        if database.is_postgres() {
+            let conn = &mut PgConnection::establish(&database.url).unwrap();
+            migrate_over!(@on conn, POSTGRES_MIGRATIONS, diesel::pg::Pg, "", "",
+                $name, $books, $query, $row)
+        } else {
+            let path = database.url.trim_start_matches("sqlite://");
+            let conn = &mut SqliteConnection::establish(path).unwrap();
+            let (off, on) = ("PRAGMA foreign_keys = OFF;", "PRAGMA foreign_keys = ON;");
+            migrate_over!(@on conn, SQLITE_MIGRATIONS, diesel::sqlite::Sqlite, off, on,
+                $name, $books, $query, $row)
+        }
+    }};
+    (@on $conn:expr, $migrations:expr, $backend:ty, $keys_off:expr, $keys_on:expr,
+        $name:expr, $books:expr, $query:expr, $row:ty) => {{
+        use diesel::connection::SimpleConnection;
+        use diesel::migration::MigrationSource;
+        use diesel_migrations::MigrationHarness;
+        let conn = $conn;
+        let before = MigrationSource::<$backend>::migrations(&$migrations)
+            .unwrap()
+            .iter()
+            .position(|m| m.name().to_string().ends_with($name))
+            .unwrap();
+        for _ in 0..before {
+            conn.run_next_migration($migrations).unwrap();
+        }
+        conn.batch_execute(&format!("{}{}{}", $keys_off, $books, $keys_on))
+            .unwrap();
+        let migrated = conn.run_next_migration($migrations).is_ok();
+        let rows: Vec<$row> = diesel::sql_query($query).load(conn).unwrap();
+        (migrated, rows)
+    }};
+}
+
 /// Learners get numbers in the order they were first seen (migration `learner_keys`), and every
 /// row naming a learner follows its learner; a row naming a learner that does not exist stops the
 /// migration with the books as they were. On the test database's engine: SQLite rebuilds the
 /// tables, PostgreSQL changes each column's type in place.
 #[test]
 fn the_learner_keys_migration_numbers_learners_by_first_sight_and_stops_on_an_orphan() {
-    use diesel::connection::SimpleConnection;
-    use diesel::migration::MigrationSource;
-    use diesel::{Connection, PgConnection, SqliteConnection};
-    use diesel_migrations::MigrationHarness;
-    use subsidy_gateway::store::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-
     #[derive(QueryableByName)]
     struct Named {
         #[diesel(sql_type = Text)]
@@ -102,13 +147,7 @@ fn the_learner_keys_migration_numbers_learners_by_first_sight_and_stops_on_an_or
     // uuid-b was seen before uuid-a, though its text sorts after; x2 names `{orphan}`.
     let books = |orphan: &str| {
         format!(
-            "INSERT INTO platforms (code, name, status, client_id, client_secret_hash, created_at, \
-             updated_at, token_version) VALUES ('P', 'P', 'active', 'c', 'h', \
-             '2022-06-01 00:00:00', '2022-06-01 00:00:00', 0); \
-             INSERT INTO courses (id, platform_code, code, title, level, class_hours, created_at, \
-             updated_at) VALUES ('c1', 'P', 'C1', 't', 'junior', 10, '2022-06-01 00:00:00', \
-             '2022-06-01 00:00:00'); \
-             INSERT INTO learners (id, id_hash, id_masked, name, created_at) VALUES \
+            "{CATALOG}INSERT INTO learners (id, id_hash, id_masked, name, created_at) VALUES \
              ('uuid-a', 'ha', 'm', 'A', '2022-06-02 00:00:00'), \
              ('uuid-b', 'hb', 'm', 'B', '2022-06-01 00:00:00'); \
              INSERT INTO completions (id, platform_code, event_id, content_hash, course_id, \
@@ -122,47 +161,11 @@ fn the_learner_keys_migration_numbers_learners_by_first_sight_and_stops_on_an_or
              created_at) VALUES ('f1', 'P', 'uuid-a', '2022-06-01', 'x', '2022-06-01 00:00:00');"
         )
     };
-    // Migrates a fresh database up to `learner_keys`, writes the books, then runs it.
-    macro_rules! migrate {
-        ($conn:expr, $migrations:expr, $backend:ty, $orphan:expr, $keys_off:expr, $keys_on:expr) => {{
-            let conn = $conn;
-            let before = MigrationSource::<$backend>::migrations(&$migrations)
-                .unwrap()
-                .iter()
-                .position(|m| m.name().to_string().ends_with("learner_keys"))
-                .unwrap();
-            for _ in 0..before {
-                conn.run_next_migration($migrations).unwrap();
-            }
-            // The orphan is written past SQLite's foreign keys, which are back on, as in the
-            // gateway's own connections, when the migration runs.
-            conn.batch_execute(&format!("{}{}{}", $keys_off, books($orphan), $keys_on))
-                .unwrap();
-            let migrated = conn.run_next_migration($migrations).is_ok();
-            let named: Vec<Named> = diesel::sql_query(NAMED).load(conn).unwrap();
-            let named: Vec<(String, String)> =
-                named.into_iter().map(|n| (n.holder, n.learner)).collect();
-            (migrated, named)
-        }};
-    }
     let migrate = |orphan: &str| {
-        let database = TestDatabase::fresh();
-        if database.is_postgres() {
-            let conn = &mut PgConnection::establish(&database.url).unwrap();
-            migrate!(conn, POSTGRES_MIGRATIONS, diesel::pg::Pg, orphan, "", "")
-        } else {
-            let path = database.url.trim_start_matches("sqlite://");
-            let conn = &mut SqliteConnection::establish(path).unwrap();
-            let (off, on) = ("PRAGMA foreign_keys = OFF;", "PRAGMA foreign_keys = ON;");
-            migrate!(
-                conn,
-                SQLITE_MIGRATIONS,
-                diesel::sqlite::Sqlite,
-                orphan,
-                off,
-                on
-            )
-        }
+        let (migrated, named) = migrate_over!("learner_keys", books(orphan), NAMED, Named);
+        let named: Vec<(String, String)> =
+            named.into_iter().map(|n| (n.holder, n.learner)).collect();
+        (migrated, named)
     };
     let pairs = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
         pairs
@@ -197,6 +200,73 @@ fn the_learner_keys_migration_numbers_learners_by_first_sight_and_stops_on_an_or
             ("learner hb", "1"),
             ("x1", "1"),
             ("x2", "2"),
+        ])
+    );
+}
+
+/// A learner's keyed hash, the one a voucher names and an event's content hash become the 32
+/// bytes their hex spelled (migration `raw_hashes`), so that the learner is found again by the
+/// same ID number; one that is not hex stops the migration with every hash as it was.
+#[test]
+fn the_raw_hashes_migration_keeps_each_digest_as_its_bytes_and_stops_on_one_that_is_not_hex() {
+    #[derive(QueryableByName)]
+    struct Hashed {
+        #[diesel(sql_type = Text)]
+        holder: String,
+        #[diesel(sql_type = Binary)]
+        hash: Vec<u8>,
+    }
+    const HASHES: &str = "SELECT 'completion' AS holder, content_hash AS hash FROM completions \
+        UNION ALL SELECT 'learner', id_hash FROM learners \
+        UNION ALL SELECT 'voucher', learner_hash FROM vouchers ORDER BY holder";
+    let (learner, content) = ("0f".repeat(32), "a1".repeat(32));
+    let books = |voucher: &str| {
+        format!(
+            "{CATALOG}INSERT INTO learners (id, id_hash, id_masked, name, created_at) VALUES \
+             (1, '{learner}', 'm', 'A', '2022-06-01 00:00:00'); \
+             INSERT INTO completions (id, platform_code, event_id, content_hash, course_id, \
+             learner_id, payer_code, class_hours, level, status, gross_fen, granted_fen, \
+             received_at) VALUES ('x1', 'P', 'e1', '{content}', 'c1', 1, 'province', 1, \
+             'junior', 'accepted', 300, 300, '2022-06-01 00:00:00'); \
+             INSERT INTO vouchers (code, payer_code, learner_hash, learner_masked, valid_from, \
+             valid_until, status, created_at, created_by) VALUES ('V1', 'province', '{voucher}', \
+             'm', '2022-06-01 00:00:00', '2022-12-31 00:00:00', 'issued', \
+             '2022-06-01 00:00:00', 'admin');"
+        )
+    };
+    let migrate = |voucher: &str| {
+        let (migrated, hashed) = migrate_over!("raw_hashes", books(voucher), HASHES, Hashed);
+        let hashed: Vec<(String, Vec<u8>)> =
+            hashed.into_iter().map(|h| (h.holder, h.hash)).collect();
+        (migrated, hashed)
+    };
+    let held = |pairs: [(&str, &[u8]); 3]| -> Vec<(String, Vec<u8>)> {
+        pairs
+            .into_iter()
+            .map(|(holder, hash)| (holder.into(), hash.to_vec()))
+            .collect()
+    };
+
+    let (migrated, hashed) = migrate("not hex");
+    assert!(!migrated, "a hash that is not hex must stop it");
+    assert_eq!(
+        hashed,
+        held([
+            ("completion", content.as_bytes()),
+            ("learner", learner.as_bytes()),
+            ("voucher", b"not hex"),
+        ]),
+        "and every hash stays as it was"
+    );
+
+    let (migrated, hashed) = migrate(&learner);
+    assert!(migrated);
+    assert_eq!(
+        hashed,
+        held([
+            ("completion", &[0xa1; 32]),
+            ("learner", &[0x0f; 32]),
+            ("voucher", &[0x0f; 32]),
         ])
     );
 }

@@ -87,6 +87,35 @@ impl fmt::Display for IdNumber {
     }
 }
 
+/// An ID number under the gateway's key (an HMAC-SHA-256): how a learner is found again without
+/// the number being kept. Stored as its 32 bytes; written as hex where it must be text (a console
+/// session's subject, the content hash of an event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LearnerHash([u8; 32]);
+
+impl LearnerHash {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The hash `to_hex` wrote; anything else is none.
+    pub fn from_hex(text: &str) -> Option<LearnerHash> {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(LearnerHash(bytes))
+    }
+}
+
+impl From<[u8; 32]> for LearnerHash {
+    fn from(digest: [u8; 32]) -> LearnerHash {
+        LearnerHash(digest)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +123,16 @@ mod tests {
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2022, 12, 15).unwrap()
+    }
+
+    #[test]
+    fn a_learner_hash_reads_back_the_hex_it_writes_and_nothing_else() {
+        let hash = LearnerHash::from([0xab; 32]);
+        assert_eq!(hash.to_hex(), "ab".repeat(32));
+        assert_eq!(LearnerHash::from_hex(&hash.to_hex()), Some(hash));
+        assert_eq!(LearnerHash::from_hex("ab"), None, "too short");
+        assert_eq!(LearnerHash::from_hex(&"zz".repeat(32)), None, "not hex");
+        assert_eq!(LearnerHash::from_hex(&"ab".repeat(33)), None, "too long");
     }
 
     #[test]

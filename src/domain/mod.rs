@@ -16,7 +16,7 @@ pub mod schedule;
 pub mod training_year;
 pub mod voucher;
 
-pub use id_number::IdNumber;
+pub use id_number::{IdNumber, LearnerHash};
 pub use level::Level;
 pub use limits::{grant, Grant, Limit, Remaining};
 pub use metering::{CompletionStatus, Counters, Meter, Metered};

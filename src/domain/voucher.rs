@@ -40,7 +40,7 @@ impl VoucherStatus {
 pub struct Voucher<'a> {
     pub payer: &'a str,
     /// The keyed hash of the learner's ID number it was issued to.
-    pub learner: &'a str,
+    pub learner: &'a [u8],
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     pub level: Option<Level>,
@@ -52,7 +52,7 @@ pub struct Voucher<'a> {
 #[derive(Clone, Debug)]
 pub struct Redemption<'a> {
     pub payer: &'a str,
-    pub learner: &'a str,
+    pub learner: &'a [u8],
     pub certified_at: DateTime<Utc>,
     pub level: Level,
     pub course: &'a str,
@@ -130,7 +130,7 @@ mod tests {
     fn voucher() -> Voucher<'static> {
         Voucher {
             payer: "taiyuan",
-            learner: "h1",
+            learner: b"h1",
             valid_from: at(1),
             valid_until: at(30),
             level: Some(Level::Junior),
@@ -142,7 +142,7 @@ mod tests {
     fn redemption() -> Redemption<'static> {
         Redemption {
             payer: "taiyuan",
-            learner: "h1",
+            learner: b"h1",
             certified_at: at(15),
             level: Level::Junior,
             course: "C1",
@@ -166,7 +166,7 @@ mod tests {
             ..voucher()
         };
         let someone_else = Redemption {
-            learner: "h2",
+            learner: b"h2",
             ..redemption()
         };
         // Another learner's redeemed voucher: "invalid", never "redeemed".

@@ -11,7 +11,9 @@ use crate::clock::Clock;
 use crate::domain::metering::{CourseCounter, CourseKey, LearnerId, PlatformYear};
 use crate::domain::notice::{ceiling_crossings, EventType};
 use crate::domain::voucher::{redeemable, Redemption, Voucher, VoucherRefusal, VoucherStatus};
-use crate::domain::{CompletionStatus, Counters, Level, Meter, Metered, Money, TrainingYear};
+use crate::domain::{
+    CompletionStatus, Counters, LearnerHash, Level, Meter, Metered, Money, TrainingYear,
+};
 use crate::store::group::{self as rows, GroupWrites};
 use crate::store::ledger;
 use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow};
@@ -28,8 +30,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Prepared {
     pub event: CompletionEvent,
-    pub id_hash: String,
-    pub content_hash: String,
+    pub id_hash: LearnerHash,
+    pub content_hash: Vec<u8>,
 }
 
 /// One request's events, all stored or none.
@@ -119,7 +121,7 @@ struct Added {
     by_event: HashMap<(String, String), usize>,
     certificates: HashSet<String>,
     /// By ID-number hash.
-    learners: HashMap<String, LearnerRow>,
+    learners: HashMap<Vec<u8>, LearnerRow>,
     /// The vouchers its granted completions redeemed.
     redeemed: HashSet<String>,
     /// What the platforms are told: a course turned free, a ceiling threshold crossed.
@@ -398,7 +400,7 @@ struct Group<'k> {
     vouchers: HashMap<String, HeldVoucher>,
     stored: HashMap<(String, String), CompletionRow>,
     certificates: HashSet<String>,
-    learners: HashMap<String, LearnerRow>,
+    learners: HashMap<Vec<u8>, LearnerRow>,
     /// The number the next new learner gets; a refused request's learners leave a gap.
     next_learner: i64,
     meter: Meter,
@@ -415,7 +417,7 @@ fn by_number(mut learners: Vec<LearnerRow>) -> Vec<LearnerRow> {
 }
 
 /// Each key once, in order: the lists a group's set queries bind.
-fn distinct<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+fn distinct<'a, K: Ord + ?Sized>(keys: impl Iterator<Item = &'a K>) -> Vec<&'a K> {
     keys.collect::<BTreeSet<_>>().into_iter().collect()
 }
 
@@ -432,7 +434,7 @@ impl<'k> Group<'k> {
         let platform_codes = distinct(requests.iter().map(|r| r.platform.as_str()));
         let event_ids = distinct(events().map(|p| p.event.event_id.as_str()));
         let payer_codes = distinct(events().map(|p| p.event.payer.as_str()));
-        let hashes = distinct(events().map(|p| p.id_hash.as_str()));
+        let hashes = distinct(events().map(|p| p.id_hash.as_bytes()));
         let certificates = distinct(events().filter_map(|p| p.event.certificate_no.as_deref()));
         let voucher_codes = distinct(events().filter_map(|p| p.event.voucher_code.as_deref()));
         let course_ids = distinct(requests.iter().flat_map(|r| {
@@ -755,7 +757,7 @@ impl<'k> Group<'k> {
             voucher.as_ref(),
             &Redemption {
                 payer: &event.payer,
-                learner: &prepared.id_hash,
+                learner: prepared.id_hash.as_bytes(),
                 certified_at: event.certified_at,
                 level,
                 course: &event.course_code,
@@ -772,11 +774,12 @@ impl<'k> Group<'k> {
         now: DateTime<Utc>,
     ) -> Result<LearnerId, FieldError> {
         let input = &prepared.event.learner;
+        let hash = prepared.id_hash.as_bytes();
         let known = request
             .learners
-            .get(&prepared.id_hash)
-            .or_else(|| self.added.learners.get(&prepared.id_hash))
-            .or_else(|| self.learners.get(&prepared.id_hash));
+            .get(hash)
+            .or_else(|| self.added.learners.get(hash))
+            .or_else(|| self.learners.get(hash));
         match known {
             Some(known) if known.name != input.name => Err(FieldError::new(
                 "name",
@@ -787,7 +790,7 @@ impl<'k> Group<'k> {
             None => {
                 let row = LearnerRow {
                     id: self.next_learner,
-                    id_hash: prepared.id_hash.clone(),
+                    id_hash: hash.to_vec(),
                     id_masked: input.id_number.masked(),
                     name: input.name.clone(),
                     created_at: now.naive_utc(),
@@ -856,6 +859,7 @@ pub(super) mod tests {
     use diesel::prelude::*;
     use proptest::prelude::*;
     use serde_json::json;
+    use sha2::{Digest, Sha256};
     use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
     pub(in crate::service) fn now() -> DateTime<Utc> {
@@ -939,7 +943,9 @@ pub(super) mod tests {
         });
         let today = NaiveDate::from_ymd_opt(2022, 12, 15).unwrap();
         let event = CompletionEvent::parse(&value, "", today).expect("a well-formed event");
-        let id_hash = format!("hash-{}", event.learner.id_number.expose());
+        let id_hash = LearnerHash::from(<[u8; 32]>::from(Sha256::digest(
+            event.learner.id_number.expose(),
+        )));
         let content_hash = event.content_hash(&id_hash);
         Prepared {
             event,
@@ -1108,7 +1114,7 @@ pub(super) mod tests {
     }
 
     type Snapshot = (
-        Vec<(String, i32, i64)>,
+        Vec<(Vec<u8>, i32, i64)>,
         Vec<(String, i32, i64)>,
         Vec<(String, i64, bool)>,
     );

@@ -8,7 +8,7 @@ use super::input::{code, Reader};
 use super::learners::{learner_for, LearnerInput};
 use super::{active_platform, new_id, utc, Gateway, ServiceError};
 use crate::domain::notice::EventType;
-use crate::domain::{CompletionStatus, Limit, Money};
+use crate::domain::{CompletionStatus, LearnerHash, Limit, Money};
 use crate::store::ledger;
 use crate::store::models::{CompletionRow, FollowupRow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -138,11 +138,11 @@ impl CompletionEvent {
 
     /// What makes a resend "the same event": every field as parsed, the ID number keyed. The
     /// voucher joins only when named, so events stored before vouchers keep their hash.
-    pub(super) fn content_hash(&self, id_hash: &str) -> String {
+    pub(super) fn content_hash(&self, id_hash: &LearnerHash) -> Vec<u8> {
         let mut canonical = serde_json::json!([
             self.event_id,
             self.course_code,
-            id_hash,
+            id_hash.to_hex(),
             self.learner.name,
             self.class_hours,
             self.certificate_no,
@@ -152,7 +152,7 @@ impl CompletionEvent {
         if let (Some(voucher), Some(fields)) = (&self.voucher_code, canonical.as_array_mut()) {
             fields.push(serde_json::json!(voucher));
         }
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+        Sha256::digest(canonical.to_string().as_bytes()).to_vec()
     }
 }
 

@@ -3,7 +3,7 @@
 use super::error::{FieldError, Refusals};
 use super::input::Reader;
 use super::{schedule_of, utc, Gateway, ServiceError};
-use crate::domain::{IdNumber, Money, TrainingYear};
+use crate::domain::{IdNumber, LearnerHash, Money, TrainingYear};
 use crate::store::models::LearnerRow;
 use crate::store::{catalog, ledger, DbConn, StoreError};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -43,10 +43,10 @@ impl LearnerInput {
 pub fn learner_for(
     conn: &mut DbConn,
     input: &LearnerInput,
-    id_hash: &str,
+    id_hash: &LearnerHash,
     now: NaiveDateTime,
 ) -> Result<Result<LearnerRow, FieldError>, StoreError> {
-    if let Some(known) = ledger::find_learner(conn, id_hash)? {
+    if let Some(known) = ledger::find_learner(conn, id_hash.as_bytes())? {
         if known.name != input.name {
             return Ok(Err(FieldError::new(
                 "name",
@@ -58,7 +58,7 @@ pub fn learner_for(
     }
     let row = LearnerRow {
         id: ledger::next_learner_id(conn)?,
-        id_hash: id_hash.to_owned(),
+        id_hash: id_hash.as_bytes().to_vec(),
         id_masked: input.id_number.masked(),
         name: input.name.clone(),
         created_at: now,
@@ -109,7 +109,7 @@ pub struct LearnerCompletion {
 /// A learner as the gateway may keep them: the keyed hash of the ID number, and its masked form.
 #[derive(Clone, Debug)]
 pub struct LearnerKey {
-    pub hash: String,
+    pub hash: LearnerHash,
     pub masked: String,
 }
 
@@ -149,7 +149,7 @@ impl Gateway {
             let schedule = catalog::schedule_for(conn, payer, year.value())?
                 .ok_or(ServiceError::NotFound("rate schedule"))?;
             let cap = schedule_of(&schedule).learner_annual_cap;
-            let learner = ledger::find_learner(conn, id_hash)?;
+            let learner = ledger::find_learner(conn, id_hash.as_bytes())?;
             let (used, by_platform, completions) = match &learner {
                 None => (Money::ZERO, vec![], vec![]),
                 Some(learner) => (

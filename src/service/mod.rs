@@ -25,7 +25,7 @@ pub use error::{FieldError, ServiceError};
 use crate::auth::TokenKeys;
 use crate::clock::Clock;
 use crate::config::{KeySource, Settings};
-use crate::domain::{IdNumber, Money, RateSchedule, TrainingYear};
+use crate::domain::{IdNumber, LearnerHash, Money, RateSchedule, TrainingYear};
 use crate::keys::{Keys, KeysError, SigningKey};
 use crate::metrics::Metrics;
 use crate::store::models::RateScheduleRow;
@@ -258,10 +258,10 @@ pub fn export_database_keys(settings: &Settings, out: &std::path::Path) -> Resul
 struct IdHasher(Vec<u8>);
 
 impl IdHasher {
-    fn hash(&self, id: &IdNumber) -> String {
+    fn hash(&self, id: &IdNumber) -> LearnerHash {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(id.expose().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        LearnerHash::from(<[u8; 32]>::from(mac.finalize().into_bytes()))
     }
 }
 

@@ -6,6 +6,7 @@
 use super::learners::LearnerKey;
 use super::{Gateway, ServiceError};
 use crate::auth::{random_token, Principal, Role};
+use crate::domain::LearnerHash;
 use crate::store::models::{SessionRow, SignInLinkRow};
 use crate::store::sessions;
 use chrono::{Duration, Utc};
@@ -29,8 +30,11 @@ pub struct Session {
 impl Session {
     /// The learner this session is, for a learner's session.
     pub fn learner(&self) -> Option<LearnerKey> {
-        (self.principal.role == Role::Learner).then(|| LearnerKey {
-            hash: self.principal.subject.clone(),
+        if self.principal.role != Role::Learner {
+            return None;
+        }
+        Some(LearnerKey {
+            hash: LearnerHash::from_hex(&self.principal.subject)?,
             masked: self.display.clone(),
         })
     }
@@ -80,7 +84,7 @@ impl Gateway {
         let (subject, display) = match role {
             Role::Learner => {
                 let key = self.learner_key(subject)?;
-                (key.hash, key.masked)
+                (key.hash.to_hex(), key.masked)
             }
             _ => (subject.to_owned(), subject.to_owned()),
         };

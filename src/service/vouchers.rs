@@ -9,7 +9,7 @@ use super::input::{code, Reader};
 use super::{utc, Gateway, ServiceError};
 use crate::auth::Principal;
 use crate::domain::voucher::VoucherStatus;
-use crate::domain::{IdNumber, Level};
+use crate::domain::{IdNumber, LearnerHash, Level};
 use crate::store::models::VoucherRow;
 use crate::store::vouchers::HeldVoucher;
 use crate::store::{catalog, vouchers};
@@ -132,7 +132,7 @@ fn voucher_input(
     Some(VoucherRow {
         code: voucher_code?,
         payer_code: payer?,
-        learner_hash: gateway.ids.hash(id_number.as_ref()?),
+        learner_hash: gateway.ids.hash(id_number.as_ref()?).as_bytes().to_vec(),
         learner_masked: id_number?.masked(),
         valid_from: valid_from?.naive_utc(),
         valid_until: valid_until?.naive_utc(),
@@ -292,9 +292,9 @@ impl Gateway {
     }
 
     /// A learner's vouchers, by the keyed hash of their ID number.
-    pub fn vouchers_of(&self, learner_hash: &str) -> Result<Vec<VoucherView>, ServiceError> {
+    pub fn vouchers_of(&self, learner: &LearnerHash) -> Result<Vec<VoucherView>, ServiceError> {
         self.store.read(|conn| {
-            Ok(vouchers::of_learner(conn, learner_hash)?
+            Ok(vouchers::of_learner(conn, learner.as_bytes())?
                 .into_iter()
                 .map(Into::into)
                 .collect())
@@ -317,7 +317,7 @@ impl Gateway {
         Ok(VoucherCheck {
             valid: held.is_some_and(|held| {
                 let v = &held.voucher;
-                v.learner_hash == hash
+                v.learner_hash == hash.as_bytes()
                     && held.status() == VoucherStatus::Issued
                     && v.valid_from <= now
                     && now <= v.valid_until

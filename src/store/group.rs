@@ -77,7 +77,7 @@ pub fn completions_named(
     Ok(query.load(conn)?)
 }
 
-pub fn learners_hashed(conn: &mut DbConn, id_hashes: &[&str]) -> Result<Vec<LearnerRow>> {
+pub fn learners_hashed(conn: &mut DbConn, id_hashes: &[&[u8]]) -> Result<Vec<LearnerRow>> {
     Ok(learners::table
         .filter(learners::id_hash.eq_any(id_hashes))
         .load(conn)?)

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-pub fn find_learner(conn: &mut DbConn, id_hash: &str) -> Result<Option<LearnerRow>> {
+pub fn find_learner(conn: &mut DbConn, id_hash: &[u8]) -> Result<Option<LearnerRow>> {
     Ok(learners::table
         .filter(learners::id_hash.eq(id_hash))
         .first(conn)

@@ -29,7 +29,7 @@ pub struct TargetRow {
 pub struct VoucherRow {
     pub code: String,
     pub payer_code: String,
-    pub learner_hash: String,
+    pub learner_hash: Vec<u8>,
     pub learner_masked: String,
     pub valid_from: NaiveDateTime,
     pub valid_until: NaiveDateTime,
@@ -107,7 +107,7 @@ pub struct CourseRow {
 pub struct LearnerRow {
     /// Numbered in the order learners were first seen, by the ledger writer.
     pub id: i64,
-    pub id_hash: String,
+    pub id_hash: Vec<u8>,
     pub id_masked: String,
     pub name: String,
     pub created_at: NaiveDateTime,
@@ -119,7 +119,7 @@ pub struct CompletionRow {
     pub id: String,
     pub platform_code: String,
     pub event_id: String,
-    pub content_hash: String,
+    pub content_hash: Vec<u8>,
     pub course_id: String,
     pub learner_id: i64,
     pub payer_code: String,

@@ -45,7 +45,7 @@ diesel::table! {
     vouchers (code) {
         code -> Text,
         payer_code -> Text,
-        learner_hash -> Text,
+        learner_hash -> Binary,
         learner_masked -> Text,
         valid_from -> Timestamp,
         valid_until -> Timestamp,
@@ -117,7 +117,7 @@ diesel::table! {
 diesel::table! {
     learners (id) {
         id -> BigInt,
-        id_hash -> Text,
+        id_hash -> Binary,
         id_masked -> Text,
         name -> Text,
         created_at -> Timestamp,
@@ -129,7 +129,7 @@ diesel::table! {
         id -> Text,
         platform_code -> Text,
         event_id -> Text,
-        content_hash -> Text,
+        content_hash -> Binary,
         course_id -> Text,
         learner_id -> BigInt,
         payer_code -> Text,

@@ -94,7 +94,7 @@ pub fn named(conn: &mut DbConn, codes: &[&str]) -> Result<Vec<HeldVoucher>> {
 }
 
 /// A learner's vouchers, by code.
-pub fn of_learner(conn: &mut DbConn, learner_hash: &str) -> Result<Vec<HeldVoucher>> {
+pub fn of_learner(conn: &mut DbConn, learner_hash: &[u8]) -> Result<Vec<HeldVoucher>> {
     load(
         conn,
         with_holders()
