@@ -177,7 +177,10 @@ struct Changed<'a, K, V> {
     updates: Vec<(&'a K, &'a V)>,
 }
 
-fn changed<'a, K: std::hash::Hash + Eq, V: PartialEq>(
+/// The rows in their key's order: a group's new learners have the highest numbers, so their
+/// counters are appended at the right end of the primary key's B-tree, whose pages then fill up
+/// instead of splitting in half (as they did in the maps' random order).
+fn changed<'a, K: std::hash::Hash + Ord, V: PartialEq>(
     before: &std::collections::HashMap<K, V>,
     after: &'a std::collections::HashMap<K, V>,
 ) -> Changed<'a, K, V> {
@@ -192,6 +195,7 @@ fn changed<'a, K: std::hash::Hash + Eq, V: PartialEq>(
             Some(_) => {}
         }
     }
+    out.inserts.sort_unstable_by_key(|&(key, _)| key);
     out
 }
 
