@@ -271,6 +271,37 @@ fn the_raw_hashes_migration_keeps_each_digest_as_its_bytes_and_stops_on_one_that
     );
 }
 
+/// A gateway older than its database's schema refuses to start, instead of misreading the books
+/// or writing beside them in an older form (on SQLite a learner's hash as hex text next to the
+/// same learner's bytes would be a second learner).
+#[test]
+fn a_gateway_refuses_a_database_migrated_by_a_newer_version() {
+    use subsidy_gateway::store::{Store, StoreError};
+    let database = TestDatabase::fresh();
+    let open = || {
+        Store::open(
+            &database.url.parse().unwrap(),
+            1,
+            std::time::Duration::from_secs(5),
+        )
+    };
+    open()
+        .unwrap()
+        .read(|conn| {
+            diesel::sql_query(
+                "INSERT INTO __diesel_schema_migrations (version) VALUES ('29991231000001')",
+            )
+            .execute(conn)
+            .map_err(StoreError::from)
+        })
+        .unwrap();
+    let refused = open().err().expect("a newer schema refused").to_string();
+    assert!(
+        refused.contains("migrated by a newer gateway") && refused.contains("29991231000001"),
+        "{refused}"
+    );
+}
+
 #[tokio::test]
 async fn operations_endpoints_answer() {
     let app = TestApp::at("2022-12-15T10:00:00+08:00").await;

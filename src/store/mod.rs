@@ -62,6 +62,42 @@ use std::time::Duration;
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// Applies the pending migrations, unless the database carries one this binary does not know: a
+/// newer version migrated it, and this one would misread its books or write beside them in the
+/// old form (on SQLite a learner's hash as hex text next to the same learner's bytes: a second
+/// learner, with a cap of their own).
+fn migrate_known<C, DB>(
+    conn: &mut C,
+    migrations: EmbeddedMigrations,
+) -> diesel::migration::Result<()>
+where
+    DB: diesel::backend::Backend,
+    C: MigrationHarness<DB>,
+    EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
+{
+    use diesel::migration::MigrationSource;
+    let known: std::collections::HashSet<String> = migrations
+        .migrations()?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    let unknown: Vec<String> = conn
+        .applied_migrations()?
+        .into_iter()
+        .map(|v| v.to_string())
+        .filter(|v| !known.contains(v))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "the database was migrated by a newer gateway (migrations {} are unknown to this \
+             one): run that version or a later one",
+            unknown.join(", ")
+        )
+        .into());
+    }
+    conn.run_pending_migrations(migrations).map(|_| ())
+}
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
     Sqlite(SqliteConnection),
@@ -365,11 +401,11 @@ impl Store {
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let outcome = match &mut *conn {
-            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+            DbConn::Sqlite(c) => migrate_known(c, SQLITE_MIGRATIONS),
             DbConn::Postgres(c) => {
                 // Replicas starting together take turns, so each migration runs once.
                 c.batch_execute("SELECT pg_advisory_lock(7207001)")?;
-                let outcome = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+                let outcome = migrate_known(c, POSTGRES_MIGRATIONS);
                 c.batch_execute("SELECT pg_advisory_unlock(7207001)")?;
                 outcome
             }
