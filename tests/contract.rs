@@ -205,10 +205,11 @@ fn the_learner_keys_migration_numbers_learners_by_first_sight_and_stops_on_an_or
 }
 
 /// A learner's keyed hash, the one a voucher names and an event's content hash become the 32
-/// bytes their hex spelled (migration `raw_hashes`), so that the learner is found again by the
-/// same ID number; one that is not hex stops the migration with every hash as it was.
+/// bytes their hex spelled (migration `raw_hashes`); a hash that is not hex, or not 32 bytes,
+/// stops the migration with every hash as it was.
 #[test]
-fn the_raw_hashes_migration_keeps_each_digest_as_its_bytes_and_stops_on_one_that_is_not_hex() {
+fn the_raw_hashes_migration_keeps_each_digest_as_its_bytes_and_stops_on_one_that_is_not_32_bytes_of_hex(
+) {
     #[derive(QueryableByName)]
     struct Hashed {
         #[diesel(sql_type = Text)]
@@ -247,17 +248,19 @@ fn the_raw_hashes_migration_keeps_each_digest_as_its_bytes_and_stops_on_one_that
             .collect()
     };
 
-    let (migrated, hashed) = migrate("not hex");
-    assert!(!migrated, "a hash that is not hex must stop it");
-    assert_eq!(
-        hashed,
-        held([
-            ("completion", content.as_bytes()),
-            ("learner", learner.as_bytes()),
-            ("voucher", b"not hex"),
-        ]),
-        "and every hash stays as it was"
-    );
+    for (voucher, why) in [("not hex", "not hex"), ("0f0f", "not 32 bytes")] {
+        let (migrated, hashed) = migrate(voucher);
+        assert!(!migrated, "a hash {why} must stop it");
+        assert_eq!(
+            hashed,
+            held([
+                ("completion", content.as_bytes()),
+                ("learner", learner.as_bytes()),
+                ("voucher", voucher.as_bytes()),
+            ]),
+            "and every hash stays as it was"
+        );
+    }
 
     let (migrated, hashed) = migrate(&learner);
     assert!(migrated);
@@ -269,6 +272,59 @@ fn the_raw_hashes_migration_keeps_each_digest_as_its_bytes_and_stops_on_one_that
             ("voucher", &[0x0f; 32]),
         ])
     );
+}
+
+/// After `raw_hashes` a learner's or a voucher's hash written as hex text, as a gateway from
+/// before it would write it, is refused (on SQLite by a trigger, on PostgreSQL by the column's
+/// type and length): such a learner would never be found again by their bytes, and would get a
+/// second record with a cap of its own.
+#[test]
+fn a_hash_written_as_hex_text_is_refused() {
+    use subsidy_gateway::store::{Store, StoreError};
+    let database = TestDatabase::fresh();
+    let store = Store::open(
+        &database.url.parse().unwrap(),
+        1,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let hex = "0f".repeat(32);
+    let insert = |sql: String| {
+        store.read(|conn| {
+            diesel::sql_query(sql)
+                .execute(conn)
+                .map_err(StoreError::from)
+        })
+    };
+    let learner = |id: i64, hash: &str| {
+        format!(
+            "INSERT INTO learners (id, id_hash, id_masked, name, created_at) \
+             VALUES ({id}, {hash}, 'm', 'A', '2022-06-01 00:00:00')"
+        )
+    };
+    let voucher = |hash: &str| {
+        format!(
+            "INSERT INTO vouchers (code, payer_code, learner_hash, learner_masked, valid_from, \
+             valid_until, status, created_at, created_by) VALUES ('V1', 'province', {hash}, 'm', \
+             '2022-06-01 00:00:00', '2022-12-31 00:00:00', 'issued', '2022-06-01 00:00:00', 'x')"
+        )
+    };
+    assert!(
+        insert(learner(1, &format!("'{hex}'"))).is_err(),
+        "a learner's hex"
+    );
+    assert!(
+        insert(voucher(&format!("'{hex}'"))).is_err(),
+        "a voucher's hex"
+    );
+    // The same hash as its bytes is taken, which also shows the statements are right.
+    let bytes = if database.is_postgres() {
+        format!("decode('{hex}', 'hex')")
+    } else {
+        format!("unhex('{hex}')")
+    };
+    assert_eq!(insert(learner(1, &bytes)).unwrap(), 1);
+    assert_eq!(insert(voucher(&bytes)).unwrap(), 1);
 }
 
 /// A gateway older than its database's schema refuses to start, instead of misreading the books

@@ -102,7 +102,7 @@ impl LearnerHash {
         hex::encode(self.0)
     }
 
-    /// The hash `to_hex` wrote; anything else is none.
+    /// The hash as hex, in either case; anything else is none.
     pub fn from_hex(text: &str) -> Option<LearnerHash> {
         let mut bytes = [0; 32];
         hex::decode_to_slice(text, &mut bytes).ok()?;

@@ -405,6 +405,22 @@ mod tests {
         assert_eq!((event.class_hours, event.payer.as_str()), (10, "province"));
     }
 
+    /// What a resend is compared with, fixed since events were first stored: the learner's hash
+    /// in it is hex, also now that the hash is kept as bytes, or no event stored before could be
+    /// resent.
+    #[test]
+    fn the_content_hash_is_the_one_stored_events_carry() {
+        let event = CompletionEvent::parse(&valid(), "", today()).unwrap();
+        let canonical = format!(
+            r#"["e1","C1","{}","张三",10,"CERT-1","2022-06-01T02:00:00+00:00","province"]"#,
+            "0f".repeat(32)
+        );
+        assert_eq!(
+            event.content_hash(&LearnerHash::from([0x0f; 32])),
+            Sha256::digest(canonical.as_bytes()).to_vec()
+        );
+    }
+
     proptest! {
         /// Arbitrary JSON never panics the parser; a refusal names fields under its prefix.
         #[test]

@@ -318,3 +318,23 @@ fn active_platform(conn: &mut DbConn, code: &str) -> Result<(), ServiceError> {
         Some(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    /// The keyed hash learners were stored under: HMAC-SHA-256 of the ID number, the answer from
+    /// another implementation (Python's `hmac`). Its bytes are what the books keep, its hex what
+    /// they kept before.
+    #[test]
+    fn a_learner_is_hashed_as_hmac_sha256_of_the_id_number() {
+        let today = NaiveDate::from_ymd_opt(2022, 12, 15).unwrap();
+        let id = IdNumber::parse("11010519491231002X", today).unwrap();
+        let hash = IdHasher(b"an-id-hash-key".to_vec()).hash(&id);
+        assert_eq!(
+            hash.to_hex(),
+            "e4a1a619f13473b5ab0d2bb97f2b931e02476d651d6b0589ab13e7afe3e42d9d"
+        );
+    }
+}

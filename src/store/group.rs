@@ -177,7 +177,7 @@ struct Changed<'a, K, V> {
     updates: Vec<(&'a K, &'a V)>,
 }
 
-/// The rows in their key's order: a group's new learners have the highest numbers, so their
+/// The new rows in their key's order: a group's new learners have the highest numbers, so their
 /// counters are appended at the right end of the primary key's B-tree, whose pages then fill up
 /// instead of splitting in half (as they did in the maps' random order).
 fn changed<'a, K: std::hash::Hash + Ord, V: PartialEq>(

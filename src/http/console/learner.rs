@@ -56,7 +56,8 @@ async fn my_subsidy(
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = visitor.lang;
     visitor.require(&[Role::Learner])?;
-    let learner = visitor.session.learner().expect("a learner's session");
+    // A learner's session names them by their hash; one that does not is no session to keep.
+    let learner = visitor.session.learner().ok_or(ConsoleError::SignIn)?;
     let year = gateway.current_year();
     let (subsidy, vouchers) = run(&gateway, lang, move |g| {
         Ok((
