@@ -94,30 +94,20 @@ macro_rules! migrate_over {
         let database = TestDatabase::fresh();
         if database.is_postgres() {
             let conn = &mut PgConnection::establish(&database.url).unwrap();
-            migrate_over!(@on conn, POSTGRES_MIGRATIONS, diesel::pg::Pg, "", "",
-                $name, $books, $query, $row)
+            migrate_over!(@on conn, POSTGRES_MIGRATIONS, "", "", $name, $books, $query, $row)
         } else {
             let path = database.url.trim_start_matches("sqlite://");
             let conn = &mut SqliteConnection::establish(path).unwrap();
             let (off, on) = ("PRAGMA foreign_keys = OFF;", "PRAGMA foreign_keys = ON;");
-            migrate_over!(@on conn, SQLITE_MIGRATIONS, diesel::sqlite::Sqlite, off, on,
-                $name, $books, $query, $row)
+            migrate_over!(@on conn, SQLITE_MIGRATIONS, off, on, $name, $books, $query, $row)
         }
     }};
-    (@on $conn:expr, $migrations:expr, $backend:ty, $keys_off:expr, $keys_on:expr,
+    (@on $conn:expr, $migrations:expr, $keys_off:expr, $keys_on:expr,
         $name:expr, $books:expr, $query:expr, $row:ty) => {{
         use diesel::connection::SimpleConnection;
-        use diesel::migration::MigrationSource;
         use diesel_migrations::MigrationHarness;
         let conn = $conn;
-        let before = MigrationSource::<$backend>::migrations(&$migrations)
-            .unwrap()
-            .iter()
-            .position(|m| m.name().to_string().ends_with($name))
-            .unwrap();
-        for _ in 0..before {
-            conn.run_next_migration($migrations).unwrap();
-        }
+        subsidy_gateway::store::migrate_until(conn, $migrations, $name).unwrap();
         conn.batch_execute(&format!("{}{}{}", $keys_off, $books, $keys_on))
             .unwrap();
         let migrated = conn.run_next_migration($migrations).is_ok();

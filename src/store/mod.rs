@@ -98,6 +98,32 @@ where
     conn.run_pending_migrations(migrations).map(|_| ())
 }
 
+/// Runs the migrations before the one whose name ends with `name`, which is then the next to run:
+/// how the migration tests write books as they stood before it.
+pub fn migrate_until<C, DB>(
+    conn: &mut C,
+    migrations: EmbeddedMigrations,
+    name: &str,
+) -> diesel::migration::Result<()>
+where
+    DB: diesel::backend::Backend,
+    C: MigrationHarness<DB>,
+    EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
+{
+    use diesel::migration::MigrationSource;
+    let all = migrations.migrations()?;
+    let before = all
+        .iter()
+        .position(|m| m.name().to_string().ends_with(name))
+        .ok_or_else(|| format!("no migration named …{name}"))?;
+    // Reading what ran makes diesel's table of applied migrations, which `run_migration` fills.
+    conn.applied_migrations()?;
+    for migration in &all[..before] {
+        conn.run_migration(migration.as_ref())?;
+    }
+    Ok(())
+}
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
     Sqlite(SqliteConnection),
@@ -512,17 +538,9 @@ mod tests {
     /// A fresh SQLite database in `dir`, migrated up to the migration whose name ends with
     /// `name`, which is the next to run.
     fn migrated_until(dir: &tempfile::TempDir, name: &str) -> SqliteConnection {
-        use diesel::migration::MigrationSource;
         let mut conn =
             SqliteConnection::establish(dir.path().join("gateway.db").to_str().unwrap()).unwrap();
-        let before = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
-            .unwrap()
-            .iter()
-            .position(|m| m.name().to_string().ends_with(name))
-            .unwrap();
-        for _ in 0..before {
-            conn.run_next_migration(SQLITE_MIGRATIONS).unwrap();
-        }
+        migrate_until(&mut conn, SQLITE_MIGRATIONS, name).unwrap();
         // Rows without all they name: only what the migration reads.
         conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
         conn
