@@ -105,6 +105,58 @@ async fn worked_example_of_the_rules() {
     app.assert_books_clean().await;
 }
 
+/// A replica's writer keeps the catalog rows it read while only other replicas' groups write
+/// (their counters it reads again), and reads the catalog again once anything else was written:
+/// a payer's voucher requirement, set through one replica, refuses the next event on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_change_on_one_replica_holds_for_the_next_event_on_another() {
+    let app = TestApp::at(DEC_2022).await;
+    let other = app.replica(|_| {}).await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    let post = |address: &String, event_id: &str, learner: u32| {
+        let event = event(event_id, "C", learner, 10, JUNE_2022);
+        let (client, p, address) = (app.client.clone(), p.clone(), address.clone());
+        async move {
+            post_concurrently(&client, &[address], &p, vec![event])
+                .await
+                .remove(0)
+        }
+    };
+    // Each group after the first follows one of the other writer's.
+    for (address, event_id, learner) in [
+        (&other, "a1", 1),
+        (&app.address, "a2", 2),
+        (&other, "a3", 3),
+        (&app.address, "a4", 4),
+    ] {
+        let (code, answer) = post(address, event_id, learner).await;
+        assert_eq!(
+            (code, &answer["granted"]),
+            (StatusCode::OK, &json!("30.00")),
+            "{answer}"
+        );
+    }
+    // Required from a later instant than the four were received at.
+    app.clock.set(at("2022-12-15T11:00:00+08:00"));
+    let (code, payer) = app
+        .patch(
+            "/v1/payers/province",
+            app.admin(),
+            json!({"voucher_required": true}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{payer}");
+    let (code, refusal) = post(&other, "a5", 5).await;
+    assert_eq!(
+        (code, &refusal["code"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("voucher_required")),
+        "{refusal}"
+    );
+    assert_eq!(app.usage(&p, "year=2022").await["granted"], "120.00");
+    app.assert_books_clean().await;
+}
+
 #[tokio::test]
 async fn a_partial_grant_stops_at_the_learner_cap() {
     // RULES.md §2: 296.00 used, a 2-hour intermediate course (gross 8.00) is granted 4.00.

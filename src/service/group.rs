@@ -18,7 +18,7 @@ use crate::store::group::{self as rows, GroupWrites};
 use crate::store::ledger;
 use crate::store::models::{CompletionRow, CourseRow, LearnerRow, RateScheduleRow};
 use crate::store::vouchers::{self as voucher_rows, HeldVoucher};
-use crate::store::{DbConn, Store, StoreError};
+use crate::store::{DbConn, Stamp, Store, StoreError};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -65,7 +65,7 @@ pub fn apply<R: AsRef<Request>>(
 ) -> Result<Vec<Answer>, ServiceError> {
     let started = Instant::now();
     let mut phases = [Duration::ZERO; 4];
-    let applied = store.write_stamped(|conn, generation| {
+    let applied = store.write_group(|conn, stamp| {
         phases[0] = started.elapsed();
         join(batch);
         // Taken after the wait for the lock, so that no request is stamped before it arrived.
@@ -73,15 +73,15 @@ pub fn apply<R: AsRef<Request>>(
         let requests: Vec<&Request> = batch.iter().map(AsRef::as_ref).collect();
         // A panic becomes an error inside the transaction, so that it rolls back.
         catch_unwind(AssertUnwindSafe(|| {
-            kept.refresh(conn, &requests, generation)?;
-            let mut group = Group::load(conn, kept, &requests, generation)?;
+            kept.refresh(conn, &requests, stamp)?;
+            let mut group = Group::load(conn, kept, &requests, stamp)?;
             phases[1] = started.elapsed();
             let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
             phases[2] = started.elapsed();
             let next_learner = group.next_learner;
             let after = group.record(conn, now)?;
             phases[3] = started.elapsed();
-            Ok::<_, ServiceError>((answers, after, next_learner, generation))
+            Ok::<_, ServiceError>((answers, after, next_learner, stamp.generation))
         }))
         .unwrap_or_else(|_| {
             tracing::error!(
@@ -161,14 +161,17 @@ impl Added {
     }
 }
 
-/// What the writer keeps between groups: the catalog rows, the platform and course counters
-/// its groups read or wrote, and the number the next new learner gets. They stay current while
-/// the ledger generation a group takes follows the one this writer committed last (nobody else
-/// wrote in between: every write to these tables goes through `Store::write`, which takes the
-/// ledger lock and bumps it); otherwise everything is read again. Learners, claims and stored completions are not kept: they grow without bound.
+/// What the writer keeps between groups: the catalog rows, the platform and course counters its
+/// groups read or wrote, and the number the next new learner gets. The counters and the number
+/// stay current while the ledger generation a group takes follows the one this writer committed
+/// last (nobody else wrote in between: every write to these tables takes the ledger lock and
+/// bumps it); otherwise they are read again. The catalog stays current while the last
+/// transaction that was not a writer's group (`Stamp::catalog_generation`) came before this
+/// writer's last group, so a replica keeps it while other replicas' groups write. Learners,
+/// claims and stored completions are not kept: they grow without bound.
 #[derive(Default)]
 pub struct Kept {
-    /// The generation this writer committed last, while what is kept is current.
+    /// The generation this writer committed last, while what it keeps may be current.
     generation: Option<i64>,
     /// The number the next new learner gets.
     next_learner: Option<i64>,
@@ -258,16 +261,25 @@ impl Catalog {
 }
 
 impl Kept {
-    /// Starts a group that writes `generation`: forgets everything if someone else wrote since
-    /// this writer's last commit, then reads what the requests name and is not kept.
+    /// Starts a group with this stamp: forgets the counters if someone else wrote since this
+    /// writer's last commit, and the catalog if someone may have changed it since, then reads
+    /// what the requests name and is not kept.
     fn refresh(
         &mut self,
         conn: &mut DbConn,
         requests: &[&Request],
-        generation: i64,
+        stamp: Stamp,
     ) -> Result<(), ServiceError> {
-        if self.generation != Some(generation - 1) {
-            *self = Kept::default();
+        if self.generation != Some(stamp.generation - 1) {
+            self.platform_counters.clear();
+            self.course_counters.clear();
+            self.next_learner = None;
+        }
+        if self
+            .generation
+            .is_none_or(|last| stamp.catalog_generation >= last)
+        {
+            self.catalog = Catalog::default();
         }
         // Current again only once this group commits.
         self.generation = None;
@@ -428,7 +440,7 @@ impl<'k> Group<'k> {
         conn: &mut DbConn,
         kept: &'k Kept,
         requests: &[&Request],
-        generation: i64,
+        stamp: Stamp,
     ) -> Result<Group<'k>, ServiceError> {
         let events = || requests.iter().flat_map(|r| r.events.iter());
         let platform_codes = distinct(requests.iter().map(|r| r.platform.as_str()));
@@ -477,7 +489,7 @@ impl<'k> Group<'k> {
             loaded,
             added: Added::default(),
             next_learner: kept.next_learner.expect("read by Kept::refresh"),
-            generation,
+            generation: stamp.generation,
         })
     }
 
@@ -1017,6 +1029,51 @@ pub(super) mod tests {
             })
             .unwrap();
         let refused = answers(&store, &mut kept, &[event(3)]);
+        assert!(refused[0].contains("platform_suspended"), "{refused:?}");
+    }
+
+    /// Another replica's group moves the ledger generation but leaves the catalog: this writer
+    /// then reads the counters again and keeps the catalog rows (here shown by a change made by
+    /// hand, around the ledger lock, that it does not see); any other write makes it read them.
+    #[test]
+    fn a_replica_keeps_the_catalog_while_only_groups_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path(), "books.db");
+        let other = replica(dir.path(), "books.db");
+        let (mut kept, mut others) = (Kept::default(), Kept::default());
+        answers(&store, &mut kept, &[event(1)]);
+        answers(&other, &mut others, &[event(2)]);
+        store
+            .read(|conn| {
+                use crate::store::schema::platforms;
+                diesel::update(platforms::table.find("P"))
+                    .set(platforms::status.eq("suspended"))
+                    .execute(conn)
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+
+        let kept_catalog = answers(&store, &mut kept, &[event(3)]);
+        assert!(kept_catalog[0].starts_with("Ok("), "{kept_catalog:?}");
+        let stored: i64 = store
+            .read(|conn| {
+                platform_year_usage::table
+                    .select(platform_year_usage::granted_fen)
+                    .first(conn)
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        let counted = kept.platform_counters["P"].values().next().unwrap().fen();
+        assert_eq!(
+            (stored, counted),
+            (3 * 3_000, 3 * 3_000),
+            "the counters read again"
+        );
+
+        // An empty money transaction: the ledger row updated as any other write (an older
+        // gateway's too) updates it.
+        store.write(|_| Ok::<_, StoreError>(())).unwrap();
+        let refused = answers(&store, &mut kept, &[event(4)]);
         assert!(refused[0].contains("platform_suspended"), "{refused:?}");
     }
 

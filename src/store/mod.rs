@@ -5,10 +5,12 @@
 //! `ledger_locks`, updated first thing in the transaction, across processes. On PostgreSQL that
 //! update takes a row lock held to commit; on SQLite it takes the database's write lock. Either
 //! way each money transaction sees every earlier one committed, so limits hold exactly.
-//! Every write to the ledger's tables goes through it: the ledger writer keeps catalog rows and
-//! counters for as long as the generation it bumps says nobody else wrote (`service::group::Kept`),
-//! so a change made around it (by hand, or a data migration while gateways run) must bump
-//! `ledger_locks.generation` too, or be followed by a restart.
+//! Every write to the ledger's tables goes through it: the ledger writer keeps counters for as
+//! long as the generation it bumps says nobody else wrote, and catalog rows for as long as
+//! nothing but writers' groups ([`Store::write_group`]) took the lock (`catalog_generation`,
+//! kept by a trigger; `service::group::Kept`), so a change made around it (by hand, or a data
+//! migration while gateways run) must bump `ledger_locks.generation` too, or be followed by a
+//! restart.
 
 /// Inserts many rows: `COPY … FROM STDIN (FORMAT binary)` on PostgreSQL (one round trip, no
 /// statement of thousands of parameters to parse), one cached prepared statement per row on
@@ -293,6 +295,17 @@ struct Generation {
     generation: i64,
 }
 
+/// What the ledger writer's group learns as it takes the ledger lock.
+#[derive(QueryableByName, Debug, Clone, Copy)]
+pub struct Stamp {
+    /// The generation this group writes.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub generation: i64,
+    /// The generation of the last transaction that may have changed the catalog.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub catalog_generation: i64,
+}
+
 /// The generation of the last money transaction this connection's snapshot sees: inside
 /// [`Store::snapshot`], the books are exactly those of the transactions up to it.
 pub fn ledger_generation(conn: &mut DbConn) -> Result<i64, StoreError> {
@@ -465,10 +478,9 @@ impl Store {
     where
         E: From<StoreError> + From<DieselError>,
     {
-        let _one_writer_here = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut conn = self.conn()?;
-        conn.transaction(|conn| {
-            // Taking the ledger row is the lock; both engines answer RETURNING.
+        self.locked(|conn| {
+            // Moves `catalog_generation` along too (the trigger): the ledger writer reads the
+            // catalog again.
             let Generation { generation } = diesel::sql_query(
                 "UPDATE ledger_locks SET generation = generation + 1 WHERE name = 'ledger' \
                  RETURNING generation",
@@ -476,6 +488,40 @@ impl Store {
             .get_result(conn)?;
             work(conn, generation)
         })
+    }
+
+    /// The ledger writer's money transaction: it adds completions, learners and counters and
+    /// leaves the catalog as it was, which it says by stamping `group_generation` (the trigger
+    /// then leaves `catalog_generation` where it was). Only the ledger row's own
+    /// columns are read here: on PostgreSQL a subquery in this statement would read the snapshot
+    /// taken before the wait for the lock, blind to the group that held it.
+    pub fn write_group<T, E>(
+        &self,
+        work: impl FnOnce(&mut DbConn, Stamp) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError> + From<DieselError>,
+    {
+        self.locked(|conn| {
+            let stamp: Stamp = diesel::sql_query(
+                "UPDATE ledger_locks SET generation = generation + 1, \
+                 group_generation = generation + 1 WHERE name = 'ledger' \
+                 RETURNING generation, catalog_generation",
+            )
+            .get_result(conn)?;
+            work(conn, stamp)
+        })
+    }
+
+    /// A transaction that holds the ledger lock: `take` updates the ledger row first thing
+    /// (taking that row is the lock; both engines answer RETURNING).
+    fn locked<T, E>(&self, take: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError> + From<DieselError>,
+    {
+        let _one_writer_here = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| take(conn))
     }
 
     /// A consistent, read-only view of the committed books that blocks no writer: on SQLite

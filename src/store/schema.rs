@@ -19,6 +19,8 @@ diesel::table! {
     ledger_locks (name) {
         name -> Text,
         generation -> BigInt,
+        catalog_generation -> BigInt,
+        group_generation -> BigInt,
     }
 }
 
