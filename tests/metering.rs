@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use std::time::Duration;
 
 const DEC_2022: &str = "2022-12-15T10:00:00+08:00";
 const JUNE_2022: &str = "2022-06-01T10:00:00+08:00";
@@ -154,6 +155,49 @@ async fn a_catalog_change_on_one_replica_holds_for_the_next_event_on_another() {
         "{refusal}"
     );
     assert_eq!(app.usage(&p, "year=2022").await["granted"], "120.00");
+    app.assert_books_clean().await;
+}
+
+/// A catalog change another writer commits while a group waits for the ledger lock is what that
+/// group decides by, though its writer held the catalog from before: on PostgreSQL the locking
+/// update reads the ledger row as that change left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_change_committed_while_a_group_waits_for_the_lock_holds_for_it() {
+    use diesel::prelude::*;
+    use subsidy_gateway::store::{schema::platforms, Store, StoreError};
+    let app = TestApp::at(DEC_2022).await;
+    let p = app.platform("P").await;
+    app.course(&p, "C", "junior", 10).await;
+    let warm = vec![event("a1", "C", 1, 10, JUNE_2022)];
+    let (code, _) =
+        post_concurrently(&app.client, std::slice::from_ref(&app.address), &p, warm).await[0];
+    assert_eq!(code, StatusCode::OK);
+
+    let store = Store::open(&app.db.url.parse().unwrap(), 1, Duration::from_secs(5)).unwrap();
+    let (locked, lock_held) = std::sync::mpsc::channel();
+    let suspending = std::thread::spawn(move || {
+        store
+            .write(|conn| {
+                diesel::update(platforms::table.find("P"))
+                    .set(platforms::status.eq("suspended"))
+                    .execute(conn)?;
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+    });
+    tokio::task::spawn_blocking(move || lock_held.recv().unwrap())
+        .await
+        .unwrap();
+    // Let in while the platform was active; its group waits for the lock.
+    let waiting = vec![event("a2", "C", 2, 10, JUNE_2022)];
+    let answers =
+        post_concurrently(&app.client, std::slice::from_ref(&app.address), &p, waiting).await;
+    suspending.join().unwrap();
+    let (code, refusal) = &answers[0];
+    assert_eq!(*code, StatusCode::FORBIDDEN, "{refusal}");
+    assert_eq!(refusal["code"], "platform_suspended");
     app.assert_books_clean().await;
 }
 

@@ -74,7 +74,7 @@ pub fn apply<R: AsRef<Request>>(
         // A panic becomes an error inside the transaction, so that it rolls back.
         catch_unwind(AssertUnwindSafe(|| {
             kept.refresh(conn, &requests, stamp)?;
-            let mut group = Group::load(conn, kept, &requests, stamp)?;
+            let mut group = Group::load(conn, kept, &requests, stamp.generation)?;
             phases[1] = started.elapsed();
             let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
             phases[2] = started.elapsed();
@@ -173,11 +173,17 @@ impl Added {
 pub struct Kept {
     /// The generation this writer committed last, while what it keeps may be current.
     generation: Option<i64>,
+    catalog: Catalog,
+    counted: Counted,
+}
+
+/// What any other writer's transaction may change: read again after each.
+#[derive(Default)]
+struct Counted {
     /// The number the next new learner gets.
     next_learner: Option<i64>,
-    catalog: Catalog,
-    platform_counters: Filed<PlatformYear, Money>,
-    course_counters: Filed<CourseKey, CourseCounter>,
+    platforms: Filed<PlatformYear, Money>,
+    courses: Filed<CourseKey, CourseCounter>,
 }
 
 /// Counters filed by the platform or course they count for: each is read whole, once.
@@ -271,9 +277,7 @@ impl Kept {
         stamp: Stamp,
     ) -> Result<(), ServiceError> {
         if self.generation != Some(stamp.generation - 1) {
-            self.platform_counters.clear();
-            self.course_counters.clear();
-            self.next_learner = None;
+            self.counted = Counted::default();
         }
         if self
             .generation
@@ -283,8 +287,8 @@ impl Kept {
         }
         // Current again only once this group commits.
         self.generation = None;
-        if self.next_learner.is_none() {
-            self.next_learner = Some(ledger::next_learner_id(conn)?);
+        if self.counted.next_learner.is_none() {
+            self.counted.next_learner = Some(ledger::next_learner_id(conn)?);
         }
         let events = || {
             requests.iter().flat_map(|r| {
@@ -346,7 +350,7 @@ impl Kept {
         )?;
         // Counters only of the platforms and courses that exist.
         fill(
-            &mut self.platform_counters,
+            &mut self.counted.platforms,
             requests
                 .iter()
                 .filter(|r| catalog.platforms.contains_key(&r.platform))
@@ -354,7 +358,7 @@ impl Kept {
             |codes| Ok(filed(codes, rows::platform_counters(conn, &strs(codes))?)),
         )?;
         fill(
-            &mut self.course_counters,
+            &mut self.counted.courses,
             events()
                 .filter_map(|(platform, e)| catalog.course(platform, &e.course_code))
                 .map(|c| c.id.clone()),
@@ -366,20 +370,20 @@ impl Kept {
     /// The group that wrote `generation` committed with these counters: they are the stored
     /// ones now.
     fn committed(&mut self, generation: i64, after: Counters, next_learner: i64) {
-        file(&mut self.platform_counters, after.platforms);
-        file(&mut self.course_counters, after.courses);
-        self.next_learner = Some(next_learner);
+        file(&mut self.counted.platforms, after.platforms);
+        file(&mut self.counted.courses, after.courses);
+        self.counted.next_learner = Some(next_learner);
         self.generation = Some(generation);
     }
 
     /// Adds the kept counters of these platforms and courses.
     fn add_counters(&self, counters: &mut Counters, platform_codes: &[&str], course_ids: &[&str]) {
         copy_filed(
-            &self.platform_counters,
+            &self.counted.platforms,
             platform_codes,
             &mut counters.platforms,
         );
-        copy_filed(&self.course_counters, course_ids, &mut counters.courses);
+        copy_filed(&self.counted.courses, course_ids, &mut counters.courses);
     }
 }
 
@@ -440,7 +444,7 @@ impl<'k> Group<'k> {
         conn: &mut DbConn,
         kept: &'k Kept,
         requests: &[&Request],
-        stamp: Stamp,
+        generation: i64,
     ) -> Result<Group<'k>, ServiceError> {
         let events = || requests.iter().flat_map(|r| r.events.iter());
         let platform_codes = distinct(requests.iter().map(|r| r.platform.as_str()));
@@ -488,8 +492,8 @@ impl<'k> Group<'k> {
             meter: Meter::new(loaded.clone()),
             loaded,
             added: Added::default(),
-            next_learner: kept.next_learner.expect("read by Kept::refresh"),
-            generation: stamp.generation,
+            next_learner: kept.counted.next_learner.expect("read by Kept::refresh"),
+            generation,
         })
     }
 
@@ -1063,7 +1067,7 @@ pub(super) mod tests {
                     .map_err(StoreError::from)
             })
             .unwrap();
-        let counted = kept.platform_counters["P"].values().next().unwrap().fen();
+        let counted = kept.counted.platforms["P"].values().next().unwrap().fen();
         assert_eq!(
             (stored, counted),
             (3 * 3_000, 3 * 3_000),
@@ -1085,7 +1089,7 @@ pub(super) mod tests {
         let store = store(dir.path(), "books.db");
         let mut kept = Kept::default();
         answers(&store, &mut kept, &[event(1)]);
-        assert!(kept.generation.is_some() && !kept.platform_counters.is_empty());
+        assert!(kept.generation.is_some() && !kept.counted.platforms.is_empty());
 
         store
             .write(|conn| {
@@ -1107,7 +1111,7 @@ pub(super) mod tests {
         );
         assert!(failed.is_err());
         assert!(kept.generation.is_none());
-        assert!(kept.catalog.platforms.is_empty() && kept.platform_counters.is_empty());
+        assert!(kept.catalog.platforms.is_empty() && kept.counted.platforms.is_empty());
     }
 
     /// Requests that queue while the writer waits for the ledger lock (here held by another
