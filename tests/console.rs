@@ -446,12 +446,7 @@ async fn a_learner_reads_the_balance_on_a_phone() {
         "the ID number is shown masked only"
     );
     // Nor is it kept: the session and the link name the learner by the keyed hash.
-    let store = subsidy_gateway::store::Store::open(
-        &app.db.url.parse().unwrap(),
-        1,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let store = app.db.open_store().unwrap();
     #[derive(diesel::QueryableByName)]
     struct Stored {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -556,12 +551,7 @@ async fn forms_need_their_token_and_sessions_end() {
     assert!(policy.starts_with("default-src 'none'"), "{policy}");
 
     // An expired session returns to sign-in.
-    let store = subsidy_gateway::store::Store::open(
-        &app.db.url.parse().unwrap(),
-        1,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let store = app.db.open_store().unwrap();
     store
         .write(|conn| {
             use diesel::RunQueryDsl;

@@ -270,14 +270,9 @@ fn the_raw_hashes_migration_keeps_each_digest_as_its_bytes_and_stops_on_one_that
 /// second record with a cap of its own.
 #[test]
 fn a_hash_written_as_hex_text_is_refused() {
-    use subsidy_gateway::store::{Store, StoreError};
+    use subsidy_gateway::store::StoreError;
     let database = TestDatabase::fresh();
-    let store = Store::open(
-        &database.url.parse().unwrap(),
-        1,
-        std::time::Duration::from_secs(5),
-    )
-    .unwrap();
+    let store = database.open_store().unwrap();
     let hex = "0f".repeat(32);
     let insert = |sql: String| {
         store.read(|conn| {
@@ -322,15 +317,9 @@ fn a_hash_written_as_hex_text_is_refused() {
 /// same learner's bytes would be a second learner).
 #[test]
 fn a_gateway_refuses_a_database_migrated_by_a_newer_version() {
-    use subsidy_gateway::store::{Store, StoreError};
+    use subsidy_gateway::store::StoreError;
     let database = TestDatabase::fresh();
-    let open = || {
-        Store::open(
-            &database.url.parse().unwrap(),
-            1,
-            std::time::Duration::from_secs(5),
-        )
-    };
+    let open = || database.open_store();
     open()
         .unwrap()
         .read(|conn| {

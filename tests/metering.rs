@@ -164,7 +164,7 @@ async fn a_catalog_change_on_one_replica_holds_for_the_next_event_on_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_change_committed_while_a_group_waits_for_the_lock_holds_for_it() {
     use diesel::prelude::*;
-    use subsidy_gateway::store::{schema::platforms, Store, StoreError};
+    use subsidy_gateway::store::{schema::platforms, StoreError};
     let app = TestApp::at(DEC_2022).await;
     let p = app.platform("P").await;
     app.course(&p, "C", "junior", 10).await;
@@ -173,7 +173,7 @@ async fn a_catalog_change_committed_while_a_group_waits_for_the_lock_holds_for_i
         post_concurrently(&app.client, std::slice::from_ref(&app.address), &p, warm).await[0];
     assert_eq!(code, StatusCode::OK);
 
-    let store = Store::open(&app.db.url.parse().unwrap(), 1, Duration::from_secs(5)).unwrap();
+    let store = app.db.open_store().unwrap();
     let (locked, lock_held) = std::sync::mpsc::channel();
     let suspending = std::thread::spawn(move || {
         store
@@ -759,12 +759,7 @@ async fn reconciliation_finds_tampered_books() {
     assert_eq!(clean["checked"]["claims"], 2);
     assert_eq!(clean["checked"]["counters"], 5);
 
-    let store = subsidy_gateway::store::Store::open(
-        &app.db.url.parse().unwrap(),
-        1,
-        std::time::Duration::from_secs(5),
-    )
-    .unwrap();
+    let store = app.db.open_store().unwrap();
     let completion =
         |event: &str| format!("(SELECT id FROM completions WHERE event_id = '{event}')");
     let course = |code: &str| format!("(SELECT id FROM courses WHERE code = '{code}')");

@@ -16,7 +16,7 @@ use subsidy_gateway::clock::SystemClock;
 use subsidy_gateway::config::{KeySource, Settings};
 use subsidy_gateway::keys::Keys;
 use subsidy_gateway::service::Gateway;
-use subsidy_gateway::store::{Store, StoreError};
+use subsidy_gateway::store::StoreError;
 
 #[derive(QueryableByName)]
 struct Count {
@@ -24,12 +24,9 @@ struct Count {
     n: i64,
 }
 
-fn store(db: &TestDatabase) -> Store {
-    Store::open(&db.url.parse().unwrap(), 1, Duration::from_secs(5)).unwrap()
-}
-
 fn keys_in_database(db: &TestDatabase) -> i64 {
-    store(db)
+    db.open_store()
+        .unwrap()
         .read(|conn| {
             Ok::<_, StoreError>(
                 diesel::sql_query("SELECT COUNT(*) AS n FROM gateway_secrets")
@@ -118,7 +115,8 @@ fn keys_an_earlier_version_kept_in_the_database_are_moved_out_once() {
     };
     assert!(gateway(&["migrate"], Some(&db.keys_file)).status.success());
     let (signing, id_hash) = ("s".repeat(64), "i".repeat(64));
-    store(&db)
+    db.open_store()
+        .unwrap()
         .write(|conn| {
             for (name, value) in [("jwt_hs256", &signing), ("id_number_hmac", &id_hash)] {
                 diesel::sql_query(format!(

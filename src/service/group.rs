@@ -276,17 +276,14 @@ impl Kept {
         requests: &[&Request],
         stamp: Stamp,
     ) -> Result<(), ServiceError> {
-        if self.generation != Some(stamp.generation - 1) {
+        // Current again only once this group commits.
+        let last = self.generation.take();
+        if last != Some(stamp.generation - 1) {
             self.counted = Counted::default();
         }
-        if self
-            .generation
-            .is_none_or(|last| stamp.catalog_generation >= last)
-        {
+        if last.is_none_or(|last| stamp.catalog_generation >= last) {
             self.catalog = Catalog::default();
         }
-        // Current again only once this group commits.
-        self.generation = None;
         if self.counted.next_learner.is_none() {
             self.counted.next_learner = Some(ledger::next_learner_id(conn)?);
         }

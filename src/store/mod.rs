@@ -478,23 +478,20 @@ impl Store {
     where
         E: From<StoreError> + From<DieselError>,
     {
-        self.locked(|conn| {
-            // Moves `catalog_generation` along too (the trigger): the ledger writer reads the
-            // catalog again.
-            let Generation { generation } = diesel::sql_query(
-                "UPDATE ledger_locks SET generation = generation + 1 WHERE name = 'ledger' \
-                 RETURNING generation",
-            )
-            .get_result(conn)?;
-            work(conn, generation)
-        })
+        // Moves `catalog_generation` along too (the trigger): the ledger writer reads the
+        // catalog again.
+        self.locked(
+            "UPDATE ledger_locks SET generation = generation + 1 WHERE name = 'ledger' \
+             RETURNING generation",
+            |conn, Generation { generation }| work(conn, generation),
+        )
     }
 
     /// The ledger writer's money transaction: it adds completions, learners and counters and
     /// leaves the catalog as it was, which it says by stamping `group_generation` (the trigger
-    /// then leaves `catalog_generation` where it was). Only the ledger row's own
-    /// columns are read here: on PostgreSQL a subquery in this statement would read the snapshot
-    /// taken before the wait for the lock, blind to the group that held it.
+    /// then leaves `catalog_generation` where it was). Only the ledger row's own columns are
+    /// read here: on PostgreSQL a subquery in this statement would read the snapshot taken
+    /// before the wait for the lock, blind to the group that held it.
     pub fn write_group<T, E>(
         &self,
         work: impl FnOnce(&mut DbConn, Stamp) -> Result<T, E>,
@@ -502,26 +499,32 @@ impl Store {
     where
         E: From<StoreError> + From<DieselError>,
     {
-        self.locked(|conn| {
-            let stamp: Stamp = diesel::sql_query(
-                "UPDATE ledger_locks SET generation = generation + 1, \
-                 group_generation = generation + 1 WHERE name = 'ledger' \
-                 RETURNING generation, catalog_generation",
-            )
-            .get_result(conn)?;
-            work(conn, stamp)
-        })
+        self.locked(
+            "UPDATE ledger_locks SET generation = generation + 1, \
+             group_generation = generation + 1 WHERE name = 'ledger' \
+             RETURNING generation, catalog_generation",
+            work,
+        )
     }
 
     /// A transaction that holds the ledger lock: `take` updates the ledger row first thing
-    /// (taking that row is the lock; both engines answer RETURNING).
-    fn locked<T, E>(&self, take: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+    /// (taking that row is the lock), and `work` gets what it returns (both engines answer
+    /// RETURNING).
+    fn locked<S, T, E>(
+        &self,
+        take: &str,
+        work: impl FnOnce(&mut DbConn, S) -> Result<T, E>,
+    ) -> Result<T, E>
     where
+        S: QueryableByName<<DbConn as Connection>::Backend> + 'static,
         E: From<StoreError> + From<DieselError>,
     {
         let _one_writer_here = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn()?;
-        conn.transaction(|conn| take(conn))
+        conn.transaction(|conn| {
+            let taken: S = diesel::sql_query(take).get_result(&mut **conn)?;
+            work(conn, taken)
+        })
     }
 
     /// A consistent, read-only view of the committed books that blocks no writer: on SQLite

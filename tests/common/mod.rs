@@ -92,6 +92,18 @@ impl TestDatabase {
         self.postgres.is_some()
     }
 
+    /// The gateway's store on this database, for a test that reads or changes the books
+    /// around the API.
+    pub fn open_store(
+        &self,
+    ) -> Result<subsidy_gateway::store::Store, subsidy_gateway::store::StoreError> {
+        subsidy_gateway::store::Store::open(
+            &self.url.parse().unwrap(),
+            1,
+            std::time::Duration::from_secs(5),
+        )
+    }
+
     pub fn access(&self) -> DatabaseAccess {
         DatabaseAccess {
             url: self.url.clone(),
