@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use diesel::sql_types::{BigInt, Binary, Text};
+use diesel::sql_types::{BigInt, Binary, Bool, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use reqwest::{Method, StatusCode};
 use std::collections::BTreeSet;
@@ -197,6 +197,37 @@ fn the_learner_keys_migration_numbers_learners_by_first_sight_and_stops_on_an_or
 /// A learner's keyed hash, the one a voucher names and an event's content hash become the 32
 /// bytes their hex spelled (migration `raw_hashes`); a hash that is not hex, or not 32 bytes,
 /// stops the migration with every hash as it was.
+/// The migration `frozen_courses` freezes the courses that have completions (an uncertified one
+/// counts) and no other, on the test database's engine.
+#[test]
+fn the_frozen_courses_migration_freezes_the_courses_with_completions() {
+    #[derive(QueryableByName)]
+    struct Course {
+        #[diesel(sql_type = Text)]
+        id: String,
+        #[diesel(sql_type = Bool)]
+        frozen: bool,
+    }
+    let books = format!(
+        "{CATALOG}INSERT INTO courses (id, platform_code, code, title, level, class_hours, \
+         created_at, updated_at) VALUES \
+         ('c2', 'P', 'C2', 't', 'junior', 10, '2022-06-01 00:00:00', '2022-06-01 00:00:00'); \
+         INSERT INTO completions (id, platform_code, event_id, content_hash, course_id, \
+         learner_id, payer_code, class_hours, level, status, gross_fen, granted_fen, \
+         received_at) VALUES ('x1', 'P', 'e1', 'h', 'c1', 1, 'province', 1, 'junior', \
+         'uncertified', 300, 0, '2022-06-01 00:00:00');"
+    );
+    let (migrated, courses) = migrate_over!(
+        "frozen_courses",
+        books,
+        "SELECT id, frozen FROM courses ORDER BY id",
+        Course
+    );
+    assert!(migrated);
+    let frozen: Vec<(String, bool)> = courses.into_iter().map(|c| (c.id, c.frozen)).collect();
+    assert_eq!(frozen, [("c1".into(), true), ("c2".into(), false)]);
+}
+
 #[test]
 fn the_raw_hashes_migration_keeps_each_digest_as_its_bytes_and_stops_on_one_that_is_not_32_bytes_of_hex(
 ) {

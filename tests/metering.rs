@@ -683,7 +683,62 @@ async fn course_level_and_hours_freeze_once_completed() {
     let (code, problem) = put(json!({"title": "", "level": "expert", "class_hours": "ten"})).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"].as_array().unwrap().len(), 3);
+
+    // Any stored completion freezes its course, an uncertified one too, every course of a batch
+    // at once; a refused request's do not.
+    for course in ["D", "E", "F"] {
+        app.course(&p, course, "junior", 10).await;
+    }
+    let mut uncertified = event("d1", "D", 2, 10, JUNE_2022);
+    uncertified["certificate_no"] = json!(null);
+    let batch = json!({"events": [uncertified, event("e-first", "E", 3, 10, JUNE_2022)]});
+    let (code, answer) = app.post("/v1/completions", &p, batch).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    let refused = json!({"events": [
+        event("f1", "F", 4, 10, JUNE_2022),
+        event("f2", "NO-SUCH-COURSE", 5, 10, JUNE_2022),
+    ]});
+    let (code, _) = app.post("/v1/completions", &p, refused).await;
+    assert!(code.is_client_error(), "{code}");
+    let (app, p) = (&app, &p);
+    let reshape = |course: &'static str| {
+        let path = format!("/v1/courses/{course}");
+        let body = json!({"title": course, "level": "senior", "class_hours": 20});
+        async move { app.json(Method::PUT, &path, Some(p), Some(body)).await.0 }
+    };
+    assert_eq!(reshape("D").await, StatusCode::CONFLICT);
+    assert_eq!(reshape("E").await, StatusCode::CONFLICT);
+    assert_eq!(reshape("F").await, StatusCode::OK);
     app.assert_books_clean().await;
+
+    // A course whose mark is taken away behind the gateway's back is named by reconciliation.
+    app.db
+        .open_store()
+        .unwrap()
+        .write(|conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("UPDATE courses SET frozen = FALSE WHERE code = 'E'")
+                .execute(conn)?;
+            Ok::<_, subsidy_gateway::store::StoreError>(())
+        })
+        .unwrap();
+    let (_, report) = app.get("/v1/reconciliation", app.admin()).await;
+    let breaches: Vec<(&str, &str)> = report["breaches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["invariant"].as_str().unwrap(),
+                b["detail"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        breaches,
+        [("course_unfrozen", "has completions, but is not frozen")],
+        "{report:#}"
+    );
 }
 
 /// A full writer queue refuses with 503 `ingest_queue_full` and `Retry-After`, storing nothing

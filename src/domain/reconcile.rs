@@ -177,6 +177,16 @@ impl Reconciler {
         ));
     }
 
+    /// A course with completions that is not marked frozen: its level and class hours could
+    /// change under them.
+    pub fn unfrozen_course(&mut self, course: &str) {
+        self.breaches.push(finding(
+            "course_unfrozen",
+            format!("course {course}"),
+            "has completions, but is not frozen".into(),
+        ));
+    }
+
     /// A completion names a platform, course, learner, payer or schedule version that does not
     /// exist.
     pub fn dangling(&mut self, completion: &str, missing: &str) {

@@ -268,7 +268,8 @@ pub struct ReconciliationFinding {
     /// Stable code: counter_mismatch, counter_missing, over_limit, paid_twice,
     /// claim_index_missing, grant_out_of_range, invoice_lines_mismatch, invoice_true_up_mismatch,
     /// delivery_missing, delivery_duplicated, delivery_inconsistent, delivery_unexpected,
-    /// delivery_orphaned, voucher_mismatch, voucher_orphaned, voucher_missing, reference_missing; notices:
+    /// delivery_orphaned, voucher_mismatch, voucher_orphaned, voucher_missing, reference_missing,
+    /// course_unfrozen; notices:
     /// delivery_failed.
     #[schema(example = "counter_mismatch")]
     invariant: String,

@@ -91,13 +91,14 @@ impl Gateway {
                         class_hours,
                         created_at: now,
                         updated_at: now,
+                        frozen: false,
                     };
                     catalog::insert_course(conn, &row)?;
                     Ok((row, true))
                 }
                 Some(mut row) => {
                     let reshaped = row.level != level.as_str() || row.class_hours != class_hours;
-                    if reshaped && catalog::course_has_completions(conn, &row.id)? {
+                    if reshaped && row.frozen {
                         return Err(ServiceError::conflict(
                             "course_frozen",
                             format!("course {code} has completions: its level and class-hours can no longer change"),

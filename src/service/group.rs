@@ -79,9 +79,9 @@ pub fn apply<R: AsRef<Request>>(
             let answers: Vec<Answer> = requests.iter().map(|r| group.take(r, now)).collect();
             phases[2] = started.elapsed();
             let next_learner = group.next_learner;
-            let after = group.record(conn, now)?;
+            let recorded = group.record(conn, now)?;
             phases[3] = started.elapsed();
-            Ok::<_, ServiceError>((answers, after, next_learner, stamp.generation))
+            Ok::<_, ServiceError>((answers, recorded, next_learner, stamp.generation))
         }))
         .unwrap_or_else(|_| {
             tracing::error!(
@@ -91,8 +91,8 @@ pub fn apply<R: AsRef<Request>>(
         })
     });
     let answers = match applied {
-        Ok((answers, after, next_learner, generation)) => {
-            kept.committed(generation, after, next_learner);
+        Ok((answers, recorded, next_learner, generation)) => {
+            kept.committed(generation, recorded, next_learner);
             answers
         }
         Err(failure) => {
@@ -364,11 +364,17 @@ impl Kept {
         Ok(())
     }
 
-    /// The group that wrote `generation` committed with these counters: they are the stored
-    /// ones now.
-    fn committed(&mut self, generation: i64, after: Counters, next_learner: i64) {
-        file(&mut self.counted.platforms, after.platforms);
-        file(&mut self.counted.courses, after.courses);
+    /// The group that wrote `generation` committed with these counters and froze these
+    /// courses: that is how they are stored now.
+    fn committed(&mut self, generation: i64, recorded: Recorded, next_learner: i64) {
+        let Recorded { counters, frozen } = recorded;
+        for key in frozen {
+            if let Some(course) = self.catalog.courses.get_mut(&key) {
+                course.frozen = true;
+            }
+        }
+        file(&mut self.counted.platforms, counters.platforms);
+        file(&mut self.counted.courses, counters.courses);
         self.counted.next_learner = Some(next_learner);
         self.generation = Some(generation);
     }
@@ -830,7 +836,7 @@ impl<'k> Group<'k> {
     /// recording from the rows, see `audit::recorded`; the accepted ones are the claims), each
     /// counter it changed, once, and the messages its platforms are sent. Answers the counters
     /// as they now stand.
-    fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<Counters, ServiceError> {
+    fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<Recorded, ServiceError> {
         // Each platform's endpoints are loaded once, and only when it has something to hear.
         let mut endpoints = HashMap::new();
         for notice in &self.added.notices {
@@ -846,6 +852,21 @@ impl<'k> Group<'k> {
                 &notice.data,
             )?;
         }
+        // The courses whose first completions these are: their level and hours are fixed now.
+        let named: HashSet<&str> = self
+            .added
+            .completions
+            .iter()
+            .map(|c| c.course_id.as_str())
+            .collect();
+        let (frozen, ids): (Vec<_>, Vec<_>) = self
+            .catalog
+            .courses
+            .iter()
+            .filter(|(_, course)| !course.frozen && named.contains(course.id.as_str()))
+            .map(|(key, course)| (key.clone(), course.id.as_str()))
+            .unzip();
+        rows::freeze_courses(conn, &ids)?;
         rows::record(
             conn,
             &GroupWrites {
@@ -856,8 +877,18 @@ impl<'k> Group<'k> {
                 now: now.naive_utc(),
             },
         )?;
-        Ok(self.meter.into_counters())
+        Ok(Recorded {
+            counters: self.meter.into_counters(),
+            frozen,
+        })
     }
+}
+
+/// What a group's transaction stored that the writer keeps: the counters after it, and the
+/// courses it froze, by (platform, code).
+struct Recorded {
+    counters: Counters,
+    frozen: Vec<(String, String)>,
 }
 
 #[cfg(test)]
@@ -921,6 +952,7 @@ pub(super) mod tests {
                                 class_hours: 10,
                                 created_at: at,
                                 updated_at: at,
+                                frozen: false,
                             },
                         )?;
                     }

@@ -112,6 +112,9 @@ fn check(conn: &mut DbConn) -> Result<Reconciliation, StoreError> {
     for completion in books::unvouched(conn)? {
         reconciler.unvouched(&completion?.id);
     }
+    for course in books::unfrozen_courses(conn)? {
+        reconciler.unfrozen_course(&course?.id);
+    }
     Ok(reconciler.finish())
 }
 

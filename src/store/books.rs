@@ -236,15 +236,16 @@ pub fn orphaned_vouchers(conn: &mut DbConn) -> Result<Rows<'_, Orphan>> {
     stream!(conn, query, Orphan)
 }
 
+/// A row's id.
 #[derive(QueryableByName)]
-pub struct Unvouched {
+pub struct Id {
     #[diesel(sql_type = Text)]
     pub id: String,
 }
 
 /// Live accepted completions of a payer that required vouchers when they were recorded, which
 /// hold no voucher.
-pub fn unvouched(conn: &mut DbConn) -> Result<Rows<'_, Unvouched>> {
+pub fn unvouched(conn: &mut DbConn) -> Result<Rows<'_, Id>> {
     let query = diesel::sql_query(
         "SELECT c.id FROM completions c \
          JOIN payers p ON p.code = c.payer_code \
@@ -253,7 +254,17 @@ pub fn unvouched(conn: &mut DbConn) -> Result<Rows<'_, Unvouched>> {
            AND c.status = 'accepted' AND c.revoked_at IS NULL AND c.voucher_code IS NULL \
          ORDER BY c.id",
     );
-    stream!(conn, query, Unvouched)
+    stream!(conn, query, Id)
+}
+
+/// Courses with completions that are not marked frozen, so that their level and hours could still
+/// change under those completions: one pass over the completions, each looking up its course.
+pub fn unfrozen_courses(conn: &mut DbConn) -> Result<Rows<'_, Id>> {
+    let query = diesel::sql_query(
+        "SELECT DISTINCT co.id FROM completions c JOIN courses co ON co.id = c.course_id \
+         WHERE NOT co.frozen ORDER BY co.id",
+    );
+    stream!(conn, query, Id)
 }
 
 /// (course id, level, class hours) of every course: the saturation limits need them.

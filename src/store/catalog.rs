@@ -255,10 +255,3 @@ pub fn update_course(conn: &mut DbConn, row: &CourseRow) -> Result<()> {
         .execute(conn)?;
     Ok(())
 }
-
-pub fn course_has_completions(conn: &mut DbConn, course_id: &str) -> Result<bool> {
-    Ok(diesel::select(diesel::dsl::exists(
-        completions::table.filter(completions::course_id.eq(course_id)),
-    ))
-    .get_result(conn)?)
-}

@@ -153,6 +153,16 @@ pub fn course_counters(
         .collect())
 }
 
+/// Marks these courses as having completions (see `CourseRow::frozen`).
+pub fn freeze_courses(conn: &mut DbConn, ids: &[&str]) -> Result<()> {
+    if !ids.is_empty() {
+        diesel::update(courses::table.filter(courses::id.eq_any(ids)))
+            .set(courses::frozen.eq(true))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// What a group adds: new learners, completions (each its own audit entry, and each accepted one
 /// its claim), and the counters as they stand after the group (`before` says which rows exist
 /// already).

@@ -100,6 +100,9 @@ pub struct CourseRow {
     pub class_hours: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Set by the ledger writer in the group that stores the course's first completion: from
+    /// then on its level and class hours are fixed.
+    pub frozen: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

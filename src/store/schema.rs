@@ -113,6 +113,7 @@ diesel::table! {
         class_hours -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        frozen -> Bool,
     }
 }
 
