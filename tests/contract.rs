@@ -194,9 +194,6 @@ fn the_learner_keys_migration_numbers_learners_by_first_sight_and_stops_on_an_or
     );
 }
 
-/// A learner's keyed hash, the one a voucher names and an event's content hash become the 32
-/// bytes their hex spelled (migration `raw_hashes`); a hash that is not hex, or not 32 bytes,
-/// stops the migration with every hash as it was.
 /// The migration `frozen_courses` freezes the courses that have completions (an uncertified one
 /// counts) and no other, on the test database's engine.
 #[test]
@@ -228,6 +225,9 @@ fn the_frozen_courses_migration_freezes_the_courses_with_completions() {
     assert_eq!(frozen, [("c1".into(), true), ("c2".into(), false)]);
 }
 
+/// A learner's keyed hash, the one a voucher names and an event's content hash become the 32
+/// bytes their hex spelled (migration `raw_hashes`); a hash that is not hex, or not 32 bytes,
+/// stops the migration with every hash as it was.
 #[test]
 fn the_raw_hashes_migration_keeps_each_digest_as_its_bytes_and_stops_on_one_that_is_not_32_bytes_of_hex(
 ) {

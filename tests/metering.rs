@@ -686,7 +686,7 @@ async fn course_level_and_hours_freeze_once_completed() {
 
     // Any stored completion freezes its course, an uncertified one too, every course of a batch
     // at once; a refused request's do not.
-    for course in ["D", "E", "F"] {
+    for course in ["D", "E", "F", "G"] {
         app.course(&p, course, "junior", 10).await;
     }
     let mut uncertified = event("d1", "D", 2, 10, JUNE_2022);
@@ -696,47 +696,58 @@ async fn course_level_and_hours_freeze_once_completed() {
     assert_eq!(code, StatusCode::OK, "{answer}");
     let refused = json!({"events": [
         event("f1", "F", 4, 10, JUNE_2022),
+        event("g1", "G", 4, 10, JUNE_2022),
         event("f2", "NO-SUCH-COURSE", 5, 10, JUNE_2022),
     ]});
     let (code, _) = app.post("/v1/completions", &p, refused).await;
     assert!(code.is_client_error(), "{code}");
+    // G's first completion, its row as the writer kept it (not frozen) since the refusal.
+    let (code, _) = app
+        .post("/v1/completions", &p, event("g2", "G", 6, 10, JUNE_2022))
+        .await;
+    assert_eq!(code, StatusCode::OK);
     let (app, p) = (&app, &p);
-    let reshape = |course: &'static str| {
+    let reshape = |course: &'static str, class_hours: u32| {
         let path = format!("/v1/courses/{course}");
-        let body = json!({"title": course, "level": "senior", "class_hours": 20});
+        let body = json!({"title": course, "level": "senior", "class_hours": class_hours});
         async move { app.json(Method::PUT, &path, Some(p), Some(body)).await.0 }
     };
-    assert_eq!(reshape("D").await, StatusCode::CONFLICT);
-    assert_eq!(reshape("E").await, StatusCode::CONFLICT);
-    assert_eq!(reshape("F").await, StatusCode::OK);
+    assert_eq!(reshape("D", 20).await, StatusCode::CONFLICT);
+    assert_eq!(reshape("E", 20).await, StatusCode::CONFLICT);
+    assert_eq!(reshape("F", 20).await, StatusCode::OK);
+    assert_eq!(reshape("G", 20).await, StatusCode::CONFLICT);
     app.assert_books_clean().await;
 
     // A course whose mark is taken away behind the gateway's back is named by reconciliation.
-    app.db
+    let course_e: String = app
+        .db
         .open_store()
         .unwrap()
         .write(|conn| {
-            use diesel::RunQueryDsl;
-            diesel::sql_query("UPDATE courses SET frozen = FALSE WHERE code = 'E'")
+            use diesel::prelude::*;
+            use subsidy_gateway::store::schema::courses;
+            let e = courses::table.filter(courses::code.eq("E"));
+            diesel::update(e)
+                .set(courses::frozen.eq(false))
                 .execute(conn)?;
-            Ok::<_, subsidy_gateway::store::StoreError>(())
+            Ok::<_, subsidy_gateway::store::StoreError>(e.select(courses::id).first(conn)?)
         })
         .unwrap();
     let (_, report) = app.get("/v1/reconciliation", app.admin()).await;
-    let breaches: Vec<(&str, &str)> = report["breaches"]
+    let breaches: Vec<[&str; 3]> = report["breaches"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| {
-            (
-                b["invariant"].as_str().unwrap(),
-                b["detail"].as_str().unwrap(),
-            )
-        })
+        .map(|b| ["invariant", "subject", "detail"].map(|k| b[k].as_str().unwrap()))
         .collect();
+    let subject = format!("course {course_e}");
     assert_eq!(
         breaches,
-        [("course_unfrozen", "has completions, but is not frozen")],
+        [[
+            "course_unfrozen",
+            &subject,
+            "has completions, but is not frozen"
+        ]],
         "{report:#}"
     );
 }

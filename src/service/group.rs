@@ -124,6 +124,9 @@ struct Added {
     learners: HashMap<Vec<u8>, LearnerRow>,
     /// The vouchers its granted completions redeemed.
     redeemed: HashSet<String>,
+    /// The courses, by (platform, code) → id, that were not frozen and that its completions
+    /// freeze (see `CourseRow::frozen`).
+    frozen: HashMap<(String, String), String>,
     /// What the platforms are told: a course turned free, a ceiling threshold crossed.
     notices: Vec<Notice>,
 }
@@ -157,6 +160,7 @@ impl Added {
         }
         self.learners.extend(request.learners);
         self.redeemed.extend(request.redeemed);
+        self.frozen.extend(request.frozen);
         self.notices.extend(request.notices);
     }
 }
@@ -167,7 +171,8 @@ impl Added {
 /// last (nobody else wrote in between: every write to these tables takes the ledger lock and
 /// bumps it); otherwise they are read again. The catalog stays current while the last
 /// transaction that was not a writer's group (`Stamp::catalog_generation`) came before this
-/// writer's last group, so a replica keeps it while other replicas' groups write. Learners,
+/// writer's last group, so a replica keeps it while other replicas' groups write (they change
+/// no catalog row but to freeze a course, which a writer that missed it only does again). Learners,
 /// claims and stored completions are not kept: they grow without bound.
 #[derive(Default)]
 pub struct Kept {
@@ -696,6 +701,10 @@ impl<'k> Group<'k> {
                 .filter(|_| decision.status == CompletionStatus::Accepted),
         };
         let result = CompletionResult::of(&row, false);
+        if !course.frozen {
+            let key = (platform.to_owned(), event.course_code.clone());
+            request.frozen.insert(key, row.course_id.clone());
+        }
         if decision.course_turned_free {
             request.notices.push(Notice {
                 platform: platform.to_owned(),
@@ -853,20 +862,8 @@ impl<'k> Group<'k> {
             )?;
         }
         // The courses whose first completions these are: their level and hours are fixed now.
-        let named: HashSet<&str> = self
-            .added
-            .completions
-            .iter()
-            .map(|c| c.course_id.as_str())
-            .collect();
-        let (frozen, ids): (Vec<_>, Vec<_>) = self
-            .catalog
-            .courses
-            .iter()
-            .filter(|(_, course)| !course.frozen && named.contains(course.id.as_str()))
-            .map(|(key, course)| (key.clone(), course.id.as_str()))
-            .unzip();
-        rows::freeze_courses(conn, &ids)?;
+        let (frozen, ids): (Vec<_>, Vec<_>) = self.added.frozen.into_iter().unzip();
+        rows::freeze_courses(conn, &strs(&ids))?;
         rows::record(
             conn,
             &GroupWrites {
@@ -1207,10 +1204,13 @@ pub(super) mod tests {
         Vec<(Vec<u8>, i32, i64)>,
         Vec<(String, i32, i64)>,
         Vec<(String, i64, bool)>,
+        Vec<String>,
     );
 
-    /// Every counter, keyed by what is the same in both stores (ID hash, course id).
+    /// Every counter, keyed by what is the same in both stores (ID hash, course id), and the
+    /// frozen courses.
     fn counters(store: &Store) -> Snapshot {
+        use crate::store::schema::courses;
         store
             .read(|conn| {
                 let by_learner = learner_year_usage::table
@@ -1238,7 +1238,12 @@ pub(super) mod tests {
                     ))
                     .order(course_usage::course_id)
                     .load(conn)?;
-                Ok::<_, StoreError>((by_learner, by_platform, by_course))
+                let frozen = courses::table
+                    .filter(courses::frozen)
+                    .select(courses::id)
+                    .order(courses::id)
+                    .load(conn)?;
+                Ok::<_, StoreError>((by_learner, by_platform, by_course, frozen))
             })
             .unwrap()
     }
@@ -1293,7 +1298,21 @@ pub(super) mod tests {
                 }
             }
             prop_assert_eq!(got, expected);
-            prop_assert_eq!(counters(&grouped), counters(&alone));
+            let books = counters(&grouped);
+            prop_assert_eq!(&books, &counters(&alone));
+            // Frozen are exactly the courses with completions, whichever writer stored the first.
+            let completed: Vec<String> = grouped
+                .read(|conn| {
+                    use crate::store::schema::completions;
+                    let ids = completions::table
+                        .select(completions::course_id)
+                        .distinct()
+                        .order(completions::course_id)
+                        .load(conn)?;
+                    Ok::<_, StoreError>(ids)
+                })
+                .unwrap();
+            prop_assert_eq!(books.3, completed);
         }
     }
 }

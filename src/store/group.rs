@@ -156,7 +156,8 @@ pub fn course_counters(
 /// Marks these courses as having completions (see `CourseRow::frozen`).
 pub fn freeze_courses(conn: &mut DbConn, ids: &[&str]) -> Result<()> {
     if !ids.is_empty() {
-        diesel::update(courses::table.filter(courses::id.eq_any(ids)))
+        let unfrozen = courses::id.eq_any(ids).and(courses::frozen.eq(false));
+        diesel::update(courses::table.filter(unfrozen))
             .set(courses::frozen.eq(true))
             .execute(conn)?;
     }

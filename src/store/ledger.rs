@@ -47,13 +47,6 @@ pub fn certificate_taken(conn: &mut DbConn, certificate_no: &str) -> Result<bool
     .get_result(conn)?)
 }
 
-pub fn insert_completion(conn: &mut DbConn, row: &CompletionRow) -> Result<()> {
-    diesel::insert_into(completions::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
 pub fn mark_revoked(
     conn: &mut DbConn,
     id: &str,

@@ -488,7 +488,9 @@ impl Store {
     }
 
     /// The ledger writer's money transaction: it adds completions, learners and counters and
-    /// leaves the catalog as it was, which it says by stamping `group_generation` (the trigger
+    /// leaves the catalog as it was but for `courses.frozen`, which it only ever sets (a writer
+    /// that kept a course as not frozen sets it again, to no effect), and it says so by
+    /// stamping `group_generation` (the trigger
     /// then leaves `catalog_generation` where it was). Only the ledger row's own columns are
     /// read here: on PostgreSQL a subquery in this statement would read the snapshot taken
     /// before the wait for the lock, blind to the group that held it.
